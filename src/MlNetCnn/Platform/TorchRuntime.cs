@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace MlNetCnn.Platform;
+
+/// <summary>
+/// Prepares the process before any MlNetCnn code runs. For apps built without MlNetCnn's build targets (e.g. a
+/// ProjectReference from another repository) it applies the same two fixes to the files next to the app: makes the
+/// native TorchSharp library loadable on GCC-12 systems and makes ML.NET's ExtractPixels work with the current
+/// SkiaSharp. It also tunes glibc's allocator for libtorch's large buffers.
+/// </summary>
+public static class TorchRuntime
+{
+    private static Exception? s_loadError;
+
+    [ModuleInitializer]
+    [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries",
+        Justification = "The native library must be fixed before TorchSharp's static constructor loads it, whichever MlNetCnn type is used first.")]
+    internal static void Initialize()
+    {
+        try
+        {
+            foreach (var path in FindLibTorchSharpCopies())
+                ElfVersionPatcher.EnsureLoadable(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or InvalidOperationException)
+        {
+            // Reported by EnsureInitialized, where the caller can act on it, rather than as a TypeInitializationException.
+            s_loadError = e;
+        }
+        PatchImageAnalyticsIfNotLoaded();
+        GlibcAllocatorTuning.Apply();
+    }
+
+    private static void PatchImageAnalyticsIfNotLoaded()
+    {
+        // Once loaded, the assembly's image is mapped: a fix on disk would only help the next run.
+        if (AppDomain.CurrentDomain.GetAssemblies().Any(a => a.GetName().Name == "Microsoft.ML.ImageAnalytics"))
+            return;
+        string path = Path.Combine(AppContext.BaseDirectory, SkiaPixelSpanPatcher.ImageAnalyticsFileName);
+        try
+        {
+            if (File.Exists(path))
+                SkiaPixelSpanPatcher.EnsureCompatible(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or BadImageFormatException)
+        {
+            // ExtractPixels then fails with ML.NET's own MissingMethodException; the build-time fix is the reliable one.
+            Trace.TraceWarning($"MlNetCnn could not patch '{path}' for the current SkiaSharp: {e.Message}");
+        }
+    }
+
+    /// <summary>Throws a clear error when the native TorchSharp library could not be made loadable.</summary>
+    public static void EnsureInitialized()
+    {
+        if (s_loadError != null)
+        {
+            throw new InvalidOperationException(
+                $"TorchSharp's {ElfVersionPatcher.LibTorchSharpFileName} requires {ElfVersionPatcher.RequiredLibStdCxxVersion}, which this system's " +
+                $"libstdc++ ({ElfVersionPatcher.FindLibStdCxx() ?? "not found"}) lacks, and MlNetCnn could not patch the application's copy: {s_loadError.Message} " +
+                "Rebuild the application with MlNetCnn's build targets (they patch the copy in the output folder), make the application folder writable, " +
+                "or install a libstdc++ from GCC 13 or newer.", s_loadError);
+        }
+    }
+
+    /// <summary>The copies of libLibTorchSharp.so the runtime may load: in the app folder, TorchSharp's folder and their runtimes/&lt;rid&gt;/native.</summary>
+    internal static IEnumerable<string> FindLibTorchSharpCopies()
+    {
+        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
+            yield break;
+        // typeof() loads the managed TorchSharp assembly only; its native library is loaded later, by torch's static constructor.
+        var folders = new[] { AppContext.BaseDirectory, Path.GetDirectoryName(typeof(TorchSharp.torch).Assembly.Location) }
+            .Where(f => !string.IsNullOrEmpty(f)).Select(f => Path.GetFullPath(f!)).Distinct();
+        var seen = new HashSet<string>();
+        foreach (var folder in folders)
+        {
+            var candidates = new List<string> { Path.Combine(folder, ElfVersionPatcher.LibTorchSharpFileName) };
+            string runtimes = Path.Combine(folder, "runtimes");
+            if (Directory.Exists(runtimes))
+                candidates.AddRange(Directory.GetDirectories(runtimes, "linux*").Select(r => Path.Combine(r, "native", ElfVersionPatcher.LibTorchSharpFileName)));
+            foreach (var candidate in candidates.Where(File.Exists))
+            {
+                if (seen.Add(candidate))
+                    yield return candidate;
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MlNetCnn;
+
+/// <summary>
+/// The lazy result of <see cref="CnnTransformer.Transform"/>: the input's columns plus Score and PredictedLabel,
+/// computed one batch of rows per forward pass while the data is cursored.
+/// </summary>
+internal sealed class CnnScoringDataView : IDataView
+{
+    private readonly CnnTransformer _transformer;
+    private readonly IDataView _source;
+    private readonly DataViewSchema.Column _features;
+
+    public CnnScoringDataView(CnnTransformer transformer, IDataView source, DataViewSchema.Column features)
+    {
+        _transformer = transformer;
+        _source = source;
+        _features = features;
+        Schema = transformer.GetOutputSchema(source.Schema);
+    }
+
+    public DataViewSchema Schema { get; }
+
+    public bool CanShuffle => _source.CanShuffle;
+
+    public long? GetRowCount() => _source.GetRowCount();
+
+    public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+    {
+        int inputCount = _source.Schema.Count;
+        var active = columnsNeeded.Select(c => c.Index).ToHashSet();
+        bool scoring = active.Any(i => i >= inputCount);
+        var inputColumns = _source.Schema.Where(c => active.Contains(c.Index) || scoring && c.Index == _features.Index).ToList();
+        var input = _source.GetRowCursor(inputColumns, rand);
+        return new Cursor(this, input, active, scoring);
+    }
+
+    public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+        => [GetRowCursor(columnsNeeded, rand)];
+
+    private sealed class Cursor : DataViewRowCursor
+    {
+        private readonly CnnScoringDataView _parent;
+        private readonly DataViewRowCursor _input;
+        private readonly HashSet<int> _active;
+        private readonly Dictionary<int, BufferedColumn> _buffered = new();
+        private readonly ValueGetter<VBuffer<float>>? _getFeatures;
+        private readonly ValueGetter<DataViewRowId> _getInputId;
+        private readonly DataViewRowId[] _ids;
+        private readonly float[] _pixels;
+        private readonly float[] _probabilities;
+        private readonly int _imageSize;
+        private readonly int _classCount;
+        private VBuffer<float> _features;
+        private int _count;
+        private int _slot = -1;
+        private long _position = -1;
+
+        public Cursor(CnnScoringDataView parent, DataViewRowCursor input, HashSet<int> active, bool scoring)
+        {
+            _parent = parent;
+            _input = input;
+            _active = active;
+            var network = parent._transformer.Network;
+            int capacity = parent._transformer.ScoringBatchSize;
+            _imageSize = network.Shape.Size;
+            _classCount = network.ClassCount;
+            foreach (var column in parent._source.Schema.Where(c => active.Contains(c.Index)))
+                _buffered[column.Index] = BufferedColumn.Create(input, column, capacity);
+            _getFeatures = scoring ? input.GetGetter<VBuffer<float>>(parent._features) : null;
+            _getInputId = input.GetIdGetter();
+            _ids = new DataViewRowId[capacity];
+            _pixels = scoring ? new float[capacity * _imageSize] : [];
+            _probabilities = scoring ? new float[capacity * _classCount] : [];
+        }
+
+        public override DataViewSchema Schema => _parent.Schema;
+
+        public override long Position => _position;
+
+        public override long Batch => 0;
+
+        public override bool IsColumnActive(DataViewSchema.Column column) => _active.Contains(column.Index);
+
+        public override bool MoveNext()
+        {
+            if (++_slot >= _count)
+            {
+                if (!ReadBatch())
+                    return false;
+                _slot = 0;
+            }
+            _position++;
+            return true;
+        }
+
+        private bool ReadBatch()
+        {
+            _count = 0;
+            while (_count < _ids.Length && _input.MoveNext())
+            {
+                _getInputId(ref _ids[_count]);
+                foreach (var column in _buffered.Values)
+                    column.Capture(_count);
+                if (_getFeatures != null)
+                {
+                    _getFeatures(ref _features);
+                    if (_features.Length != _imageSize)
+                        throw new InvalidOperationException($"Row {_input.Position}: column '{_parent._features.Name}' holds {_features.Length} values, but the model expects {_imageSize} ({_parent._transformer.InputShape}).");
+                    _features.CopyTo(_pixels.AsSpan(_count * _imageSize, _imageSize));
+                }
+                _count++;
+            }
+            if (_count > 0 && _getFeatures != null)
+                _parent._transformer.Network.Score(_pixels, _count, _probabilities);
+            return _count > 0;
+        }
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            if (!IsColumnActive(column))
+                throw new InvalidOperationException($"Column '{column.Name}' was not requested when the cursor was created.");
+            int inputCount = _parent._source.Schema.Count;
+            Delegate getter = (column.Index - inputCount) switch
+            {
+                < 0 => _buffered[column.Index].CreateGetter(() => _slot),
+                0 => (ValueGetter<VBuffer<float>>)GetScore,
+                _ => (ValueGetter<uint>)GetPredictedLabel,
+            };
+            return getter as ValueGetter<TValue>
+                ?? throw new InvalidOperationException($"Column '{column.Name}' is of type {column.Type}, not {typeof(TValue).Name}.");
+        }
+
+        private void GetScore(ref VBuffer<float> destination)
+        {
+            var editor = VBufferEditor.Create(ref destination, _classCount);
+            _probabilities.AsSpan(_slot * _classCount, _classCount).CopyTo(editor.Values);
+            destination = editor.Commit();
+        }
+
+        private void GetPredictedLabel(ref uint destination)
+            => destination = (uint)ArgMax(_probabilities.AsSpan(_slot * _classCount, _classCount)) + 1;
+
+        public override ValueGetter<DataViewRowId> GetIdGetter()
+            => (ref DataViewRowId destination) => destination = _ids[_slot];
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+                _input.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>Index of the largest value (the first one on ties).</summary>
+    internal static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+        {
+            if (values[i] > values[best])
+                best = i;
+        }
+        return best;
+    }
+}

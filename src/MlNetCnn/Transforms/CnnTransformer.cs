@@ -1,0 +1,91 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MlNetCnn.Persistence;
+
+namespace MlNetCnn;
+
+/// <summary>
+/// A trained CNN as an ML.NET transformer: adds <c>Score</c> (one probability per class) and <c>PredictedLabel</c>
+/// (a key over the training labels) to data whose feature column holds images shaped like the training images.
+/// Immutable and thread-safe for scoring; scores in batches. Saved and loaded with <c>mlContext.Model.Save/Load</c>.
+/// Dispose it (or the model holding it) to free the network's native memory at once.
+/// </summary>
+public sealed class CnnTransformer : ITransformer, IDisposable
+{
+    internal CnnTransformer(CnnArchitecture architecture, ScoringNetwork network, string featureColumnName,
+        LabelKeyValues? labelKeyValues, IReadOnlyList<EpochSummary> history, int scoringBatchSize)
+    {
+        Architecture = architecture;
+        Network = network;
+        FeatureColumnName = featureColumnName;
+        LabelKeyValues = labelKeyValues;
+        TrainingHistory = history;
+        ScoringBatchSize = scoringBatchSize;
+    }
+
+    /// <summary>The network design.</summary>
+    public CnnArchitecture Architecture { get; }
+
+    /// <summary>The image shape the network was trained on.</summary>
+    public ImageShape InputShape => Network.Shape;
+
+    /// <summary>The number of classes.</summary>
+    public int ClassCount => Network.ClassCount;
+
+    /// <summary>The image column read when scoring.</summary>
+    public string FeatureColumnName { get; }
+
+    /// <summary>The figures of each training epoch.</summary>
+    public IReadOnlyList<EpochSummary> TrainingHistory { get; }
+
+    /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
+    public int ScoringBatchSize { get; }
+
+    /// <summary>Per-channel mean subtracted from the inputs before the network (all 0 when standardization was off).</summary>
+    public IReadOnlyList<float> InputMean => Network.Standardization.Mean;
+
+    /// <summary>Per-channel standard deviation the inputs are divided by (all 1 when standardization was off).</summary>
+    public IReadOnlyList<float> InputStandardDeviation => Network.Standardization.Std;
+
+    internal ScoringNetwork Network { get; }
+
+    internal LabelKeyValues? LabelKeyValues { get; }
+
+    /// <summary>Always true: the transformer maps each row on its own, so it works in a PredictionEngine.</summary>
+    public bool IsRowToRowMapper => true;
+
+    /// <inheritdoc />
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        ResolveFeatures(inputSchema);
+        return CnnOutputSchema.Build(inputSchema, ClassCount, LabelKeyValues);
+    }
+
+    /// <inheritdoc />
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return new CnnScoringDataView(this, input, ResolveFeatures(input.Schema));
+    }
+
+    /// <inheritdoc />
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return new CnnRowMapper(this, inputSchema, ResolveFeatures(inputSchema));
+    }
+
+    private DataViewSchema.Column ResolveFeatures(DataViewSchema schema)
+    {
+        var (column, shape) = InputColumns.ResolveImage(schema, FeatureColumnName, null, null, null);
+        if (shape.Size != InputShape.Size)
+            throw new ArgumentOutOfRangeException(nameof(schema), InputColumns.Mismatch("feature", FeatureColumnName, $"a vector of {InputShape.Size} values ({InputShape}, as in training)", $"{column.Type} ({shape.Size} values)"));
+        return column;
+    }
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
+
+    /// <summary>Frees the network's native memory.</summary>
+    public void Dispose() => Network.Dispose();
+}
