@@ -61,7 +61,10 @@ namespace MlNetCnn.Persistence
             => catalog.GetEnvironment();
 
         public static IEnumerable<SchemaShape.Column> AnnotationShapes(DataViewSchema.Annotations annotations)
-            => SchemaShape.Create(annotations.Schema);
+            => ToSchemaShape(annotations.Schema);
+
+        /// <summary>What ML.NET's pipelines pass to GetOutputSchema for data of this schema.</summary>
+        public static SchemaShape ToSchemaShape(DataViewSchema schema) => SchemaShape.Create(schema);
     }
 }
 
