@@ -24,7 +24,7 @@ public sealed record EpochSummary(
     public override string ToString()
     {
         string validation = ValidationLoss is { } loss ? $", validation loss {loss:F4}, validation accuracy {ValidationAccuracy:P2}" : "";
-        return $"epoch {Epoch}: train loss {TrainLoss:F4}, train accuracy {TrainAccuracy:P2}{validation}, lr {LearningRate:G3}, " +
+        return $"epoch {Epoch}: train loss {TrainLoss:F4}, train accuracy {TrainAccuracy:P2}{validation}, lr {LearningRate:0.###e+0}, " +
                $"{Duration.TotalSeconds:F1} s, {ImagesPerSecond:F0} images/s";
     }
 }
