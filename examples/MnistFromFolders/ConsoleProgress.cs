@@ -6,5 +6,8 @@ namespace MnistFromFolders;
 internal sealed class ConsoleProgress : IProgress<TrainingProgress>
 {
     public void Report(TrainingProgress value)
-        => Console.WriteLine($"  [{value.Epoch}/{value.TotalEpochs}] {value.Summary} (about {value.EstimatedTimeRemaining.TotalSeconds:F0} s left)");
+    {
+        if (value.IsEpochEnd)
+            Console.WriteLine($"  [{value.Epoch}/{value.TotalEpochs}] {value.Summary} (about {value.EstimatedTimeRemaining.TotalSeconds:F0} s left)");
+    }
 }

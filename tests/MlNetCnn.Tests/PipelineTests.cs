@@ -26,14 +26,18 @@ public sealed class PipelineTests : IDisposable
         var train = ImageFolder.Load(ml, SyntheticImages.CreateFolder(_temp.Combine("train"), perClass: 60, seed: 1));
         var test = ImageFolder.Load(ml, SyntheticImages.CreateFolder(_temp.Combine("test"), perClass: 20, seed: 2));
         var epochs = new List<TrainingProgress>();
-        var options = new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 4, BatchSize = 16, Progress = new SynchronousProgress<TrainingProgress>(epochs.Add) };
+        var options = new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 4, BatchSize = 16, ProgressInterval = 5, Progress = new SynchronousProgress<TrainingProgress>(epochs.Add) };
 
         var model = GrayscalePipeline(ml, options).Fit(train);
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
 
         Assert.True(metrics.MicroAccuracy > 0.9, $"accuracy {metrics.MicroAccuracy}");
-        Assert.Equal(4, epochs.Count);
-        Assert.True(epochs[^1].Summary.TrainLoss < epochs[0].Summary.TrainLoss);
+        var epochEnds = epochs.Where(p => p.IsEpochEnd).Select(p => p.Summary!).ToList();
+        Assert.Equal([1, 2, 3, 4], epochEnds.Select(e => e.Epoch));
+        Assert.True(epochEnds[^1].TrainLoss < epochEnds[0].TrainLoss);
+        // 180 images in batches of 16: 12 batches per epoch, a mid-epoch report every 5 batches.
+        Assert.Equal(4 * 2, epochs.Count(p => !p.IsEpochEnd));
+        Assert.All(epochs.Where(p => !p.IsEpochEnd), p => Assert.Equal(12, p.BatchesPerEpoch));
         var cnn = model.OfType<CnnTransformer>().Single();
         Assert.Equal(new ImageShape(1, 28, 28), cnn.InputShape);
         Assert.Equal(3, cnn.ClassCount);

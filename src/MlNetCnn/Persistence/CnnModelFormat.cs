@@ -11,7 +11,7 @@ namespace MlNetCnn.Persistence;
 internal static class CnnModelFormat
 {
     private const uint Magic = 0x4E4E4331; // "1CNN"
-    internal const int CurrentVersion = 1;
+    internal const int CurrentVersion = 2;
 
     public static void Write(CnnTransformer transformer, Stream stream)
     {
@@ -25,22 +25,12 @@ internal static class CnnModelFormat
         writer.Write(transformer.ClassCount);
         writer.Write(transformer.FeatureColumnName);
         writer.Write(transformer.ScoringBatchSize);
+        writer.Write(transformer.EmbeddingColumnName ?? "");
         writer.Write(transformer.LabelKeyValues != null);
         transformer.LabelKeyValues?.Write(writer);
         WriteFloats(writer, transformer.Network.Standardization.Mean);
         WriteFloats(writer, transformer.Network.Standardization.Std);
-        writer.Write(transformer.TrainingHistory.Count);
-        foreach (var epoch in transformer.TrainingHistory)
-        {
-            writer.Write(epoch.Epoch);
-            writer.Write(epoch.TrainLoss);
-            writer.Write(epoch.TrainAccuracy);
-            writer.Write(epoch.ValidationLoss ?? double.NaN);
-            writer.Write(epoch.ValidationAccuracy ?? double.NaN);
-            writer.Write(epoch.LearningRate);
-            writer.Write(epoch.Duration.Ticks);
-            writer.Write(epoch.ImagesPerSecond);
-        }
+        EpochSummary.WriteAll(writer, transformer.TrainingHistory);
 
         using var weights = new MemoryStream();
         transformer.Network.Module.save(weights);
@@ -79,24 +69,11 @@ internal static class CnnModelFormat
         int classCount = ReadPositive(reader, "class count");
         string featureColumn = reader.ReadString();
         int scoringBatchSize = ReadPositive(reader, "scoring batch size");
+        string? embeddingColumn = version >= 2 ? reader.ReadString() : "";
         var keyValues = reader.ReadBoolean() ? LabelKeyValues.Read(reader) : null;
         var mean = ReadFloats(reader, shape.Channels);
         var std = ReadFloats(reader, shape.Channels);
-        int epochs = reader.ReadInt32();
-        if (epochs < 0 || epochs > 1_000_000)
-            throw new InvalidDataException($"the training history length {epochs} is impossible.");
-        var history = new List<EpochSummary>(epochs);
-        for (int i = 0; i < epochs; i++)
-        {
-            int epoch = reader.ReadInt32();
-            double trainLoss = reader.ReadDouble(), trainAccuracy = reader.ReadDouble();
-            double validationLoss = reader.ReadDouble(), validationAccuracy = reader.ReadDouble();
-            double learningRate = reader.ReadDouble();
-            var duration = TimeSpan.FromTicks(reader.ReadInt64());
-            double imagesPerSecond = reader.ReadDouble();
-            history.Add(new EpochSummary(epoch, trainLoss, trainAccuracy, double.IsNaN(validationLoss) ? null : validationLoss,
-                double.IsNaN(validationAccuracy) ? null : validationAccuracy, learningRate, duration, imagesPerSecond));
-        }
+        var history = EpochSummary.ReadAll(reader);
 
         long length = reader.ReadInt64();
         byte[] expectedHash = reader.ReadBytes(32);
@@ -119,7 +96,7 @@ internal static class CnnModelFormat
             module.Dispose();
             throw new InvalidDataException($"the weights do not fit architecture {architecture.Name} at {shape} with {classCount} classes: {e.Message}", e);
         }
-        var network = new ScoringNetwork(module, new InputStandardization(mean, std), shape, classCount);
+        var network = new ScoringNetwork(module, new InputStandardization(mean, std), shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn);
         return new CnnTransformer(architecture, network, featureColumn, keyValues, history, scoringBatchSize);
     }
 

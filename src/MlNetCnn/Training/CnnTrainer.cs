@@ -4,6 +4,7 @@ using Microsoft.ML.Runtime;
 using MlNetCnn.Platform;
 using MlNetCnn.Persistence;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace MlNetCnn;
 
@@ -46,6 +47,24 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), options.NumberOfThreads, "CnnTrainerOptions.NumberOfThreads must be at least 1.");
         if (string.IsNullOrWhiteSpace(options.FeatureColumnName) || string.IsNullOrWhiteSpace(options.LabelColumnName))
             throw new ArgumentException("CnnTrainerOptions.FeatureColumnName and LabelColumnName must name columns.", nameof(options));
+        if (options.LearningRateSchedule is null || options.Device is null)
+            throw new ArgumentException("CnnTrainerOptions.LearningRateSchedule and Device must be set.", nameof(options));
+        if (!(options.LabelSmoothing >= 0 && options.LabelSmoothing < 1))
+            throw new ArgumentOutOfRangeException(nameof(options), options.LabelSmoothing, "CnnTrainerOptions.LabelSmoothing must be in [0, 1).");
+        if (!(options.ValidationFraction >= 0 && options.ValidationFraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(options), options.ValidationFraction, "CnnTrainerOptions.ValidationFraction must be in [0, 1).");
+        if (!(options.WeightDecay >= 0) || !(options.Momentum >= 0 && options.Momentum < 1))
+            throw new ArgumentOutOfRangeException(nameof(options), "CnnTrainerOptions.WeightDecay must be 0 or more and Momentum in [0, 1).");
+        if (options.GradientClipNorm is { } clip && !(clip > 0))
+            throw new ArgumentOutOfRangeException(nameof(options), clip, "CnnTrainerOptions.GradientClipNorm must be positive.");
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.ProgressInterval, 1, "CnnTrainerOptions.ProgressInterval");
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.CheckpointEveryEpochs, 1, "CnnTrainerOptions.CheckpointEveryEpochs");
+        if (options.EarlyStopping is { Patience: < 0 } or { MinDelta: < 0 })
+            throw new ArgumentOutOfRangeException(nameof(options), "EarlyStoppingOptions.Patience and MinDelta must be 0 or more.");
+        if (options.ResumeFromCheckpoint is { } resume && !File.Exists(resume))
+            throw new FileNotFoundException($"The checkpoint to resume from, '{resume}', does not exist.", resume);
+        if (options.EmbeddingColumnName is { } embedding && (string.IsNullOrWhiteSpace(embedding) || embedding is DefaultColumnNames.Score or DefaultColumnNames.PredictedLabel))
+            throw new ArgumentException($"CnnTrainerOptions.EmbeddingColumnName '{embedding}' must be a new column name.", nameof(options));
     }
 
     /// <summary>Checks the input columns and describes the output: the input plus Score and PredictedLabel.</summary>
@@ -73,15 +92,22 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         var columns = inputSchema.Where(c => c.Name != DefaultColumnNames.Score && c.Name != DefaultColumnNames.PredictedLabel).ToList();
         columns.Add(MlNetInternals.ShapeColumn(DefaultColumnNames.Score, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false, scoreAnnotations));
         columns.Add(MlNetInternals.ShapeColumn(DefaultColumnNames.PredictedLabel, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, predictedAnnotations));
+        if (Options.EmbeddingColumnName is { } embedding)
+        {
+            columns.RemoveAll(c => c.Name == embedding);
+            columns.Add(MlNetInternals.ShapeColumn(embedding, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false));
+        }
         return new SchemaShape(columns);
     }
 
     /// <summary>Reads the training (and validation) images into memory, trains the network and returns the transformer.</summary>
+    /// <exception cref="OperationCanceledException"><see cref="CnnTrainerOptions.CancellationToken"/> was cancelled; the last checkpoint stays valid.</exception>
     public CnnTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
         TorchRuntime.EnsureInitialized();
         var options = Options;
+        var device = TorchDevices.Resolve(options.Device);
         var (imageColumn, shape) = InputColumns.ResolveImage(input.Schema, options.FeatureColumnName, options.Channels, options.ImageHeight, options.ImageWidth);
         var (labelColumn, classCount) = InputColumns.ResolveLabel(input.Schema, options.LabelColumnName);
         var keyValues = LabelKeyValues.FromColumn(labelColumn);
@@ -91,18 +117,35 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         var train = InMemoryImages.Load(input, imageColumn, labelColumn, shape, "training");
         if (train.SkippedRows > 0)
             channel.Warning(MessageSensitivity.None, $"CnnTrainer: skipped {train.SkippedRows} training rows whose label is missing.");
-        var validation = options.ValidationData is null ? null : LoadValidation(options.ValidationData, shape, classCount);
-        channel.Info(MessageSensitivity.None, $"CnnTrainer: {train.Count} training images of {shape}, {classCount} classes, architecture {options.Architecture.Name}.");
+        InMemoryImages? validation = null;
+        if (options.ValidationData != null)
+            validation = LoadValidation(options.ValidationData, shape, classCount);
+        else if (options.ValidationFraction > 0)
+            (train, validation) = train.SplitStratified(options.ValidationFraction, seed);
+        if (options.EarlyStopping is { } early && TrainingMetrics.NeedsValidation(early.Metric) && validation is null)
+            throw new ArgumentException($"Early stopping on {early.Metric} needs validation data: set ValidationData or ValidationFraction, or watch {TrainingMetric.TrainLoss}.");
+        channel.Info(MessageSensitivity.None, $"CnnTrainer: {train.Count} training images of {shape}, {classCount} classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture {options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device {options.Device}.");
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         torch.random.manual_seed(seed);
-        var standardization = options.StandardizeInputs ? InputStandardization.Fit(train) : InputStandardization.Identity(shape.Channels);
+        var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath) : null;
+        var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std)
+            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray())
+            : options.StandardizeInputs ? InputStandardization.Fit(train) : InputStandardization.Identity(shape.Channels);
         var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
         try
         {
-            var history = new TrainingLoop(module, standardization, options, channel).Run(train, validation, seed);
-            var network = new ScoringNetwork(module, standardization, shape, classCount);
-            return new CnnTransformer(options.Architecture, network, options.FeatureColumnName, keyValues, history, options.ScoringBatchSize);
+            PrepareWeights(module, options, channel);
+            module.to(device);
+            string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed);
+            using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null))
+            {
+                if (checkpoint != null)
+                    loop.Restore(checkpoint);
+                loop.Run(train, validation);
+                var network = new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName);
+                return new CnnTransformer(options.Architecture, network, options.FeatureColumnName, keyValues, loop.History.ToList(), options.ScoringBatchSize);
+            }
         }
         catch
         {
@@ -110,6 +153,30 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             standardization.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Initialization, or weights copied from the initial model (fine-tuning) and optionally frozen.</summary>
+    private static void PrepareWeights(nn.Module<Tensor, Tensor> module, CnnTrainerOptions options, IChannel channel)
+    {
+        ModuleWeights.Initialize(module, options.WeightInitialization);
+        if (options.InitialModel is not { } initial)
+            return;
+        var copied = ModuleWeights.CopyMatching(initial.Network.Module, module);
+        int total = module.state_dict().Count;
+        if (copied.Count == 0)
+            throw new ArgumentException($"No layer of the initial model ({initial.Architecture.Name}) fits {options.Architecture.Name} at this input size; fine-tuning needs the same architecture.");
+        int frozen = options.FreezeCopiedLayers ? ModuleWeights.FreezeCopied(module, copied) : 0;
+        channel.Info(MessageSensitivity.None, $"CnnTrainer: fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
+    }
+
+    /// <summary>What a checkpoint must agree on to be resumed by this run.</summary>
+    private string Fingerprint(ImageShape shape, int classCount, int trainCount, int validationCount, int seed)
+    {
+        var o = Options;
+        return string.Join("|", o.Architecture.Name, shape, $"classes={classCount}", $"train={trainCount}", $"validation={validationCount}",
+            $"seed={seed}", $"batch={o.BatchSize}", $"epochs={o.Epochs}", o.Optimizer, $"lr={o.LearningRate:R}", o.LearningRateSchedule,
+            $"momentum={o.Momentum:R}", $"nesterov={o.Nesterov}", $"decay={o.WeightDecay:R}", $"clip={o.GradientClipNorm:R}",
+            $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization);
     }
 
     private InMemoryImages LoadValidation(IDataView data, ImageShape shape, int classCount)

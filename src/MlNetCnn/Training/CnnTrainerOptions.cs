@@ -17,6 +17,30 @@ public sealed class CnnTrainerOptions
     /// <summary>Peak learning rate of the schedule. Default 3e-3 (Adam on standardized inputs).</summary>
     public double LearningRate { get; set; } = 3e-3;
 
+    /// <summary>The optimizer. Default Adam.</summary>
+    public CnnOptimizer Optimizer { get; set; } = CnnOptimizer.Adam;
+
+    /// <summary>How the learning rate changes over the run. Default: <see cref="LearningRateSchedule.CosineWithWarmup"/> with one warm-up epoch.</summary>
+    public LearningRateSchedule LearningRateSchedule { get; set; } = LearningRateSchedule.CosineWithWarmup();
+
+    /// <summary>Momentum of <see cref="CnnOptimizer.Sgd"/>. Default 0.9.</summary>
+    public double Momentum { get; set; } = 0.9;
+
+    /// <summary>Use Nesterov momentum with <see cref="CnnOptimizer.Sgd"/>. Default false.</summary>
+    public bool Nesterov { get; set; }
+
+    /// <summary>Weight decay (L2 for Adam and SGD, decoupled for AdamW). Default 0 (AdamW: 0.01 is typical).</summary>
+    public double WeightDecay { get; set; }
+
+    /// <summary>Clip the gradients' global L2 norm to this value before each step; null leaves them alone.</summary>
+    public double? GradientClipNorm { get; set; }
+
+    /// <summary>Label smoothing of the cross-entropy loss, in [0, 1). Default 0.</summary>
+    public double LabelSmoothing { get; set; }
+
+    /// <summary>Weight initialization. Default: the architecture's own.</summary>
+    public WeightInitialization WeightInitialization { get; set; } = WeightInitialization.ArchitectureDefault;
+
     /// <summary>Seed for weight initialization and the per-epoch shuffle; null takes one from the <see cref="MLContext"/>'s seed.</summary>
     public int? Seed { get; set; }
 
@@ -42,6 +66,52 @@ public sealed class CnnTrainerOptions
     public IDataView? ValidationData { get; set; }
 
     /// <summary>
+    /// When no <see cref="ValidationData"/> is given: the fraction of the training images set aside for validation
+    /// (stratified by class, seeded). Default 0 (none).
+    /// </summary>
+    public double ValidationFraction { get; set; }
+
+    /// <summary>Stop when a metric stops improving; null trains all <see cref="Epochs"/>.</summary>
+    public EarlyStoppingOptions? EarlyStopping { get; set; }
+
+    /// <summary>
+    /// A folder for checkpoints: <c>checkpoint-last.cnnckpt</c> after every <see cref="CheckpointEveryEpochs"/> epochs and
+    /// <c>checkpoint-best.cnnckpt</c> at the best epoch (by the early-stopping metric, else validation or training loss).
+    /// Written atomically. Null writes none.
+    /// </summary>
+    public string? CheckpointDirectory { get; set; }
+
+    /// <summary>Epochs between checkpoints. Default 1.</summary>
+    public int CheckpointEveryEpochs { get; set; } = 1;
+
+    /// <summary>
+    /// A checkpoint to resume from: weights, optimizer state, schedule position and random state are restored and the
+    /// run continues at the next epoch, reaching the weights an uninterrupted run would (same data and options).
+    /// </summary>
+    public string? ResumeFromCheckpoint { get; set; }
+
+    /// <summary>Cancels training at the next batch boundary; <c>Fit</c> then throws <see cref="OperationCanceledException"/>.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>
+    /// Fine-tuning: start from this trained model's weights (and its input standardization) instead of a fresh network.
+    /// Layers whose shapes match are copied; a classifier head of another class count starts fresh.
+    /// </summary>
+    public CnnTransformer? InitialModel { get; set; }
+
+    /// <summary>With <see cref="InitialModel"/>: train only the layers that were not copied from it (e.g. the new head) plus the last layer.</summary>
+    public bool FreezeCopiedLayers { get; set; }
+
+    /// <summary>
+    /// Also output the penultimate-layer features (the input of the last layer) as a float vector column of this name,
+    /// so the CNN can feed any ML.NET trainer. Null (default) adds no such column.
+    /// </summary>
+    public string? EmbeddingColumnName { get; set; }
+
+    /// <summary>The device. Default <see cref="CnnDevice.Cpu"/>.</summary>
+    public CnnDevice Device { get; set; } = CnnDevice.Cpu;
+
+    /// <summary>
     /// Standardize each input channel with the training data's mean and standard deviation inside the network (saved
     /// with the model, applied when scoring). Default true: it makes the default learning rate suit any pixel scaling.
     /// </summary>
@@ -53,6 +123,9 @@ public sealed class CnnTrainerOptions
     /// <summary>Rows scored per forward pass by the fitted transformer. Default 256.</summary>
     public int ScoringBatchSize { get; set; } = 256;
 
-    /// <summary>Receives a report after every epoch (also written to <see cref="MLContext.Log"/>).</summary>
+    /// <summary>Receives a report every <see cref="ProgressInterval"/> batches and after every epoch (epochs also go to <see cref="MLContext.Log"/>).</summary>
     public IProgress<TrainingProgress>? Progress { get; set; }
+
+    /// <summary>Batches between progress reports within an epoch. Default 50.</summary>
+    public int ProgressInterval { get; set; } = 50;
 }

@@ -34,6 +34,41 @@ internal sealed class InMemoryImages
 
     public ReadOnlySpan<float> Image(int index) => Pixels.AsSpan(index * Shape.Size, Shape.Size);
 
+    /// <summary>
+    /// Splits off <paramref name="fraction"/> of the images of every class (at least one per class with two or more
+    /// images), chosen with <paramref name="seed"/>; returns the remaining training images and the validation images.
+    /// </summary>
+    public (InMemoryImages Train, InMemoryImages Validation) SplitStratified(double fraction, int seed)
+    {
+        var random = new Random(seed);
+        var validation = new List<int>();
+        foreach (var group in Enumerable.Range(0, Count).GroupBy(i => Labels[i]).OrderBy(g => g.Key))
+        {
+            int[] members = group.ToArray();
+            random.Shuffle(members);
+            int take = members.Length < 2 ? 0 : Math.Clamp((int)Math.Round(members.Length * fraction), 1, members.Length - 1);
+            validation.AddRange(members.Take(take));
+        }
+        if (validation.Count == 0)
+            throw new InvalidOperationException($"A validation fraction of {fraction} leaves no validation images: every class has fewer than 2 images.");
+        validation.Sort();
+        var held = validation.ToHashSet();
+        return (Subset(Enumerable.Range(0, Count).Where(i => !held.Contains(i)).ToArray()), Subset(validation.ToArray()));
+    }
+
+    private InMemoryImages Subset(int[] indices)
+    {
+        int size = Shape.Size;
+        var pixels = new float[(long)indices.Length * size];
+        var labels = new int[indices.Length];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            Image(indices[i]).CopyTo(pixels.AsSpan(i * size, size));
+            labels[i] = Labels[indices[i]];
+        }
+        return new InMemoryImages(Shape, pixels, labels, indices.Length, 0);
+    }
+
     public static InMemoryImages Load(IDataView data, DataViewSchema.Column image, DataViewSchema.Column label, ImageShape shape, string role)
     {
         int size = shape.Size;

@@ -1,72 +1,245 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Microsoft.ML.Runtime;
+using MlNetCnn.Persistence;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MlNetCnn;
 
 /// <summary>
-/// Mini-batch training with a seeded reshuffle every epoch, cross-entropy and Adam. Batches are copied straight from
-/// the in-memory images into two preallocated tensors, and every tensor a step creates is freed by its dispose scope,
-/// so native memory stays flat however long training runs.
+/// Mini-batch training: a seeded reshuffle every epoch, cross-entropy (with optional label smoothing), the chosen
+/// optimizer and learning-rate schedule, gradient clipping, validation, early stopping and checkpoints. Batches are
+/// copied straight from the in-memory images into two preallocated tensors, and every tensor a step creates is freed
+/// by its dispose scope, so native memory stays flat however long training runs.
 /// </summary>
-internal sealed class TrainingLoop(nn.Module<Tensor, Tensor> model, InputStandardization standardization, CnnTrainerOptions options, IChannel channel)
+internal sealed class TrainingLoop : IDisposable
 {
-    public List<EpochSummary> Run(InMemoryImages train, InMemoryImages? validation, int seed)
-    {
-        int batchSize = Math.Min(options.BatchSize, train.Count);
-        int stepsPerEpoch = (train.Count + batchSize - 1) / batchSize;
-        var schedule = new WarmupCosineSchedule(options.LearningRate, (long)stepsPerEpoch * options.Epochs, stepsPerEpoch);
-        using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
-        using var batch = new BatchTensors(batchSize, train.Shape);
-        var random = new Random(seed);
-        int[] order = Enumerable.Range(0, train.Count).ToArray();
-        var history = new List<EpochSummary>();
-        var total = Stopwatch.StartNew();
-        long step = 0;
-        double learningRate = 0;
+    internal const string LastCheckpointName = "checkpoint-last.cnnckpt";
+    internal const string BestCheckpointName = "checkpoint-best.cnnckpt";
 
-        for (int epoch = 1; epoch <= options.Epochs; epoch++)
+    private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly InputStandardization _standardization;
+    private readonly CnnTrainerOptions _options;
+    private readonly IChannel _channel;
+    private readonly Device _device;
+    private readonly int _seed;
+    private readonly string _fingerprint;
+    private readonly OptimizerHelper _optimizer;
+    private readonly TrainingState _state = new();
+    private readonly TrainingMetric _watchedMetric;
+    private byte[]? _bestWeights;
+
+    public TrainingLoop(nn.Module<Tensor, Tensor> model, InputStandardization standardization, CnnTrainerOptions options,
+        IChannel channel, Device device, int seed, string fingerprint, bool hasValidation)
+    {
+        _model = model;
+        _standardization = standardization;
+        _options = options;
+        _channel = channel;
+        _device = device;
+        _seed = seed;
+        _fingerprint = fingerprint;
+        _optimizer = OptimizerFactory.Create(model.parameters().Where(p => p.requires_grad), options);
+        _watchedMetric = options.EarlyStopping?.Metric ?? (hasValidation ? TrainingMetric.ValidationLoss : TrainingMetric.TrainLoss);
+    }
+
+    public IReadOnlyList<EpochSummary> History => _state.History;
+
+    /// <summary>Continues from a checkpoint written by an identical run (same options, data shape and seed).</summary>
+    public void Restore(TrainingCheckpoint checkpoint)
+    {
+        if (checkpoint.Fingerprint != _fingerprint)
+            throw new InvalidOperationException($"The checkpoint was written by a different run and cannot be resumed here.{Environment.NewLine}checkpoint: {checkpoint.Fingerprint}{Environment.NewLine}this run:   {_fingerprint}");
+        ModuleWeights.Deserialize(_model, checkpoint.Weights);
+        using (var stream = new BinaryReader(new MemoryStream(checkpoint.OptimizerState, writable: false)))
+            _optimizer.load_state_dict(stream);
+        using (var randomState = tensor(checkpoint.RandomState, dtype: uint8))
+            set_rng_state(randomState);
+        var restored = checkpoint.State;
+        _state.CompletedEpochs = restored.CompletedEpochs;
+        _state.Step = restored.Step;
+        _state.PlateauScale = restored.PlateauScale;
+        _state.PlateauBest = restored.PlateauBest;
+        _state.PlateauBadEpochs = restored.PlateauBadEpochs;
+        _state.BestMetric = restored.BestMetric;
+        _state.BestEpoch = restored.BestEpoch;
+        _state.EpochsWithoutImprovement = restored.EpochsWithoutImprovement;
+        _state.History.AddRange(restored.History);
+        _bestWeights = checkpoint.BestWeights;
+        _channel.Info(MessageSensitivity.None, $"CnnTrainer: resumed after epoch {restored.CompletedEpochs} (step {restored.Step}).");
+    }
+
+    public void Run(InMemoryImages train, InMemoryImages? validation)
+    {
+        int batchSize = Math.Min(_options.BatchSize, train.Count);
+        int stepsPerEpoch = (train.Count + batchSize - 1) / batchSize;
+        using var batch = new BatchTensors(batchSize, train.Shape);
+        var total = Stopwatch.StartNew();
+        int epochsThisRun = 0;
+
+        for (int epoch = _state.CompletedEpochs + 1; epoch <= _options.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
-            model.train();
-            random.Shuffle(order);
-            double lossSum = 0;
-            long correct = 0;
-            for (int start = 0; start < train.Count; start += batchSize)
-            {
-                int count = Math.Min(batchSize, train.Count - start);
-                learningRate = schedule.At(step++);
-                foreach (var group in optimizer.ParamGroups)
-                    group.LearningRate = learningRate;
-
-                using var scope = NewDisposeScope();
-                var (images, labels) = batch.Fill(train, order.AsSpan(start, count));
-                var logits = model.call(standardization.Apply(images));
-                var loss = nn.functional.cross_entropy(logits, labels);
-                optimizer.zero_grad();
-                loss.backward();
-                optimizer.step();
-                lossSum += loss.item<float>() * count;
-                correct += logits.argmax(1).eq(labels).sum().item<long>();
-            }
+            var (loss, accuracy, learningRate) = TrainEpoch(train, batch, epoch, stepsPerEpoch, total, epochsThisRun);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             var (validationLoss, validationAccuracy) = validation is null ? ((double?)null, (double?)null) : Evaluate(validation, batch);
-            var summary = new EpochSummary(epoch, lossSum / train.Count, (double)correct / train.Count, validationLoss, validationAccuracy,
-                learningRate, clock.Elapsed, train.Count / trainSeconds);
-            history.Add(summary);
-            channel.Info(MessageSensitivity.None, $"CnnTrainer {options.Architecture.Name}: {summary}");
-            var remaining = TimeSpan.FromTicks(total.Elapsed.Ticks / epoch * (options.Epochs - epoch));
-            options.Progress?.Report(new TrainingProgress(epoch, options.Epochs, summary, remaining));
+            var summary = new EpochSummary(epoch, loss, accuracy, validationLoss, validationAccuracy, learningRate, clock.Elapsed, train.Count / trainSeconds);
+            _state.History.Add(summary);
+            _state.CompletedEpochs = epoch;
+            epochsThisRun++;
+            _channel.Info(MessageSensitivity.None, $"CnnTrainer {_options.Architecture.Name}: {summary}");
+
+            UpdatePlateau(summary);
+            bool improved = TrackBest(summary);
+            bool stop = _options.EarlyStopping is { } early && _state.EpochsWithoutImprovement >= early.Patience;
+            WriteCheckpoints(epoch, improved, force: stop || epoch == _options.Epochs);
+            Report(epoch, stepsPerEpoch, stepsPerEpoch, loss, accuracy, learningRate, summary.ImagesPerSecond, total, epochsThisRun, summary);
+            if (stop)
+            {
+                _channel.Info(MessageSensitivity.None, $"CnnTrainer: early stopping after epoch {epoch}; the best epoch was {_state.BestEpoch} ({_watchedMetric} {_state.BestMetric:G5}).");
+                break;
+            }
         }
-        model.eval();
-        return history;
+
+        if (_options.EarlyStopping is { RestoreBestWeights: true } && _bestWeights != null && _state.BestEpoch != _state.CompletedEpochs)
+        {
+            ModuleWeights.Deserialize(_model, _bestWeights);
+            _channel.Info(MessageSensitivity.None, $"CnnTrainer: restored the weights of epoch {_state.BestEpoch}.");
+        }
+        _model.eval();
+    }
+
+    private (double Loss, double Accuracy, double LearningRate) TrainEpoch(InMemoryImages train, BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun)
+    {
+        _model.train();
+        // The order depends only on the seed and the epoch, so a resumed run shuffles exactly as an uninterrupted one.
+        int[] order = Enumerable.Range(0, train.Count).ToArray();
+        new Random(unchecked(_seed * 7919 + epoch)).Shuffle(order);
+        var clock = Stopwatch.StartNew();
+        double lossSum = 0, learningRate = 0;
+        long correct = 0;
+        int seen = 0;
+        for (int b = 0; b < stepsPerEpoch; b++)
+        {
+            _options.CancellationToken.ThrowIfCancellationRequested();
+            int start = b * batch.Capacity, count = Math.Min(batch.Capacity, train.Count - start);
+            learningRate = CurrentLearningRate(stepsPerEpoch);
+            foreach (var group in _optimizer.ParamGroups)
+                group.LearningRate = learningRate;
+
+            using (NewDisposeScope())
+            {
+                var (images, labels) = batch.Fill(train, order.AsSpan(start, count));
+                var logits = _model.call(_standardization.Apply(images).to(_device));
+                var target = labels.to(_device);
+                var loss = nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
+                _optimizer.zero_grad();
+                loss.backward();
+                if (_options.GradientClipNorm is { } maxNorm)
+                    nn.utils.clip_grad_norm_(_model.parameters().Where(p => p.requires_grad), maxNorm);
+                _optimizer.step();
+                lossSum += loss.item<float>() * count;
+                correct += logits.argmax(1).eq(target).sum().item<long>();
+            }
+            _state.Step++;
+            seen += count;
+            if (_options.Progress != null && (b + 1) % _options.ProgressInterval == 0 && b + 1 < stepsPerEpoch)
+                Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, (double)correct / seen, learningRate, seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
+        }
+        return (lossSum / train.Count, (double)correct / train.Count, learningRate);
+    }
+
+    private double CurrentLearningRate(int stepsPerEpoch)
+    {
+        double rate = _options.LearningRateSchedule.GetLearningRate(_options.LearningRate, _state.Step, stepsPerEpoch, _options.Epochs);
+        if (_options.LearningRateSchedule is LearningRateSchedule.ReduceOnPlateauSchedule plateau)
+            rate = Math.Max(rate * _state.PlateauScale, plateau.MinimumLearningRate);
+        return rate;
+    }
+
+    private void UpdatePlateau(EpochSummary summary)
+    {
+        if (_options.LearningRateSchedule is not LearningRateSchedule.ReduceOnPlateauSchedule plateau)
+            return;
+        double value = summary.ValidationLoss ?? summary.TrainLoss;
+        // PyTorch's ReduceLROnPlateau in 'min' mode with a relative threshold.
+        if (double.IsNaN(_state.PlateauBest) || value < _state.PlateauBest * (1 - plateau.Threshold))
+        {
+            _state.PlateauBest = value;
+            _state.PlateauBadEpochs = 0;
+        }
+        else if (++_state.PlateauBadEpochs > plateau.Patience)
+        {
+            _state.PlateauScale *= plateau.Factor;
+            _state.PlateauBadEpochs = 0;
+            _channel.Info(MessageSensitivity.None, $"CnnTrainer: plateau, learning rate now {Math.Max(_options.LearningRate * _state.PlateauScale, plateau.MinimumLearningRate):G3}.");
+        }
+    }
+
+    /// <summary>Updates the best epoch by the watched metric; returns true when this epoch is the new best.</summary>
+    private bool TrackBest(EpochSummary summary)
+    {
+        double value = TrainingMetrics.Value(summary, _watchedMetric);
+        if (TrainingMetrics.Improves(_watchedMetric, value, _state.BestMetric, _options.EarlyStopping?.MinDelta ?? 0))
+        {
+            _state.BestMetric = value;
+            _state.BestEpoch = summary.Epoch;
+            _state.EpochsWithoutImprovement = 0;
+            if (_options.EarlyStopping is { RestoreBestWeights: true })
+                _bestWeights = ModuleWeights.Serialize(_model);
+            return true;
+        }
+        _state.EpochsWithoutImprovement++;
+        return false;
+    }
+
+    private void WriteCheckpoints(int epoch, bool improved, bool force)
+    {
+        if (_options.CheckpointDirectory is not { } directory)
+            return;
+        bool periodic = force || epoch % _options.CheckpointEveryEpochs == 0;
+        if (!periodic && !improved)
+            return;
+        var checkpoint = CreateCheckpoint();
+        if (periodic)
+            checkpoint.Save(Path.Combine(directory, LastCheckpointName));
+        if (improved)
+            checkpoint.Save(Path.Combine(directory, BestCheckpointName));
+    }
+
+    private TrainingCheckpoint CreateCheckpoint()
+    {
+        using var optimizerState = new MemoryStream();
+        using (var writer = new BinaryWriter(optimizerState, System.Text.Encoding.UTF8, leaveOpen: true))
+            _optimizer.save_state_dict(writer);
+        using var randomState = get_rng_state();
+        return new TrainingCheckpoint
+        {
+            Fingerprint = _fingerprint,
+            Mean = _standardization.Mean,
+            Std = _standardization.Std,
+            State = _state,
+            Weights = ModuleWeights.Serialize(_model),
+            OptimizerState = optimizerState.ToArray(),
+            RandomState = randomState.bytes.ToArray(),
+            BestWeights = _bestWeights,
+        };
+    }
+
+    private void Report(int epoch, int batch, int batches, double loss, double accuracy, double learningRate, double imagesPerSecond, Stopwatch total, int epochsThisRun, EpochSummary? summary)
+    {
+        if (_options.Progress is null)
+            return;
+        double epochsDone = epochsThisRun + (summary is null ? (double)batch / batches : 0);
+        double remainingEpochs = _options.Epochs - (epoch - 1) - (double)batch / batches;
+        var remaining = epochsDone > 0 ? TimeSpan.FromSeconds(total.Elapsed.TotalSeconds / epochsDone * remainingEpochs) : TimeSpan.Zero;
+        _options.Progress.Report(new TrainingProgress(epoch, _options.Epochs, batch, batches, loss, accuracy, learningRate, imagesPerSecond, remaining, summary));
     }
 
     private (double? Loss, double? Accuracy) Evaluate(InMemoryImages data, BatchTensors batch)
     {
-        model.eval();
+        _model.eval();
         using var noGrad = no_grad();
         double lossSum = 0;
         long correct = 0;
@@ -76,50 +249,14 @@ internal sealed class TrainingLoop(nn.Module<Tensor, Tensor> model, InputStandar
             int count = Math.Min(batch.Capacity, data.Count - start);
             using var scope = NewDisposeScope();
             var (images, labels) = batch.Fill(data, order.AsSpan(start, count));
-            var logits = model.call(standardization.Apply(images));
-            lossSum += nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>();
-            correct += logits.argmax(1).eq(labels).sum().item<long>();
+            var logits = _model.call(_standardization.Apply(images).to(_device));
+            var target = labels.to(_device);
+            lossSum += nn.functional.cross_entropy(logits, target, reduction: nn.Reduction.Sum).item<float>();
+            correct += logits.argmax(1).eq(target).sum().item<long>();
         }
-        model.train();
+        _model.train();
         return (lossSum / data.Count, (double)correct / data.Count);
     }
-}
 
-/// <summary>Two preallocated tensors (images and labels) that each batch is copied into, without per-batch allocations.</summary>
-internal sealed class BatchTensors : IDisposable
-{
-    private readonly Tensor _images;
-    private readonly Tensor _labels;
-
-    public BatchTensors(int capacity, ImageShape shape)
-    {
-        Capacity = capacity;
-        using (NewDisposeScope())
-        {
-            _images = empty(capacity, shape.Channels, shape.Height, shape.Width).DetachFromDisposeScope();
-            _labels = empty(capacity, dtype: int64).DetachFromDisposeScope();
-        }
-    }
-
-    public int Capacity { get; }
-
-    /// <summary>Copies the images and labels at <paramref name="indices"/>; returns views of the first indices.Length rows.</summary>
-    public (Tensor Images, Tensor Labels) Fill(InMemoryImages data, ReadOnlySpan<int> indices)
-    {
-        int size = data.Shape.Size;
-        var pixels = MemoryMarshal.Cast<byte, float>(_images.bytes);
-        var labels = MemoryMarshal.Cast<byte, long>(_labels.bytes);
-        for (int i = 0; i < indices.Length; i++)
-        {
-            data.Pixels.AsSpan(indices[i] * size, size).CopyTo(pixels.Slice(i * size, size));
-            labels[i] = data.Labels[indices[i]];
-        }
-        return indices.Length == Capacity ? (_images, _labels) : (_images.narrow(0, 0, indices.Length), _labels.narrow(0, 0, indices.Length));
-    }
-
-    public void Dispose()
-    {
-        _images.Dispose();
-        _labels.Dispose();
-    }
+    public void Dispose() => _optimizer.Dispose();
 }

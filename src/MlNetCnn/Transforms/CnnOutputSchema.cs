@@ -3,19 +3,24 @@ using Microsoft.ML.Data;
 
 namespace MlNetCnn;
 
-/// <summary>The columns a <see cref="CnnTransformer"/> adds: Score (class probabilities) and PredictedLabel (a key).</summary>
+/// <summary>
+/// The columns a <see cref="CnnTransformer"/> adds, in this order: Score (class probabilities), PredictedLabel (a key)
+/// and, when enabled, the embedding (penultimate-layer features).
+/// </summary>
 internal static class CnnOutputSchema
 {
     internal const string ScoreColumnKind = "ScoreColumnKind";
     internal const string ScoreValueKind = "ScoreValueKind";
     internal const string MulticlassKind = "MulticlassClassification";
 
-    public static DataViewSchema Build(DataViewSchema input, int classCount, LabelKeyValues? keyValues)
+    public static DataViewSchema Build(DataViewSchema input, int classCount, LabelKeyValues? keyValues, string? embeddingColumnName = null, int embeddingSize = 0)
     {
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(input);
         builder.AddColumn(DefaultColumnNames.Score, ScoreType(classCount), ScoreAnnotations(classCount, keyValues));
         builder.AddColumn(DefaultColumnNames.PredictedLabel, PredictedLabelType(classCount), PredictedLabelAnnotations(keyValues));
+        if (embeddingColumnName != null)
+            builder.AddColumn(embeddingColumnName, new VectorDataViewType(NumberDataViewType.Single, embeddingSize));
         return builder.ToSchema();
     }
 

@@ -38,6 +38,7 @@ internal sealed class CnnRowMapper : IRowToRowMapper
     private sealed class Row(CnnRowMapper mapper, DataViewRow input, HashSet<int> active) : DataViewRow
     {
         private readonly float[] _probabilities = new float[mapper._transformer.Network.ClassCount];
+        private readonly float[] _embedding = new float[mapper._transformer.Network.EmbeddingSize];
         private readonly float[] _pixels = new float[mapper._transformer.Network.Shape.Size];
         private VBuffer<float> _features;
         private long _scoredPosition = -1;
@@ -55,7 +56,12 @@ internal sealed class CnnRowMapper : IRowToRowMapper
             int inputCount = mapper.InputSchema.Count;
             if (column.Index < inputCount)
                 return input.GetGetter<TValue>(input.Schema[column.Index]);
-            Delegate getter = column.Index == inputCount ? (ValueGetter<VBuffer<float>>)GetScore : (ValueGetter<uint>)GetPredictedLabel;
+            Delegate getter = (column.Index - inputCount) switch
+            {
+                0 => (ValueGetter<VBuffer<float>>)GetScore,
+                1 => (ValueGetter<uint>)GetPredictedLabel,
+                _ => (ValueGetter<VBuffer<float>>)GetEmbedding,
+            };
             return getter as ValueGetter<TValue>
                 ?? throw new InvalidOperationException($"Column '{column.Name}' is of type {column.Type}, not {typeof(TValue).Name}.");
         }
@@ -71,7 +77,7 @@ internal sealed class CnnRowMapper : IRowToRowMapper
             if (_features.Length != _pixels.Length)
                 throw new InvalidOperationException($"Column '{mapper._features.Name}' holds {_features.Length} values, but the model expects {_pixels.Length} ({mapper._transformer.InputShape}).");
             _features.CopyTo(_pixels);
-            mapper._transformer.Network.Score(_pixels, 1, _probabilities);
+            mapper._transformer.Network.Score(_pixels, 1, _probabilities, _embedding);
             _scoredPosition = input.Position;
         }
 
@@ -80,6 +86,14 @@ internal sealed class CnnRowMapper : IRowToRowMapper
             EnsureScored();
             var editor = VBufferEditor.Create(ref destination, _probabilities.Length);
             _probabilities.CopyTo(editor.Values);
+            destination = editor.Commit();
+        }
+
+        private void GetEmbedding(ref VBuffer<float> destination)
+        {
+            EnsureScored();
+            var editor = VBufferEditor.Create(ref destination, _embedding.Length);
+            _embedding.CopyTo(editor.Values);
             destination = editor.Commit();
         }
 

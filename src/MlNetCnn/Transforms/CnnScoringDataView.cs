@@ -51,8 +51,10 @@ internal sealed class CnnScoringDataView : IDataView
         private readonly DataViewRowId[] _ids;
         private readonly float[] _pixels;
         private readonly float[] _probabilities;
+        private readonly float[] _embeddings;
         private readonly int _imageSize;
         private readonly int _classCount;
+        private readonly int _embeddingSize;
         private VBuffer<float> _features;
         private int _count;
         private int _slot = -1;
@@ -67,6 +69,7 @@ internal sealed class CnnScoringDataView : IDataView
             int capacity = parent._transformer.ScoringBatchSize;
             _imageSize = network.Shape.Size;
             _classCount = network.ClassCount;
+            _embeddingSize = network.EmbeddingSize;
             foreach (var column in parent._source.Schema.Where(c => active.Contains(c.Index)))
                 _buffered[column.Index] = BufferedColumn.Create(input, column, capacity);
             _getFeatures = scoring ? input.GetGetter<VBuffer<float>>(parent._features) : null;
@@ -74,6 +77,8 @@ internal sealed class CnnScoringDataView : IDataView
             _ids = new DataViewRowId[capacity];
             _pixels = scoring ? new float[capacity * _imageSize] : [];
             _probabilities = scoring ? new float[capacity * _classCount] : [];
+            bool embedding = _embeddingSize > 0 && active.Contains(parent._source.Schema.Count + 2);
+            _embeddings = embedding ? new float[capacity * _embeddingSize] : [];
         }
 
         public override DataViewSchema Schema => _parent.Schema;
@@ -114,7 +119,7 @@ internal sealed class CnnScoringDataView : IDataView
                 _count++;
             }
             if (_count > 0 && _getFeatures != null)
-                _parent._transformer.Network.Score(_pixels, _count, _probabilities);
+                _parent._transformer.Network.Score(_pixels, _count, _probabilities, _embeddings);
             return _count > 0;
         }
 
@@ -127,7 +132,8 @@ internal sealed class CnnScoringDataView : IDataView
             {
                 < 0 => _buffered[column.Index].CreateGetter(() => _slot),
                 0 => (ValueGetter<VBuffer<float>>)GetScore,
-                _ => (ValueGetter<uint>)GetPredictedLabel,
+                1 => (ValueGetter<uint>)GetPredictedLabel,
+                _ => (ValueGetter<VBuffer<float>>)GetEmbedding,
             };
             return getter as ValueGetter<TValue>
                 ?? throw new InvalidOperationException($"Column '{column.Name}' is of type {column.Type}, not {typeof(TValue).Name}.");
@@ -142,6 +148,13 @@ internal sealed class CnnScoringDataView : IDataView
 
         private void GetPredictedLabel(ref uint destination)
             => destination = (uint)ArgMax(_probabilities.AsSpan(_slot * _classCount, _classCount)) + 1;
+
+        private void GetEmbedding(ref VBuffer<float> destination)
+        {
+            var editor = VBufferEditor.Create(ref destination, _embeddingSize);
+            _embeddings.AsSpan(_slot * _embeddingSize, _embeddingSize).CopyTo(editor.Values);
+            destination = editor.Commit();
+        }
 
         public override ValueGetter<DataViewRowId> GetIdGetter()
             => (ref DataViewRowId destination) => destination = _ids[_slot];

@@ -38,6 +38,12 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     /// <summary>The figures of each training epoch.</summary>
     public IReadOnlyList<EpochSummary> TrainingHistory { get; }
 
+    /// <summary>The column holding the penultimate-layer features, or null when the model does not output them.</summary>
+    public string? EmbeddingColumnName => Network.EmbeddingColumnName;
+
+    /// <summary>Values per embedding (0 when there is no embedding column).</summary>
+    public int EmbeddingSize => Network.EmbeddingSize;
+
     /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
     public int ScoringBatchSize { get; }
 
@@ -59,7 +65,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         ResolveFeatures(inputSchema);
-        return CnnOutputSchema.Build(inputSchema, ClassCount, LabelKeyValues);
+        return CnnOutputSchema.Build(inputSchema, ClassCount, LabelKeyValues, EmbeddingColumnName, EmbeddingSize);
     }
 
     /// <inheritdoc />

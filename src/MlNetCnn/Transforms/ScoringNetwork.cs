@@ -4,16 +4,41 @@ using static TorchSharp.torch;
 
 namespace MlNetCnn;
 
-/// <summary>A trained network in evaluation mode that turns batches of images into class probabilities. Thread-safe.</summary>
+/// <summary>
+/// A trained network in evaluation mode that turns batches of images into class probabilities and, when asked, the
+/// penultimate-layer features (the input of the last layer). Thread-safe.
+/// </summary>
 internal sealed class ScoringNetwork : IDisposable
 {
-    public ScoringNetwork(nn.Module<Tensor, Tensor> module, InputStandardization standardization, ImageShape shape, int classCount)
+    // The embedding hook runs on the thread that calls forward, so a thread-local slot keeps concurrent scoring apart.
+    [ThreadStatic]
+    private static Tensor? t_capturedEmbedding;
+
+    private readonly Device _device;
+
+    public ScoringNetwork(nn.Module<Tensor, Tensor> module, InputStandardization standardization, ImageShape shape, int classCount,
+        Device? device = null, string? embeddingColumnName = null)
     {
         Module = module;
         Standardization = standardization;
         Shape = shape;
         ClassCount = classCount;
+        _device = device ?? CPU;
+        EmbeddingColumnName = embeddingColumnName;
         Module.eval();
+        if (embeddingColumnName != null)
+        {
+            var (name, layer) = ModuleWeights.LastParameterizedLayer(module);
+            if (layer is not nn.Module<Tensor, Tensor> head)
+                throw new NotSupportedException($"The last layer '{name}' of {module.GetName()} does not take one tensor, so its input cannot be output as an embedding.");
+            // The hook lives as long as the module, which this network owns.
+            head.register_forward_pre_hook((_, input) =>
+            {
+                t_capturedEmbedding = input.reshape(input.shape[0], -1);
+                return input;
+            });
+            EmbeddingSize = MeasureEmbeddingSize();
+        }
     }
 
     public nn.Module<Tensor, Tensor> Module { get; }
@@ -24,8 +49,17 @@ internal sealed class ScoringNetwork : IDisposable
 
     public int ClassCount { get; }
 
-    /// <summary>Scores <paramref name="count"/> images (C×H×W floats each) into <paramref name="probabilities"/> (ClassCount each) in one forward pass.</summary>
-    public void Score(ReadOnlySpan<float> pixels, int count, Span<float> probabilities)
+    /// <summary>The name of the embedding column, or null when embeddings are not output.</summary>
+    public string? EmbeddingColumnName { get; }
+
+    /// <summary>Values per embedding (0 without embeddings).</summary>
+    public int EmbeddingSize { get; }
+
+    /// <summary>
+    /// Scores <paramref name="count"/> images (C×H×W floats each) in one forward pass into <paramref name="probabilities"/>
+    /// (ClassCount each) and, when embeddings are on and <paramref name="embeddings"/> is not empty, the embeddings (EmbeddingSize each).
+    /// </summary>
+    public void Score(ReadOnlySpan<float> pixels, int count, Span<float> probabilities, Span<float> embeddings = default)
     {
         if (pixels.Length < count * Shape.Size || probabilities.Length < count * ClassCount)
             throw new ArgumentException("The buffers are smaller than the batch.");
@@ -33,8 +67,26 @@ internal sealed class ScoringNetwork : IDisposable
         using var noGrad = no_grad();
         var batch = empty(count, Shape.Channels, Shape.Height, Shape.Width);
         pixels[..(count * Shape.Size)].CopyTo(MemoryMarshal.Cast<byte, float>(batch.bytes));
-        var scores = nn.functional.softmax(Module.call(Standardization.Apply(batch)), 1).contiguous();
+        t_capturedEmbedding = null;
+        var logits = Module.call(Standardization.Apply(batch).to(_device));
+        var scores = nn.functional.softmax(logits, 1).cpu().contiguous();
         MemoryMarshal.Cast<byte, float>(scores.bytes).CopyTo(probabilities);
+        if (EmbeddingSize > 0 && !embeddings.IsEmpty)
+        {
+            var features = t_capturedEmbedding!.cpu().contiguous();
+            MemoryMarshal.Cast<byte, float>(features.bytes).CopyTo(embeddings);
+        }
+        t_capturedEmbedding = null;
+    }
+
+    private int MeasureEmbeddingSize()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        Module.call(zeros(1, Shape.Channels, Shape.Height, Shape.Width).to(_device));
+        int size = (int)t_capturedEmbedding!.shape[1];
+        t_capturedEmbedding = null;
+        return size;
     }
 
     public void Dispose()

@@ -1,0 +1,23 @@
+using TorchSharp;
+
+namespace MlNetCnn.Platform;
+
+/// <summary>Maps <see cref="CnnDevice"/> to a TorchSharp device, with a clear error when CUDA is not available.</summary>
+internal static class TorchDevices
+{
+    public static torch.Device Resolve(CnnDevice device)
+    {
+        if (!device.IsCuda)
+            return torch.CPU;
+        if (!torch.cuda.is_available())
+        {
+            throw new InvalidOperationException(
+                $"CnnTrainerOptions.Device is {device}, but CUDA is not available to TorchSharp. MlNetCnn uses the CPU package TorchSharp-cpu " +
+                "by default: build with -p:TorchBackend=cuda-linux (or cuda-windows) to reference TorchSharp-cuda-*, and make sure an NVIDIA driver is installed.");
+        }
+        int count = torch.cuda.device_count();
+        if (device.Index >= count)
+            throw new InvalidOperationException($"CnnTrainerOptions.Device is {device}, but only {count} CUDA device(s) exist.");
+        return new torch.Device(DeviceType.CUDA, device.Index);
+    }
+}

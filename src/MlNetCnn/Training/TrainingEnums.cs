@@ -1,0 +1,36 @@
+namespace MlNetCnn;
+
+/// <summary>The optimization algorithm.</summary>
+public enum CnnOptimizer
+{
+    /// <summary>Adam (Kingma and Ba); <see cref="CnnTrainerOptions.WeightDecay"/> is added to the gradient (L2).</summary>
+    Adam,
+    /// <summary>AdamW: Adam with decoupled weight decay (Loshchilov and Hutter).</summary>
+    AdamW,
+    /// <summary>Stochastic gradient descent with <see cref="CnnTrainerOptions.Momentum"/> and optional Nesterov momentum.</summary>
+    Sgd,
+}
+
+/// <summary>How weights are initialized before training.</summary>
+public enum WeightInitialization
+{
+    /// <summary>As the architecture defines it (torchvision's choices for the zoo; TorchSharp's defaults otherwise).</summary>
+    ArchitectureDefault,
+    /// <summary>He/Kaiming normal (fan-out, ReLU) for convolution and linear weights, zero biases.</summary>
+    KaimingNormal,
+    /// <summary>Glorot/Xavier uniform for convolution and linear weights, zero biases (as the teaching material does for NiN and AlexNet).</summary>
+    XavierUniform,
+}
+
+/// <summary>A per-epoch figure that early stopping and plateau schedules can watch.</summary>
+public enum TrainingMetric
+{
+    /// <summary>Validation loss (lower is better). Needs validation data.</summary>
+    ValidationLoss,
+    /// <summary>Validation accuracy (higher is better). Needs validation data.</summary>
+    ValidationAccuracy,
+    /// <summary>Training loss over the epoch (lower is better).</summary>
+    TrainLoss,
+    /// <summary>Training accuracy over the epoch (higher is better).</summary>
+    TrainAccuracy,
+}

@@ -1,0 +1,56 @@
+namespace MlNetCnn;
+
+/// <summary>Everything about a run's progress that a checkpoint must carry for a resumed run to continue exactly.</summary>
+internal sealed class TrainingState
+{
+    public int CompletedEpochs { get; set; }
+
+    /// <summary>Optimization steps taken so far (the schedule's position).</summary>
+    public long Step { get; set; }
+
+    public List<EpochSummary> History { get; } = [];
+
+    /// <summary>Product of the reductions a plateau schedule has applied.</summary>
+    public double PlateauScale { get; set; } = 1;
+
+    public double PlateauBest { get; set; } = double.NaN;
+
+    public int PlateauBadEpochs { get; set; }
+
+    /// <summary>Best value so far of the watched metric (early stopping or best checkpoint).</summary>
+    public double BestMetric { get; set; } = double.NaN;
+
+    public int BestEpoch { get; set; }
+
+    public int EpochsWithoutImprovement { get; set; }
+
+    public void Write(BinaryWriter writer)
+    {
+        writer.Write(CompletedEpochs);
+        writer.Write(Step);
+        writer.Write(PlateauScale);
+        writer.Write(PlateauBest);
+        writer.Write(PlateauBadEpochs);
+        writer.Write(BestMetric);
+        writer.Write(BestEpoch);
+        writer.Write(EpochsWithoutImprovement);
+        EpochSummary.WriteAll(writer, History);
+    }
+
+    public static TrainingState Read(BinaryReader reader)
+    {
+        var state = new TrainingState
+        {
+            CompletedEpochs = reader.ReadInt32(),
+            Step = reader.ReadInt64(),
+            PlateauScale = reader.ReadDouble(),
+            PlateauBest = reader.ReadDouble(),
+            PlateauBadEpochs = reader.ReadInt32(),
+            BestMetric = reader.ReadDouble(),
+            BestEpoch = reader.ReadInt32(),
+            EpochsWithoutImprovement = reader.ReadInt32(),
+        };
+        state.History.AddRange(EpochSummary.ReadAll(reader));
+        return state;
+    }
+}
