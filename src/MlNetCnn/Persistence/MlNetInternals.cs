@@ -11,26 +11,67 @@ using MlNetCnn.Persistence;
 [assembly: IgnoresAccessChecksTo("Microsoft.ML.Core")]
 [assembly: IgnoresAccessChecksTo("Microsoft.ML.Data")]
 
-// Lets mlContext.Model.Load find the loader: the model records this assembly's name (VersionInfo.LoaderAssemblyName),
-// ML.NET registers the assembly while loading, then finds this attribute and calls MlNetInternals.Create.
-[assembly: LoadableClass(typeof(CnnTransformer), typeof(MlNetInternals), null, typeof(SignatureLoadModel),
+// Lets mlContext.Model.Load find the loaders: the model records this assembly's name (VersionInfo.LoaderAssemblyName),
+// ML.NET registers the assembly while loading, then finds these attributes and calls the loader's static Create
+// (one loader class per transformer: ML.NET looks the method up by name and parameters).
+[assembly: LoadableClass(typeof(CnnTransformer), typeof(MlNetInternals.CnnLoader), null, typeof(SignatureLoadModel),
     "CNN Transformer", MlNetInternals.LoaderSignature)]
+[assembly: LoadableClass(typeof(ImageNormalizingTransformer), typeof(MlNetInternals.NormalizerLoader), null, typeof(SignatureLoadModel),
+    "Image Normalizing Transformer", MlNetInternals.NormalizerLoaderSignature)]
+[assembly: LoadableClass(typeof(ImageAugmentingTransformer), typeof(MlNetInternals.AugmenterLoader), null, typeof(SignatureLoadModel),
+    "Image Augmenting Transformer", MlNetInternals.AugmenterLoaderSignature)]
 
 namespace MlNetCnn.Persistence
 {
     internal static class MlNetInternals
     {
         internal const string LoaderSignature = "MlNetCnnTransformer";
+        internal const string NormalizerLoaderSignature = "MlNetCnnImageNormalizer";
+        internal const string AugmenterLoaderSignature = "MlNetCnnImageAugmenter";
         private const string ModelEntryName = "CnnModel.bin";
 
-        // Version of the ML.NET-side record (the model stream itself is versioned by CnnModelFormat).
-        private static VersionInfo GetVersionInfo() => new(
-            modelSignature: "MLNETCNN",
+        // Version of the ML.NET-side records (the CNN model stream itself is versioned by CnnModelFormat).
+        private static VersionInfo GetVersionInfo() => VersionOf("MLNETCNN", LoaderSignature);
+
+        private static VersionInfo VersionOf(string modelSignature, string loaderSignature) => new(
+            modelSignature: modelSignature,
             verWrittenCur: 0x00010001,
             verReadableCur: 0x00010001,
             verWeCanReadBack: 0x00010001,
-            loaderSignature: LoaderSignature,
+            loaderSignature: loaderSignature,
             loaderAssemblyName: typeof(CnnTransformer).Assembly.FullName);
+
+        public static void Save(ModelSaveContext ctx, ImageNormalizingTransformer transformer)
+        {
+            ctx.CheckAtModel();
+            ctx.SetVersionInfo(VersionOf("CNNNORM ", NormalizerLoaderSignature));
+            transformer.Write(ctx.Writer);
+        }
+
+        internal static class NormalizerLoader
+        {
+            private static ImageNormalizingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+            {
+                ctx.CheckAtModel(VersionOf("CNNNORM ", NormalizerLoaderSignature));
+                return ImageNormalizingTransformer.Read(ctx.Reader);
+            }
+        }
+
+        public static void Save(ModelSaveContext ctx, ImageAugmentingTransformer transformer)
+        {
+            ctx.CheckAtModel();
+            ctx.SetVersionInfo(VersionOf("CNNAUGM ", AugmenterLoaderSignature));
+            transformer.Write(ctx.Writer);
+        }
+
+        internal static class AugmenterLoader
+        {
+            private static ImageAugmentingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+            {
+                ctx.CheckAtModel(VersionOf("CNNAUGM ", AugmenterLoaderSignature));
+                return ImageAugmentingTransformer.Read(ctx.Reader);
+            }
+        }
 
         public static void Save(ModelSaveContext ctx, CnnTransformer transformer)
         {
@@ -40,16 +81,18 @@ namespace MlNetCnn.Persistence
             ctx.SaveBinaryStream(ModelEntryName, writer => CnnModelFormat.Write(transformer, writer.BaseStream));
         }
 
-        // Found by ML.NET's ComponentCatalog through the LoadableClass attribute above.
-        private static CnnTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+        internal static class CnnLoader
         {
-            ctx.CheckAtModel(GetVersionInfo());
-            int version = ctx.Reader.ReadInt32();
-            CnnTransformer? result = null;
-            string source = $"{ctx.Directory ?? ""}/{ModelEntryName} (format {version})";
-            if (!ctx.TryLoadBinaryStream(ModelEntryName, reader => result = CnnModelFormat.Read(reader.BaseStream, source)))
-                throw new InvalidDataException($"The model zip has no '{ModelEntryName}' entry for the CNN transformer in '{ctx.Directory}'; the file is damaged or was not written by MlNetCnn.");
-            return result!;
+            private static CnnTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+            {
+                ctx.CheckAtModel(GetVersionInfo());
+                int version = ctx.Reader.ReadInt32();
+                CnnTransformer? result = null;
+                string source = $"{ctx.Directory ?? ""}/{ModelEntryName} (format {version})";
+                if (!ctx.TryLoadBinaryStream(ModelEntryName, reader => result = CnnModelFormat.Read(reader.BaseStream, source)))
+                    throw new InvalidDataException($"The model zip has no '{ModelEntryName}' entry for the CNN transformer in '{ctx.Directory}'; the file is damaged or was not written by MlNetCnn.");
+                return result!;
+            }
         }
 
         /// <summary>ML.NET's SchemaShape.Column constructor is internal; estimators outside ML.NET need it for GetOutputSchema.</summary>

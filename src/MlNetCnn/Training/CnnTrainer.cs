@@ -111,6 +111,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         var (imageColumn, shape) = InputColumns.ResolveImage(input.Schema, options.FeatureColumnName, options.Channels, options.ImageHeight, options.ImageWidth);
         var (labelColumn, classCount) = InputColumns.ResolveLabel(input.Schema, options.LabelColumnName);
         var keyValues = LabelKeyValues.FromColumn(labelColumn);
+        var augmentation = ImageAugmentingTransformer.FromColumn(imageColumn);
         int seed = options.Seed ?? _host.Rand.Next();
 
         using var channel = _host.Start("Training");
@@ -124,7 +125,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             (train, validation) = train.SplitStratified(options.ValidationFraction, seed);
         if (options.EarlyStopping is { } early && TrainingMetrics.NeedsValidation(early.Metric) && validation is null)
             throw new ArgumentException($"Early stopping on {early.Metric} needs validation data: set ValidationData or ValidationFraction, or watch {TrainingMetric.TrainLoss}.");
-        channel.Info(MessageSensitivity.None, $"CnnTrainer: {train.Count} training images of {shape}, {classCount} classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture {options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device {options.Device}.");
+        channel.Info(MessageSensitivity.None, $"CnnTrainer: {train.Count} training images of {shape}, {classCount} classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture {options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device {options.Device}{(augmentation is null ? "" : $", augmentation {augmentation.Serialize()}")}.");
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         torch.random.manual_seed(seed);
@@ -137,8 +138,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         {
             PrepareWeights(module, options, channel);
             module.to(device);
-            string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed);
-            using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null))
+            string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed) + "|augment=" + augmentation?.Serialize();
+            var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation);
+            using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter))
             {
                 if (checkpoint != null)
                     loop.Restore(checkpoint);

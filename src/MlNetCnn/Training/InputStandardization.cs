@@ -35,35 +35,10 @@ internal sealed class InputStandardization : IDisposable
     /// <summary>Per-channel mean and standard deviation of the images (a standard deviation of 0 becomes 1).</summary>
     public static InputStandardization Fit(InMemoryImages images)
     {
-        int channels = images.Shape.Channels, plane = images.Shape.Height * images.Shape.Width;
-        var sum = new double[channels];
-        var sumOfSquares = new double[channels];
+        var statistics = new ChannelStatistics(images.Shape);
         for (int i = 0; i < images.Count; i++)
-        {
-            var image = images.Image(i);
-            for (int c = 0; c < channels; c++)
-            {
-                double s = 0, q = 0;
-                foreach (float v in image.Slice(c * plane, plane))
-                {
-                    s += v;
-                    q += (double)v * v;
-                }
-                sum[c] += s;
-                sumOfSquares[c] += q;
-            }
-        }
-        double n = (double)images.Count * plane;
-        var mean = new float[channels];
-        var std = new float[channels];
-        for (int c = 0; c < channels; c++)
-        {
-            double m = sum[c] / n;
-            double deviation = Math.Sqrt(Math.Max(0, sumOfSquares[c] / n - m * m));
-            mean[c] = (float)m;
-            std[c] = deviation > 1e-8 ? (float)deviation : 1f;
-        }
-        return new InputStandardization(mean, std);
+            statistics.Add(images.Image(i));
+        return new InputStandardization(statistics.Mean(), statistics.StandardDeviation());
     }
 
     /// <summary>Returns the standardized batch (a new tensor, or the input itself when this is the identity).</summary>

@@ -28,11 +28,13 @@ internal sealed class TrainingLoop : IDisposable
     private readonly OptimizerHelper _optimizer;
     private readonly TrainingState _state = new();
     private readonly TrainingMetric _watchedMetric;
+    private readonly ImageAugmenter? _augmenter;
     private byte[]? _bestWeights;
 
     public TrainingLoop(nn.Module<Tensor, Tensor> model, InputStandardization standardization, CnnTrainerOptions options,
-        IChannel channel, Device device, int seed, string fingerprint, bool hasValidation)
+        IChannel channel, Device device, int seed, string fingerprint, bool hasValidation, ImageAugmenter? augmenter)
     {
+        _augmenter = augmenter;
         _model = model;
         _standardization = standardization;
         _options = options;
@@ -131,6 +133,8 @@ internal sealed class TrainingLoop : IDisposable
             using (NewDisposeScope())
             {
                 var (images, labels) = batch.Fill(train, order.AsSpan(start, count));
+                if (_augmenter != null)
+                    images = _augmenter.Apply(images, new Random(unchecked(_seed * 31 + (int)_state.Step)));
                 var logits = _model.call(_standardization.Apply(images).to(_device));
                 var target = labels.to(_device);
                 var loss = nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
