@@ -32,6 +32,10 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     /// <summary>The number of classes.</summary>
     public int ClassCount => Network.ClassCount;
 
+    /// <summary>The class names in key order (the label's key values as text, or "1".."N" when the label had none).</summary>
+    public IReadOnlyList<string> ClassNames => LabelKeyValues?.SlotNames().Select(n => n.ToString()).ToArray()
+        ?? Enumerable.Range(1, ClassCount).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
     /// <summary>The image column read when scoring.</summary>
     public string FeatureColumnName { get; }
 
