@@ -5,6 +5,8 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using MlNetCnn;
+using MlNetCnn.Examples;
+using MlNetCnn.Visualization;
 using MnistFromFolders;
 
 if (args is ["-h" or "--help"])
@@ -40,23 +42,22 @@ static int Run(Arguments arguments)
     long trainCount = train.GetColumn<string>("ImagePath").LongCount();
     Console.WriteLine($"Data: {Path.GetFullPath(dataRoot)} ({trainCount} training images, {test.GetColumn<string>("ImagePath").LongCount()} test images)");
 
+    var options = new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = arguments.Epochs, BatchSize = arguments.BatchSize };
     var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
         .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
         .Append(ml.Transforms.ResizeImages("Image", 28, 28))
         .Append(ml.Transforms.ConvertToGrayscale("Image"))
         .Append(ml.Transforms.ExtractPixels("Features", "Image", colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255))
-        .Append(new CnnTrainer(ml, new CnnTrainerOptions
-        {
-            Architecture = CnnArchitecture.LeNet5,
-            Epochs = arguments.Epochs,
-            BatchSize = arguments.BatchSize,
-            Progress = new ConsoleProgress(),
-        }))
+        .Append(new CnnTrainer(ml, options))
         .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
     Console.WriteLine($"Training LeNet-5 (epochs: {arguments.Epochs}, batch size: {arguments.BatchSize})");
     var clock = Stopwatch.StartNew();
-    using var model = pipeline.Fit(train);
+    using var model = TrainingConsole.Run("LeNet-5", progress =>
+    {
+        options.Progress = progress;
+        return pipeline.Fit(train);
+    });
     clock.Stop();
     double loopSeconds = model.OfType<CnnTransformer>().Single().TrainingHistory.Sum(e => e.Duration.TotalSeconds);
     long imagesSeen = trainCount * arguments.Epochs;
@@ -74,6 +75,13 @@ static int Run(Arguments arguments)
     string modelPath = Path.GetFullPath(Path.Combine(arguments.OutputFolder, "model.zip"));
     ml.Model.Save(model, train.Schema, modelPath);
     Console.WriteLine($"Saved the model to {modelPath}");
+    var cnn = model.OfType<CnnTransformer>().Single();
+    string curves = Path.Combine(arguments.OutputFolder, "training-curves.png"), confusion = Path.Combine(arguments.OutputFolder, "confusion-matrix.png"),
+        samples = Path.Combine(arguments.OutputFolder, "predictions.png");
+    TrainingCurves.SavePng(cnn.TrainingHistory, curves);
+    ConfusionMatrixPlot.SavePng(metrics.ConfusionMatrix, confusion, cnn.ClassNames);
+    SampleGrid.SavePng(SampleGrid.FromScoredData(model.Transform(test), count: 32), samples);
+    Console.WriteLine($"Plots: {curves}, {confusion}, {samples}");
 
     return CheckReloadedModel(modelPath, testRoot, metrics) ? 0 : 1;
 }

@@ -29,7 +29,8 @@ public static class ConfusionMatrixPlot
 
         var plot = new Plot();
         var heatmap = plot.Add.Heatmap(counts);
-        heatmap.Colormap = new ScottPlot.Colormaps.Blues();
+        // Few counts light, many dark, as confusion matrices are usually drawn.
+        heatmap.Colormap = new ScottPlot.Colormaps.Blues().Reversed();
         plot.Add.ColorBar(heatmap);
         double max = Math.Max(1, counts.Cast<double>().Max());
         for (int actual = 0; actual < classes; actual++)
@@ -44,8 +45,10 @@ public static class ConfusionMatrixPlot
         }
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, classes).Select(i => (double)i).ToArray(), names.ToArray());
         plot.Axes.Left.SetTicks(Enumerable.Range(0, classes).Select(i => (double)(classes - 1 - i)).ToArray(), names.ToArray());
-        plot.Axes.Bottom.TickLabelStyle.Rotation = classes > 5 ? 45 : 0;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = classes > 5 ? Alignment.MiddleLeft : Alignment.UpperCenter;
+        // Long class names (e.g. "Ankle boot") would overlap side by side.
+        bool rotate = classes > 5 && names.Max(n => n.Length) > 3;
+        plot.Axes.Bottom.TickLabelStyle.Rotation = rotate ? 45 : 0;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = rotate ? Alignment.MiddleLeft : Alignment.UpperCenter;
         plot.XLabel("predicted");
         plot.YLabel("true");
         plot.Title($"Confusion matrix (accuracy {Accuracy(counts, classes):P1})");

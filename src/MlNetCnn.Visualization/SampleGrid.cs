@@ -38,6 +38,7 @@ public static class SampleGrid
                 continue;
             var sample = samples[i];
             plot.Add.ImageRect(ToImage(sample), new CoordinateRect(0, 1, 0, 1));
+            plot.Axes.SquareUnits();
             plot.Title($"{sample.PredictedLabel} ({sample.TrueLabel})");
             plot.Axes.Title.Label.ForeColor = sample.PredictedLabel == sample.TrueLabel ? Colors.DarkGreen : Colors.Red;
             plot.Axes.Title.Label.FontSize = 11;
@@ -46,8 +47,9 @@ public static class SampleGrid
     }
 
     /// <summary>
-    /// Takes the first <paramref name="count"/> rows of scored data (a pipeline's output) with their image, true and
-    /// predicted label. Labels may be text or key columns (keys are shown by their values).
+    /// Picks up to <paramref name="count"/> rows of scored data (a pipeline's output) with their image, true and
+    /// predicted label, spread over the classes (at most count / classes per true class, in data order, so sorted test
+    /// folders still show every class). Labels may be text or key columns (keys are shown by their values).
     /// </summary>
     public static IReadOnlyList<LabelledImage> FromScoredData(IDataView scored, int count = 32, string featureColumnName = DefaultColumnNames.Features,
         string labelColumnName = DefaultColumnNames.Label, string predictedLabelColumnName = DefaultColumnNames.PredictedLabel)
@@ -60,6 +62,9 @@ public static class SampleGrid
         var label = scored.Schema.GetColumnOrNull(labelColumnName) ?? throw new ArgumentException($"The scored data has no column '{labelColumnName}'.");
         var predicted = scored.Schema.GetColumnOrNull(predictedLabelColumnName) ?? throw new ArgumentException($"The scored data has no column '{predictedLabelColumnName}'.");
 
+        int classes = scored.Schema.GetColumnOrNull(DefaultColumnNames.Score)?.Type is VectorDataViewType { Size: > 0 } score ? score.Size : 1;
+        int perClass = Math.Max(1, (count + classes - 1) / classes);
+        var taken = new Dictionary<string, int>();
         var result = new List<LabelledImage>();
         using var cursor = scored.GetRowCursor([features, label, predicted]);
         var getFeatures = cursor.GetGetter<VBuffer<float>>(features);
@@ -68,8 +73,12 @@ public static class SampleGrid
         VBuffer<float> buffer = default;
         while (result.Count < count && cursor.MoveNext())
         {
+            string truth = getLabel();
+            if (taken.GetValueOrDefault(truth) >= perClass)
+                continue;
+            taken[truth] = taken.GetValueOrDefault(truth) + 1;
             getFeatures(ref buffer);
-            result.Add(new LabelledImage(buffer.DenseValues().ToArray(), shape, getLabel(), getPredicted()));
+            result.Add(new LabelledImage(buffer.DenseValues().ToArray(), shape, truth, getPredicted()));
         }
         return result;
     }

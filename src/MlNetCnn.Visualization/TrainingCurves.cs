@@ -18,12 +18,13 @@ public static class TrainingCurves
         var figure = new Multiplot();
         figure.AddPlots(2);
         figure.Layout = new ScottPlot.MultiplotLayouts.Columns();
-        Draw(figure.GetPlot(0), "Loss", "cross-entropy", epochs, history.Select(e => e.TrainLoss), history.Select(e => e.ValidationLoss));
-        Draw(figure.GetPlot(1), "Accuracy", "accuracy", epochs, history.Select(e => e.TrainAccuracy), history.Select(e => e.ValidationAccuracy));
+        // Legends sit where the curves usually are not: loss falls to the lower right, accuracy rises to the upper right.
+        Draw(figure.GetPlot(0), "Loss", "cross-entropy", epochs, history.Select(e => e.TrainLoss), history.Select(e => e.ValidationLoss), Alignment.UpperRight);
+        Draw(figure.GetPlot(1), "Accuracy", "accuracy", epochs, history.Select(e => e.TrainAccuracy), history.Select(e => e.ValidationAccuracy), Alignment.LowerRight);
         PngFile.Save(path, file => figure.SavePng(file, width, height));
     }
 
-    private static void Draw(Plot plot, string title, string axis, double[] epochs, IEnumerable<double> train, IEnumerable<double?> validation)
+    private static void Draw(Plot plot, string title, string axis, double[] epochs, IEnumerable<double> train, IEnumerable<double?> validation, Alignment legend)
     {
         plot.Add.Scatter(epochs, train.ToArray()).LegendText = "training";
         var validationValues = validation.ToArray();
@@ -32,6 +33,6 @@ public static class TrainingCurves
         plot.Title(title);
         plot.XLabel("epoch");
         plot.YLabel(axis);
-        plot.ShowLegend();
+        plot.ShowLegend(legend);
     }
 }
