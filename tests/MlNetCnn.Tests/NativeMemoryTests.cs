@@ -1,32 +1,15 @@
 using System.Diagnostics;
 using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace MlNetCnn.Tests;
 
 public sealed class NativeMemoryTests
 {
-    private sealed class Digit
-    {
-        [VectorType(1, 28, 28)]
-        public float[] Features { get; set; } = [];
-
-        public string Label { get; set; } = "";
-    }
-
     [Fact]
     public void ResidentMemoryStaysFlatAcrossEpochs()
     {
-        var random = new Random(4);
-        var rows = Enumerable.Range(0, 1200).Select(i =>
-        {
-            var pixels = new float[784];
-            for (int p = 0; p < pixels.Length; p++)
-                pixels[p] = (float)random.NextDouble() * (p % 10 == i % 10 ? 1f : 0.2f);
-            return new Digit { Features = pixels, Label = (i % 10).ToString() };
-        }).ToList();
         var ml = new MLContext(seed: 1);
-        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(rows)).Transform(ml.Data.LoadFromEnumerable(rows));
+        var data = SyntheticTensors.Keyed(ml, SyntheticTensors.Rows(1200, 10, seed: 4));
 
         var residentAfterEpoch = new List<long>();
         var options = new CnnTrainerOptions

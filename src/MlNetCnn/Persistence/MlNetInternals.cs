@@ -41,36 +41,39 @@ namespace MlNetCnn.Persistence
             loaderSignature: loaderSignature,
             loaderAssemblyName: typeof(CnnTransformer).Assembly.FullName);
 
+        private const string NormalizerSignature = "CNNNORM ";
+        private const string AugmenterSignature = "CNNAUGM ";
+
         public static void Save(ModelSaveContext ctx, ImageNormalizingTransformer transformer)
+            => SaveRecord(ctx, NormalizerSignature, NormalizerLoaderSignature, transformer.Write);
+
+        public static void Save(ModelSaveContext ctx, ImageAugmentingTransformer transformer)
+            => SaveRecord(ctx, AugmenterSignature, AugmenterLoaderSignature, transformer.Write);
+
+        /// <summary>Saves a transformer whose whole state is a small record written to the model stream.</summary>
+        private static void SaveRecord(ModelSaveContext ctx, string modelSignature, string loaderSignature, Action<BinaryWriter> write)
         {
             ctx.CheckAtModel();
-            ctx.SetVersionInfo(VersionOf("CNNNORM ", NormalizerLoaderSignature));
-            transformer.Write(ctx.Writer);
+            ctx.SetVersionInfo(VersionOf(modelSignature, loaderSignature));
+            write(ctx.Writer);
+        }
+
+        private static T LoadRecord<T>(ModelLoadContext ctx, string modelSignature, string loaderSignature, Func<BinaryReader, T> read)
+        {
+            ctx.CheckAtModel(VersionOf(modelSignature, loaderSignature));
+            return read(ctx.Reader);
         }
 
         internal static class NormalizerLoader
         {
             private static ImageNormalizingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
-            {
-                ctx.CheckAtModel(VersionOf("CNNNORM ", NormalizerLoaderSignature));
-                return ImageNormalizingTransformer.Read(ctx.Reader);
-            }
-        }
-
-        public static void Save(ModelSaveContext ctx, ImageAugmentingTransformer transformer)
-        {
-            ctx.CheckAtModel();
-            ctx.SetVersionInfo(VersionOf("CNNAUGM ", AugmenterLoaderSignature));
-            transformer.Write(ctx.Writer);
+                => LoadRecord(ctx, NormalizerSignature, NormalizerLoaderSignature, ImageNormalizingTransformer.Read);
         }
 
         internal static class AugmenterLoader
         {
             private static ImageAugmentingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
-            {
-                ctx.CheckAtModel(VersionOf("CNNAUGM ", AugmenterLoaderSignature));
-                return ImageAugmentingTransformer.Read(ctx.Reader);
-            }
+                => LoadRecord(ctx, AugmenterSignature, AugmenterLoaderSignature, ImageAugmentingTransformer.Read);
         }
 
         public static void Save(ModelSaveContext ctx, CnnTransformer transformer)

@@ -71,11 +71,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        var features = inputSchema.FirstOrDefault(c => c.Name == Options.FeatureColumnName);
-        if (features.Name is null)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The feature column '{Options.FeatureColumnName}' was not found in the input.");
-        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), InputColumns.Mismatch("feature", features.Name, "a known-size vector of Single (ExtractPixels output)", $"{features.Kind} of {features.ItemType}"));
+        InputColumns.ResolveImage(inputSchema, Options.FeatureColumnName);
         var label = inputSchema.FirstOrDefault(c => c.Name == Options.LabelColumnName);
         if (label.Name is null)
             throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The label column '{Options.LabelColumnName}' was not found in the input.");

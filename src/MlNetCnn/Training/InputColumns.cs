@@ -53,6 +53,17 @@ internal static class InputColumns
             $"a vector of C×H×W = {c?.ToString() ?? "C"}×{h?.ToString() ?? "H"}×{w?.ToString() ?? "W"} values (set Channels, ImageHeight and ImageWidth to match)", $"a vector of size {size}"));
     }
 
+    /// <summary>The estimator-time check of an image column: present, and a vector of Single (sizes are checked at Fit).</summary>
+    public static SchemaShape.Column ResolveImage(SchemaShape schema, string columnName, string role = "feature")
+    {
+        var column = schema.FirstOrDefault(c => c.Name == columnName);
+        if (column.Name is null)
+            throw new ArgumentOutOfRangeException(nameof(schema), $"The {role} column '{columnName}' was not found in the input.");
+        if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType != NumberDataViewType.Single)
+            throw new ArgumentOutOfRangeException(nameof(schema), Mismatch(role, columnName, "a known-size vector of Single holding planar CHW pixels (as ExtractPixels produces)", $"{column.Kind} of {column.ItemType}"));
+        return column;
+    }
+
     /// <summary>Resolves the label column, which must be a key type (MapValueToKey), and returns its number of classes.</summary>
     public static (DataViewSchema.Column Column, int ClassCount) ResolveLabel(DataViewSchema schema, string columnName)
     {

@@ -45,11 +45,7 @@ public sealed class ImageAugmentingEstimator : IEstimator<ImageAugmentingTransfo
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        var input = inputSchema.FirstOrDefault(c => c.Name == ColumnName);
-        if (input.Name is null)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The image augmentation column '{ColumnName}' was not found in the input.");
-        if (input.Kind != SchemaShape.Column.VectorKind.Vector || input.ItemType != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), InputColumns.Mismatch("image augmentation", ColumnName, "a known-size vector of Single", $"{input.Kind} of {input.ItemType}"));
+        var input = InputColumns.ResolveImage(inputSchema, ColumnName, "image augmentation");
         var annotations = (input.Annotations ?? new SchemaShape([])).Where(a => a.Name != ImageAugmenter.AnnotationKind).ToList();
         annotations.Add(MlNetInternals.ShapeColumn(ImageAugmenter.AnnotationKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false));
         var columns = inputSchema.Where(c => c.Name != ColumnName).ToList();

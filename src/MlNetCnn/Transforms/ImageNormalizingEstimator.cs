@@ -69,11 +69,7 @@ public sealed class ImageNormalizingEstimator : IEstimator<ImageNormalizingTrans
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        var input = inputSchema.FirstOrDefault(c => c.Name == InputColumnName);
-        if (input.Name is null)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The image normalization input column '{InputColumnName}' was not found in the input.");
-        if (input.Kind != SchemaShape.Column.VectorKind.Vector || input.ItemType != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), InputColumns.Mismatch("image normalization input", InputColumnName, "a known-size vector of Single", $"{input.Kind} of {input.ItemType}"));
+        var input = InputColumns.ResolveImage(inputSchema, InputColumnName, "image normalization input");
         var columns = inputSchema.Where(c => c.Name != OutputColumnName).ToList();
         columns.Add(MlNetInternals.ShapeColumn(OutputColumnName, input.Kind, input.ItemType, false, input.Annotations));
         return new SchemaShape(columns);
