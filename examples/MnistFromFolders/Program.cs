@@ -35,10 +35,10 @@ catch (Exception e) when (e is DirectoryNotFoundException or InvalidDataExceptio
 static int Run(Arguments arguments)
 {
     string dataRoot = arguments.DataRoot ?? SampleData.Locate();
-    string trainRoot = Path.Combine(dataRoot, "train"), testRoot = Path.Combine(dataRoot, "test");
+    string testRoot = Path.Combine(dataRoot, "test");
 
     var ml = new MLContext(seed: 1);
-    IDataView train = ImageFolder.Load(ml, trainRoot), test = ImageFolder.Load(ml, testRoot);
+    var (train, test) = ImageFolder.LoadTrainTest(ml, dataRoot);
     long trainCount = train.GetColumn<string>("ImagePath").LongCount();
     Console.WriteLine($"Data: {Path.GetFullPath(dataRoot)} ({trainCount} training images, {test.GetColumn<string>("ImagePath").LongCount()} test images)");
 

@@ -1,46 +1,116 @@
 using Microsoft.ML;
+using Microsoft.ML.Runtime;
 
 namespace MlNetCnn;
 
-/// <summary>Reads image datasets laid out as one folder per class: <c>root/&lt;label&gt;/&lt;image&gt;</c>.</summary>
+/// <summary>
+/// Reads image datasets laid out as one folder per class, <c>root/&lt;label&gt;/&lt;image&gt;</c>, or with the splits
+/// as folders above them, <c>root/train|test/&lt;label&gt;/&lt;image&gt;</c> (<see cref="LoadSplit"/>).
+/// </summary>
+/// <remarks>
+/// The result has two text columns, <c>ImagePath</c> (absolute path) and <c>Label</c> (the class folder's name), one
+/// row per image file, sorted by label then path so results are reproducible. Follow with
+/// <c>MapValueToKey("Label")</c>, <c>LoadImages("Image", null, "ImagePath")</c>, <c>ResizeImages</c> and
+/// <c>ExtractPixels</c>; the pixels are read lazily, when that pipeline is cursored. Grayscale, RGB and RGBA files can
+/// be mixed in one folder. Folders whose name starts with '.' are ignored.
+/// </remarks>
 public static class ImageFolder
 {
     /// <summary>The image file extensions read by default (case-insensitive).</summary>
     public static IReadOnlyList<string> DefaultExtensions { get; } = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"];
 
-    /// <summary>
-    /// Lists the images under <paramref name="root"/> as an <see cref="IDataView"/> with <c>ImagePath</c> (absolute
-    /// path) and <c>Label</c> (the folder name) text columns, sorted by label then path so results are reproducible.
-    /// Follow with <c>LoadImages("Image", null, "ImagePath")</c>, <c>ResizeImages</c> and <c>ExtractPixels</c>.
-    /// </summary>
+    /// <summary>Lists the images under <paramref name="root"/> (<c>root/&lt;label&gt;/&lt;image&gt;</c>) as an <see cref="IDataView"/>.</summary>
+    /// <param name="mlContext">The ML.NET context; skipped files are reported to its log.</param>
+    /// <param name="root">The folder holding one folder per class.</param>
+    /// <param name="extensions">The file extensions to read (with the dot, case-insensitive); default <see cref="DefaultExtensions"/>. Other files are ignored.</param>
+    /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
     /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
-    /// <exception cref="InvalidDataException">The root holds no class folder with an image.</exception>
-    public static IDataView Load(MLContext mlContext, string root, IEnumerable<string>? extensions = null)
+    /// <exception cref="InvalidDataException">The root holds no class folder, a class folder holds no image (the message names it), or (with <see cref="ImageValidation.Throw"/>) an image does not decode.</exception>
+    public static IDataView Load(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
-        return mlContext.Data.LoadFromEnumerable(List(root, extensions));
+        var listing = List(root, extensions, validation);
+        if (listing.SkippedFiles.Count > 0)
+        {
+            using var channel = ((IHostEnvironment)mlContext).Register(nameof(ImageFolder)).Start(nameof(Load));
+            channel.Warning(MessageSensitivity.None, $"ImageFolder: skipped {listing.SkippedFiles.Count} files under '{listing.Root}' that do not decode as images, e.g. '{listing.SkippedFiles[0]}'.");
+        }
+        return mlContext.Data.LoadFromEnumerable(listing);
     }
 
-    /// <summary>The rows <see cref="Load"/> returns, as objects.</summary>
-    public static IReadOnlyList<ImageFolderRow> List(string root, IEnumerable<string>? extensions = null)
+    /// <summary>
+    /// Lists one split of a dataset laid out as <c>root/&lt;split&gt;/&lt;label&gt;/&lt;image&gt;</c>, e.g.
+    /// <c>LoadSplit(ml, root, "train")</c> and <c>LoadSplit(ml, root, "test")</c>; the split folder's name matches
+    /// case-insensitively. Otherwise as <see cref="Load"/>.
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException">The root, or its split folder, does not exist; the message lists the folders there are.</exception>
+    /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
+    public static IDataView LoadSplit(MLContext mlContext, string root, string split, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
+        => Load(mlContext, SplitFolder(root, split), extensions, validation);
+
+    /// <summary>The <c>train</c> and <c>test</c> splits of <c>root/train|test/&lt;label&gt;/&lt;image&gt;</c>; see <see cref="LoadSplit"/>.</summary>
+    public static (IDataView Train, IDataView Test) LoadTrainTest(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
+        => (LoadSplit(mlContext, root, "train", extensions, validation), LoadSplit(mlContext, root, "test", extensions, validation));
+
+    /// <summary>The rows <see cref="Load"/> returns, as objects, and the files it skipped.</summary>
+    /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
+    /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
+    public static ImageFolderListing List(string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
         string fullRoot = Path.GetFullPath(root);
+        string layout = Path.Combine(fullRoot, "<label>", "<image>");
         if (!Directory.Exists(fullRoot))
-            throw new DirectoryNotFoundException($"The image folder '{fullRoot}' does not exist. Expected a layout of {Path.Combine(fullRoot, "<label>", "<image>")}.");
+            throw new DirectoryNotFoundException($"The image folder '{fullRoot}' does not exist. Expected a layout of {layout}.");
         var allowed = new HashSet<string>(extensions ?? DefaultExtensions, StringComparer.OrdinalIgnoreCase);
+        if (allowed.Count == 0)
+            throw new ArgumentException("Give at least one image file extension.", nameof(extensions));
+        string described = string.Join(", ", allowed.Order(StringComparer.Ordinal));
+        string[] classFolders = VisibleFolders(fullRoot);
+        if (classFolders.Length == 0)
+            throw new InvalidDataException($"The image folder '{fullRoot}' holds no class folders. Expected a layout of {layout}.");
+
         var rows = new List<ImageFolderRow>();
-        foreach (string classFolder in Directory.GetDirectories(fullRoot).Order(StringComparer.Ordinal))
+        var skipped = new List<string>();
+        foreach (string classFolder in classFolders)
         {
             string label = Path.GetFileName(classFolder);
-            rows.AddRange(Directory.EnumerateFiles(classFolder, "*", SearchOption.AllDirectories)
-                .Where(f => allowed.Contains(Path.GetExtension(f)))
-                .Order(StringComparer.Ordinal)
-                .Select(f => new ImageFolderRow { ImagePath = f, Label = label }));
+            int before = rows.Count, skippedBefore = skipped.Count;
+            foreach (string file in Directory.EnumerateFiles(classFolder, "*", SearchOption.AllDirectories)
+                .Where(f => allowed.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal))
+            {
+                if (validation != ImageValidation.None && ImageDecodeCheck.Problem(file) is { } problem)
+                {
+                    if (validation == ImageValidation.Throw)
+                        throw new InvalidDataException($"The image '{file}' does not decode: {problem}. Remove it, or list the folder with ImageValidation.Skip.");
+                    skipped.Add(file);
+                    continue;
+                }
+                rows.Add(new ImageFolderRow { ImagePath = file, Label = label });
+            }
+            if (rows.Count == before)
+            {
+                string why = skipped.Count > skippedBefore ? $"; its {skipped.Count - skippedBefore} image files do not decode" : "";
+                throw new InvalidDataException($"The class folder '{classFolder}' holds no images ({described}){why}. Remove the folder or add images to it.");
+            }
         }
-        if (rows.Count == 0)
-            throw new InvalidDataException($"The image folder '{fullRoot}' holds no images ({string.Join(", ", allowed)}) in class subfolders. Expected a layout of {Path.Combine(fullRoot, "<label>", "<image>")}.");
-        return rows;
+        return new ImageFolderListing(fullRoot, rows, skipped);
+    }
+
+    private static string[] VisibleFolders(string folder)
+        => Directory.GetDirectories(folder).Where(d => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal).ToArray();
+
+    private static string SplitFolder(string root, string split)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(root);
+        ArgumentException.ThrowIfNullOrWhiteSpace(split);
+        string fullRoot = Path.GetFullPath(root);
+        if (!Directory.Exists(fullRoot))
+            throw new DirectoryNotFoundException($"The dataset folder '{fullRoot}' does not exist. Expected a layout of {Path.Combine(fullRoot, split, "<label>", "<image>")}.");
+        string[] folders = VisibleFolders(fullRoot);
+        return folders.FirstOrDefault(f => Path.GetFileName(f) == split)
+            ?? folders.FirstOrDefault(f => string.Equals(Path.GetFileName(f), split, StringComparison.OrdinalIgnoreCase))
+            ?? throw new DirectoryNotFoundException($"The dataset folder '{fullRoot}' has no '{split}' folder (it holds {(folders.Length == 0 ? "no folders" : string.Join(", ", folders.Select(Path.GetFileName)))}). Expected a layout of {Path.Combine(fullRoot, split, "<label>", "<image>")}.");
     }
 }
 
@@ -52,4 +122,34 @@ public sealed class ImageFolderRow
 
     /// <summary>The class: the name of the folder directly under the root.</summary>
     public string Label { get; set; } = "";
+}
+
+/// <summary>The images of an <see cref="ImageFolder"/> dataset, and the files left out because they do not decode.</summary>
+public sealed class ImageFolderListing : IReadOnlyList<ImageFolderRow>
+{
+    private readonly IReadOnlyList<ImageFolderRow> _rows;
+
+    internal ImageFolderListing(string root, IReadOnlyList<ImageFolderRow> rows, IReadOnlyList<string> skippedFiles)
+    {
+        Root = root;
+        _rows = rows;
+        SkippedFiles = skippedFiles;
+    }
+
+    /// <summary>The absolute path of the folder listed.</summary>
+    public string Root { get; }
+
+    /// <summary>Files with an image extension that did not decode (only with <see cref="ImageValidation.Skip"/>).</summary>
+    public IReadOnlyList<string> SkippedFiles { get; }
+
+    /// <inheritdoc />
+    public int Count => _rows.Count;
+
+    /// <inheritdoc />
+    public ImageFolderRow this[int index] => _rows[index];
+
+    /// <inheritdoc />
+    public IEnumerator<ImageFolderRow> GetEnumerator() => _rows.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

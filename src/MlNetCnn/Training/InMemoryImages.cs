@@ -40,20 +40,9 @@ internal sealed class InMemoryImages
     /// </summary>
     public (InMemoryImages Train, InMemoryImages Validation) SplitStratified(double fraction, int seed)
     {
-        var random = new Random(seed);
-        var validation = new List<int>();
-        foreach (var group in Enumerable.Range(0, Count).GroupBy(i => Labels[i]).OrderBy(g => g.Key))
-        {
-            int[] members = group.ToArray();
-            random.Shuffle(members);
-            int take = members.Length < 2 ? 0 : Math.Clamp((int)Math.Round(members.Length * fraction), 1, members.Length - 1);
-            validation.AddRange(members.Take(take));
-        }
-        if (validation.Count == 0)
-            throw new InvalidOperationException($"A validation fraction of {fraction} leaves no validation images: every class has fewer than 2 images.");
-        validation.Sort();
+        int[] validation = StratifiedSampler.Pick(new ArraySegment<int>(Labels, 0, Count), fraction, seed, "images");
         var held = validation.ToHashSet();
-        return (Subset(Enumerable.Range(0, Count).Where(i => !held.Contains(i)).ToArray()), Subset(validation.ToArray()));
+        return (Subset(Enumerable.Range(0, Count).Where(i => !held.Contains(i)).ToArray()), Subset(validation));
     }
 
     private InMemoryImages Subset(int[] indices)

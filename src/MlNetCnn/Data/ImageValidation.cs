@@ -1,0 +1,20 @@
+namespace MlNetCnn;
+
+/// <summary>What <see cref="ImageFolder"/> does about files that do not decode as images.</summary>
+/// <remarks>
+/// ML.NET's <c>LoadImages</c> fails on such a file only when its pixels are read, with an
+/// <see cref="ArgumentException"/> "Invalid input stream contents (Parameter 'imageStream')" that does not name the
+/// file (wrapped in an <see cref="InvalidOperationException"/> when the cursor is parallel), and it silently accepts a
+/// truncated PNG. Checking up front decodes every image once, so it costs about one extra read of the data.
+/// </remarks>
+public enum ImageValidation
+{
+    /// <summary>List the files without opening them (fast; a bad file fails later, in <c>LoadImages</c>).</summary>
+    None,
+
+    /// <summary>Decode every image now and throw an <see cref="InvalidDataException"/> naming the first one that fails.</summary>
+    Throw,
+
+    /// <summary>Decode every image now and leave out those that fail; <see cref="ImageFolderListing.SkippedFiles"/> lists them and <c>Load</c> logs their count.</summary>
+    Skip,
+}
