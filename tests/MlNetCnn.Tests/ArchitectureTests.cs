@@ -8,6 +8,7 @@ namespace MlNetCnn.Tests;
 /// sizes, learns, and explains inputs that are too small. Large ImageNet networks are built only to count or list keys
 /// and are disposed at once; no forward pass at 224×224.
 /// </summary>
+[Collection(nameof(ArchitectureTests))]
 public sealed class ArchitectureTests
 {
     private static long ParameterCount(nn.Module module) => module.parameters().Sum(p => p.numel());
@@ -177,6 +178,8 @@ public sealed class ArchitectureTests
         for (int step = 0; step < 6; step++)
         {
             using var stepScope = NewDisposeScope();
+            // The same dropout masks every step, so the loss only moves with the weights.
+            torch.random.manual_seed(2);
             optimizer.zero_grad();
             var loss = nn.functional.cross_entropy(module.call(images), labels);
             loss.backward();
@@ -234,3 +237,10 @@ public sealed class ArchitectureTests
         }, names);
     }
 }
+
+/// <summary>
+/// The zoo tests build networks of hundreds of megabytes; they run alone, after the parallel tests, so that they do not
+/// disturb the ones that measure the process's memory.
+/// </summary>
+[CollectionDefinition(nameof(ArchitectureTests), DisableParallelization = true)]
+public sealed class ArchitectureTestsCollection;

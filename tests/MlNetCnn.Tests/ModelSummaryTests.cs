@@ -80,6 +80,17 @@ public sealed class ModelSummaryTests
     }
 
     [Fact]
+    public void AModuleWithoutChildrenIsItsOwnRow()
+    {
+        using var flatten = TorchSharp.torch.nn.Flatten();
+        var summary = CnnModelSummary.Create(flatten, new ImageShape(3, 4, 5));
+        var row = Assert.Single(summary.Layers);
+        Assert.Equal(("(root)", "Flatten"), (row.Name, row.Type));
+        Assert.Equal([1L, 60], row.OutputShape);
+        Assert.Equal(0, summary.TotalParameters);
+    }
+
+    [Fact]
     public async Task TrainedTransformerSummarizesItsNetworkWhileOtherThreadsScore()
     {
         var ml = new MLContext(seed: 1);

@@ -14,6 +14,15 @@ internal static class Layers
     public static Conv2d ConvBeforeNorm(long inChannels, long outChannels, long kernel, long stride = 1, long padding = 0)
         => Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, bias: false);
 
+    /// <summary>The head of AlexNet and VGG: pools the feature map (which it disposes), flattens it and classifies.</summary>
+    public static Tensor PoolAndClassify(Tensor features, Module<Tensor, Tensor> pool, Module<Tensor, Tensor> classifier)
+    {
+        using (features)
+        using (var pooled = pool.call(features))
+        using (var flat = pooled.flatten(1))
+            return classifier.call(flat);
+    }
+
     /// <summary>A Sequential whose children are named "0", "1", ... in order, like an unnamed PyTorch nn.Sequential.</summary>
     public static Sequential Indexed(IEnumerable<Module<Tensor, Tensor>> modules)
     {

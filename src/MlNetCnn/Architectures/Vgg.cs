@@ -80,13 +80,7 @@ public sealed class Vgg : Module<Tensor, Tensor>
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
-    {
-        using var mapped = features.call(input);
-        using var pooled = avgpool.call(mapped);
-        using var flat = pooled.flatten(1);
-        return classifier.call(flat);
-    }
+    public override Tensor forward(Tensor input) => Layers.PoolAndClassify(features.call(input), avgpool, classifier);
 }
 
 internal sealed class VggArchitecture(int depth, bool cifar) : BuiltInArchitecture(

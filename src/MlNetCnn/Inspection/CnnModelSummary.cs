@@ -70,13 +70,11 @@ public sealed class CnnModelSummary
         ArgumentNullException.ThrowIfNull(module);
         TorchRuntime.EnsureInitialized();
         var names = new Dictionary<nn.Module, string>(ReferenceEqualityComparer.Instance);
-        foreach (var (name, child) in module.named_modules())
+        foreach (var (name, layer) in module.named_modules().Prepend(("(root)", module)))
         {
-            if (!child.named_children().Any() || child.named_parameters(recurse: false).Any())
-                names.TryAdd(child, name);
+            if (!layer.named_children().Any() || layer.named_parameters(recurse: false).Any())
+                names.TryAdd(layer, name);
         }
-        if (names.Count == 0)
-            names.Add(module, "");
 
         var rows = new List<CnnLayerSummary>();
         var seen = new HashSet<nn.Module>(ReferenceEqualityComparer.Instance);
