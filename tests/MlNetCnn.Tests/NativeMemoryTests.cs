@@ -3,6 +3,8 @@ using Microsoft.ML;
 
 namespace MlNetCnn.Tests;
 
+// Resident memory is per process: no other test may allocate while this one measures.
+[Collection(nameof(NativeMemoryTests))]
 public sealed class NativeMemoryTests
 {
     [Fact]
@@ -15,8 +17,10 @@ public sealed class NativeMemoryTests
         var options = new CnnTrainerOptions
         {
             Epochs = 8, BatchSize = 16,
-            Progress = new SynchronousProgress<TrainingProgress>(_ =>
+            Progress = new SynchronousProgress<TrainingProgress>(progress =>
             {
+                if (!progress.IsEpochEnd)
+                    return;
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 using var self = Process.GetCurrentProcess();
@@ -30,3 +34,6 @@ public sealed class NativeMemoryTests
         Assert.True(growth < 24L << 20, $"resident memory grew {growth >> 20} MB from epoch 3 to 8: {string.Join(", ", residentAfterEpoch.Select(r => r >> 20))} MB");
     }
 }
+
+[CollectionDefinition(nameof(NativeMemoryTests), DisableParallelization = true)]
+public sealed class NativeMemoryTestsCollection;

@@ -141,7 +141,7 @@ public sealed class SchemaTests
     internal static readonly CnnArchitecture TinyArchitecture = CnnArchitecture.Custom("SchemaTestsTiny",
         (c, h, w, k) => TorchSharp.torch.nn.Sequential(("flatten", TorchSharp.torch.nn.Flatten()), ("fc", TorchSharp.torch.nn.Linear(c * h * w, k))));
 
-    private static SchemaDefinition SchemaDefinitionWithKey<T>(MLContext ml, int classes)
+    internal static SchemaDefinition SchemaDefinitionWithKey<T>(MLContext ml, int classes)
     {
         var definition = SchemaDefinition.Create(typeof(T));
         definition["Label"].ColumnType = new KeyDataViewType(typeof(uint), classes);

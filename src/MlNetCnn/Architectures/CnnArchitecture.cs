@@ -26,8 +26,116 @@ public abstract class CnnArchitecture
             throw new ArgumentException($"An architecture named '{name}' is already registered; choose another name.", nameof(name));
     }
 
+    // Serializes the get-or-register of the parameterized architectures (CnnNFeature, Mlp).
+    private static readonly Lock s_registrationLock = new();
+
     /// <summary>LeNet-5 (6-16-120-84, ReLU and max-pooling); 1×28×28 inputs get the classic padding of 2 on the first convolution.</summary>
     public static CnnArchitecture LeNet5 { get; } = new LeNet5Architecture();
+
+    /// <summary>The PyTorch tutorials' 2-convolution, 3-FC MNIST CNN (6-16-120-84, no padding); see <see cref="Architectures.TwoConvThreeFc"/> for how it differs from LeNet-5. From 16×16.</summary>
+    public static CnnArchitecture TwoConvThreeFc { get; } = new TwoConvThreeFcArchitecture();
+
+    /// <summary>AlexNet in torchvision's layout (61.1 M parameters at 3×224×224, 1,000 classes); from 63×63, designed for 224×224.</summary>
+    public static CnnArchitecture AlexNet { get; } = new AlexNetArchitecture(smallInput: false);
+
+    /// <summary>AlexNet for 28×28 and 32×32 images: 5×5 first convolution, 2×2 poolings, 1,024-wide classifier; see <see cref="Architectures.AlexNet"/>.</summary>
+    public static CnnArchitecture AlexNetSmall { get; } = new AlexNetArchitecture(smallInput: true);
+
+    /// <summary>VGG-11 with batch norm, torchvision's <c>vgg11_bn</c> (132.9 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
+    public static CnnArchitecture Vgg11 { get; } = new VggArchitecture(11, cifar: false);
+
+    /// <summary>VGG-13 with batch norm, torchvision's <c>vgg13_bn</c> (133.1 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
+    public static CnnArchitecture Vgg13 { get; } = new VggArchitecture(13, cifar: false);
+
+    /// <summary>VGG-16 with batch norm, torchvision's <c>vgg16_bn</c> (138.4 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
+    public static CnnArchitecture Vgg16 { get; } = new VggArchitecture(16, cifar: false);
+
+    /// <summary>VGG-19 with batch norm, torchvision's <c>vgg19_bn</c> (143.7 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
+    public static CnnArchitecture Vgg19 { get; } = new VggArchitecture(19, cifar: false);
+
+    /// <summary>VGG-11 with batch norm for CIFAR-size images: global pooling and one 512→classes layer; from 16×16.</summary>
+    public static CnnArchitecture Vgg11Cifar { get; } = new VggArchitecture(11, cifar: true);
+
+    /// <summary>VGG-13 with batch norm for CIFAR-size images: global pooling and one 512→classes layer; from 16×16.</summary>
+    public static CnnArchitecture Vgg13Cifar { get; } = new VggArchitecture(13, cifar: true);
+
+    /// <summary>VGG-16 with batch norm for CIFAR-size images: global pooling and one 512→classes layer; from 16×16.</summary>
+    public static CnnArchitecture Vgg16Cifar { get; } = new VggArchitecture(16, cifar: true);
+
+    /// <summary>VGG-19 with batch norm for CIFAR-size images: global pooling and one 512→classes layer; from 16×16.</summary>
+    public static CnnArchitecture Vgg19Cifar { get; } = new VggArchitecture(19, cifar: true);
+
+    /// <summary>Network in Network as d2l.ai builds it (NiN blocks, global average pooling, no fully connected layer); from 67×67, designed for 224×224.</summary>
+    public static CnnArchitecture NiN { get; } = new NiNArchitecture();
+
+    /// <summary>GoogLeNet (Inception v1) in torchvision's layout without auxiliary heads (6.6 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
+    public static CnnArchitecture GoogLeNet { get; } = new GoogLeNetArchitecture();
+
+    /// <summary>ResNet-18, torchvision's layout (11.7 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
+    public static CnnArchitecture ResNet18 { get; } = new ResNetArchitecture(18, cifarStem: false);
+
+    /// <summary>ResNet-34, torchvision's layout (21.8 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
+    public static CnnArchitecture ResNet34 { get; } = new ResNetArchitecture(34, cifarStem: false);
+
+    /// <summary>ResNet-50 (v1.5 bottlenecks), torchvision's layout (25.6 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
+    public static CnnArchitecture ResNet50 { get; } = new ResNetArchitecture(50, cifarStem: false);
+
+    /// <summary>ResNet-18 with the CIFAR stem (3×3 stride-1 <c>conv1</c>, no max-pooling) for 28×28 to 64×64 images; from 8×8.</summary>
+    public static CnnArchitecture ResNet18Cifar { get; } = new ResNetArchitecture(18, cifarStem: true);
+
+    /// <summary>ResNet-34 with the CIFAR stem (3×3 stride-1 <c>conv1</c>, no max-pooling); from 8×8.</summary>
+    public static CnnArchitecture ResNet34Cifar { get; } = new ResNetArchitecture(34, cifarStem: true);
+
+    /// <summary>ResNet-50 with the CIFAR stem (3×3 stride-1 <c>conv1</c>, no max-pooling); from 8×8.</summary>
+    public static CnnArchitecture ResNet50Cifar { get; } = new ResNetArchitecture(50, cifarStem: true);
+
+    /// <summary>DenseNet-121, torchvision's layout (8.0 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
+    public static CnnArchitecture DenseNet121 { get; } = new DenseNetArchitecture(cifar: false);
+
+    /// <summary>DenseNet-BC for CIFAR-size images: DenseNet-121's blocks (6-12-24-16) with growth 16 and a 3×3 stem; from 8×8.</summary>
+    public static CnnArchitecture DenseNetCifar { get; } = new DenseNetArchitecture(cifar: true);
+
+    /// <summary>
+    /// The teaching material's <c>CNN(n_feature)</c> (two 5×5 convolutions of <paramref name="nFeature"/> channels, FC 50,
+    /// FC classes), named <c>CnnNFeature{n}</c>; the default has 6,422 parameters on 1×28×28 with 10 classes. From 16×16.
+    /// Calling it again with the same width returns the same architecture.
+    /// </summary>
+    public static CnnArchitecture CnnNFeature(int nFeature = 6)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(nFeature, 1);
+        return GetOrRegister(CnnNFeatureArchitecture.NamePrefix + nFeature, () => new CnnNFeatureArchitecture(nFeature));
+    }
+
+    /// <summary>
+    /// The teaching material's fully connected baseline <c>FC2Layer(C·H·W, hidden, classes)</c>, named <c>Mlp{hidden}</c>;
+    /// the default has 6,442 parameters on 1×28×28 with 10 classes. Calling it again with the same width returns the same architecture.
+    /// </summary>
+    public static CnnArchitecture Mlp(int hidden = 8)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(hidden, 1);
+        return GetOrRegister(MlpArchitecture.NamePrefix + hidden, () => new MlpArchitecture(hidden));
+    }
+
+    private static T GetOrRegister<T>(string name, Func<T> create) where T : CnnArchitecture
+    {
+        lock (s_registrationLock)
+        {
+            if (!s_registry.TryGetValue(name, out var existing))
+                return create();
+            return existing as T ?? throw new ArgumentException($"The name '{name}' is already taken by a custom architecture.", nameof(name));
+        }
+    }
+
+    // Parameterized built-ins are registered on first use, so a saved model's name may not be known yet.
+    private static CnnArchitecture? FromParameterizedName(string name)
+    {
+        static int? Width(string name, string prefix)
+            => name.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(name.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int width)
+               && width >= 1 && name == prefix + width ? width : null;
+        if (Width(name, CnnNFeatureArchitecture.NamePrefix) is int nFeature)
+            return CnnNFeature(nFeature);
+        return Width(name, MlpArchitecture.NamePrefix) is int hidden ? Mlp(hidden) : null;
+    }
 
     /// <summary>The name saved with a model and shown in summaries.</summary>
     public string Name { get; }
@@ -69,7 +177,7 @@ public abstract class CnnArchitecture
     /// <exception cref="KeyNotFoundException">No architecture has that name.</exception>
     public static CnnArchitecture FromName(string name)
     {
-        if (s_registry.TryGetValue(name, out var architecture))
+        if (s_registry.TryGetValue(name, out var architecture) || (architecture = FromParameterizedName(name)) is not null)
             return architecture;
         throw new KeyNotFoundException(
             $"No CNN architecture named '{name}' is known. Built-in and registered ones: {string.Join(", ", s_registry.Keys.Order())}. " +
@@ -80,6 +188,16 @@ public abstract class CnnArchitecture
     public static IReadOnlyList<CnnArchitecture> All
     {
         get => s_registry.Values.OrderBy(a => a.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// Builds the network for <paramref name="shape"/> and <paramref name="numClasses"/> and lists its layers, output
+    /// shapes, parameters and multiply-accumulates (see <see cref="CnnModelSummary"/>); the network is freed afterwards.
+    /// </summary>
+    public CnnModelSummary Summarize(ImageShape shape, int numClasses)
+    {
+        using var module = CreateModule(shape.Channels, shape.Height, shape.Width, numClasses);
+        return CnnModelSummary.Create(module, shape, Name);
     }
 
     /// <inheritdoc />

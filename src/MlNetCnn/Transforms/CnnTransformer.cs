@@ -94,6 +94,12 @@ public sealed class CnnTransformer : ITransformer, IDisposable
         return column;
     }
 
+    /// <summary>
+    /// The trained network's layers, output shapes, parameters and multiply-accumulates for <see cref="InputShape"/>
+    /// (see <see cref="CnnModelSummary"/>). Scoring on other threads waits while it runs.
+    /// </summary>
+    public CnnModelSummary Summary() => Network.Summarize(Architecture.Name);
+
     void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
 
     /// <summary>Frees the network's native memory.</summary>

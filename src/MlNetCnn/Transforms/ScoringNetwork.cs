@@ -16,6 +16,9 @@ internal sealed class ScoringNetwork : IDisposable
 
     private readonly Device _device;
 
+    // Scoring threads share the module freely; a summary adds forward hooks to it, so it waits for them and they for it.
+    private readonly ReaderWriterLockSlim _hooksLock = new();
+
     public ScoringNetwork(nn.Module<Tensor, Tensor> module, InputStandardization standardization, ImageShape shape, int classCount,
         Device? device = null, string? embeddingColumnName = null)
     {
@@ -63,6 +66,33 @@ internal sealed class ScoringNetwork : IDisposable
     {
         if (pixels.Length < count * Shape.Size || probabilities.Length < count * ClassCount)
             throw new ArgumentException("The buffers are smaller than the batch.");
+        _hooksLock.EnterReadLock();
+        try
+        {
+            ScoreUnlocked(pixels, count, probabilities, embeddings);
+        }
+        finally
+        {
+            _hooksLock.ExitReadLock();
+        }
+    }
+
+    /// <summary>Lists the module's layers (see <see cref="CnnModelSummary"/>), with scoring held off meanwhile.</summary>
+    public CnnModelSummary Summarize(string modelName)
+    {
+        _hooksLock.EnterWriteLock();
+        try
+        {
+            return CnnModelSummary.Create(Module, Shape, modelName);
+        }
+        finally
+        {
+            _hooksLock.ExitWriteLock();
+        }
+    }
+
+    private void ScoreUnlocked(ReadOnlySpan<float> pixels, int count, Span<float> probabilities, Span<float> embeddings)
+    {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var batch = empty(count, Shape.Channels, Shape.Height, Shape.Width);
@@ -93,5 +123,6 @@ internal sealed class ScoringNetwork : IDisposable
     {
         Module.Dispose();
         Standardization.Dispose();
+        _hooksLock.Dispose();
     }
 }
