@@ -42,7 +42,11 @@ static int Run(Arguments arguments)
     long trainCount = train.GetColumn<string>("ImagePath").LongCount();
     Console.WriteLine($"Data: {Path.GetFullPath(dataRoot)} ({trainCount} training images, {test.GetColumn<string>("ImagePath").LongCount()} test images)");
 
-    var options = new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = arguments.Epochs, BatchSize = arguments.BatchSize };
+    var options = new CnnTrainerOptions
+    {
+        Architecture = CnnArchitecture.LeNet5, Epochs = arguments.Epochs, BatchSize = arguments.BatchSize,
+        CheckpointDirectory = Path.Combine(arguments.OutputFolder, "checkpoints"),
+    };
     var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
         .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
         .Append(ml.Transforms.ResizeImages("Image", 28, 28))
