@@ -78,6 +78,7 @@ public sealed class SchemaTests
     [InlineData(3072, null, null, null, 3, 32, 32)]
     [InlineData(1200, 3, 20, null, 3, 20, 20)]
     [InlineData(600, null, 20, 30, 1, 20, 30)]
+    [InlineData(512, null, 16, 16, 2, 16, 16)]
     public void FlatVectorsGetTheirShapeInferred(int size, int? c, int? h, int? w, int ec, int eh, int ew)
     {
         var schema = new DataViewSchema.Builder();

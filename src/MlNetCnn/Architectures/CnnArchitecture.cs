@@ -35,6 +35,12 @@ public abstract class CnnArchitecture
     /// <summary>The PyTorch tutorials' 2-convolution, 3-FC MNIST CNN (6-16-120-84, no padding); see <see cref="Architectures.TwoConvThreeFc"/> for how it differs from LeNet-5. From 16×16.</summary>
     public static CnnArchitecture TwoConvThreeFc { get; } = new TwoConvThreeFcArchitecture();
 
+    /// <summary>
+    /// Two VGG-style branches, one per input image, concatenated into one head; the input's channels are split in two
+    /// halves (two images of equal channels, e.g. <c>Concatenate("Features", "Left", "Right")</c>). See <see cref="Architectures.TwoBranch"/>. From 4×4.
+    /// </summary>
+    public static CnnArchitecture TwoBranch { get; } = new TwoBranchArchitecture(null);
+
     /// <summary>AlexNet in torchvision's layout (61.1 M parameters at 3×224×224, 1,000 classes); from 63×63, designed for 224×224.</summary>
     public static CnnArchitecture AlexNet { get; } = new AlexNetArchitecture(smallInput: false);
 

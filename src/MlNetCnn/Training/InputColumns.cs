@@ -32,7 +32,10 @@ internal static class InputColumns
             return new ImageShape(dc, dh, dw);
         }
 
-        // A flat vector: fill in what was not given. Square images with 1 or 3 channels are assumed when unambiguous.
+        // A flat vector: fill in what was not given. With height and width known the channels follow (e.g. two
+        // concatenated images); otherwise square images with 1 or 3 channels are assumed when unambiguous.
+        if (c is null && h is { } knownHeight && w is { } knownWidth && size % (knownHeight * knownWidth) == 0)
+            return new ImageShape(size / (knownHeight * knownWidth), knownHeight, knownWidth);
         foreach (int candidate in c is { } given ? new[] { given } : new[] { 1, 3 })
         {
             int? side = h ?? w;

@@ -88,10 +88,12 @@ public sealed class CnnTransformer : ITransformer, IDisposable
 
     private DataViewSchema.Column ResolveFeatures(DataViewSchema schema)
     {
-        var (column, shape) = InputColumns.ResolveImage(schema, FeatureColumnName, null, null, null);
-        if (shape.Size != InputShape.Size)
-            throw new ArgumentOutOfRangeException(nameof(schema), InputColumns.Mismatch("feature", FeatureColumnName, $"a vector of {InputShape.Size} values ({InputShape}, as in training)", $"{column.Type} ({shape.Size} values)"));
-        return column;
+        var column = schema.GetColumnOrNull(FeatureColumnName);
+        if (column?.Type is VectorDataViewType { IsKnownSize: true } vector && vector.ItemType == NumberDataViewType.Single && vector.Size == InputShape.Size)
+            return column.Value;
+        // Not the trained size (or no such column): resolve it for the precise error.
+        var (resolved, shape) = InputColumns.ResolveImage(schema, FeatureColumnName, null, null, null);
+        throw new ArgumentOutOfRangeException(nameof(schema), InputColumns.Mismatch("feature", FeatureColumnName, $"a vector of {InputShape.Size} values ({InputShape}, as in training)", $"{resolved.Type} ({shape.Size} values)"));
     }
 
     /// <summary>
