@@ -57,7 +57,9 @@ public sealed class GoogLeNet : Module<Tensor, Tensor>
         dropout = Dropout(0.2);
         fc = Linear(1024, numClasses);
         RegisterComponents();
-        WeightInit.Apply(this, c => init.trunc_normal_(c.weight, std: 0.01, a: -2, b: 2), l => init.trunc_normal_(l.weight, std: 0.01, a: -2, b: 2));
+        // torchvision: trunc_normal_(std=0.01, a=-2, b=2). The bounds are absolute, 200 standard deviations out, so the
+        // distribution is a plain normal; TorchSharp's trunc_normal_ occasionally produced non-finite weights here.
+        WeightInit.Apply(this, c => init.normal_(c.weight, std: 0.01), l => init.normal_(l.weight, std: 0.01));
     }
 
     /// <inheritdoc />
