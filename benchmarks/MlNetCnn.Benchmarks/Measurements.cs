@@ -60,7 +60,8 @@ internal static class Measurements
     public const double LearningRate = 3e-3;
 
     /// <summary>(a) MapValueToKey → CnnTrainer on the in-memory IDataView, timed around pipeline.Fit.</summary>
-    public static RunResult Pipeline(PipelineSource source, CnnArchitecture architecture, int epochs, int batchSize, int threads, int seed)
+    public static RunResult Pipeline(PipelineSource source, CnnArchitecture architecture, int epochs, int batchSize, int threads, int seed,
+        ImageAugmentationOptions? augmentation = null)
     {
         var ml = new MLContext(seed);
         var options = new CnnTrainerOptions
@@ -72,7 +73,10 @@ internal static class Measurements
             Seed = seed,
             NumberOfThreads = threads,
         };
-        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label").Append(new CnnTrainer(ml, options));
+        var keyed = ml.Transforms.Conversion.MapValueToKey("Label");
+        var pipeline = augmentation is null
+            ? keyed.Append(new CnnTrainer(ml, options))
+            : keyed.Append(ml.Transforms.AugmentImages(augmentation)).Append(new CnnTrainer(ml, options));
         var view = source.Load(ml);
         Settle();
         QuietMachine.Wait();

@@ -2,10 +2,12 @@
 //   lenet   — CnnTrainer inside an ML.NET pipeline vs a hand-written TorchSharp loop, LeNet-5 on 1×28×28, same process.
 //   malloc  — a VGG-style network on 3×32×32 in child processes with MlNetCnn's mallopt tuning off, on, and with
 //             GLIBC_TUNABLES instead, to see whether the library's start-up mallopt gives every user the tunables' gain.
+//   zoo     — every architecture's training and inference images/s on random 3×32×32 batches (batch 128 unless --batch).
+//   augment — pipeline epochs with and without the AugmentImages transform (CIFAR-size images), same process.
 //   all     — lenet then malloc (the default).
 //   profile — the LeNet-5 trainer against the plain loop with the trainer's extras added one by one, per-phase times.
-// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|all|profile] [--images N] [--epochs N]
-//   [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S]
+// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N]
+//   [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name]
 // Before every timed run the harness waits up to --max-wait seconds (default 30, 0 = never) for other processes to
 // leave the cores, and every run reports how many cores other processes used meanwhile.
 using System.Diagnostics;
@@ -46,6 +48,10 @@ if (options.Mode is "lenet" or "all")
     report.AddRange(LeNetBenchmark.Run(options));
 if (options.Mode is "malloc" or "all")
     report.AddRange(MallocBenchmark.Run(options));
+if (options.Mode is "zoo")
+    report.AddRange(ZooBenchmark.Run(options));
+if (options.Mode is "augment")
+    report.AddRange(AugmentationBenchmark.Run(options));
 if (options.Mode is "profile")
     report.AddRange(LeNetBenchmark.Profile(options));
 
@@ -59,13 +65,21 @@ namespace MlNetCnn.Benchmarks
 {
     internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats, int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
     {
-        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|all|profile] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S]";
+        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name]";
+
+        /// <summary>zoo: the least time spent in training steps per architecture (inference gets half).</summary>
+        public double? Seconds { get; init; }
+
+        /// <summary>zoo: measure only these architectures (all when empty).</summary>
+        public IReadOnlyList<string> Only { get; init; } = [];
 
         public static BenchmarkOptions Parse(string[] args)
         {
             string mode = "all", label = "";
-            int? images = null, epochs = null, repeats = null;
-            int batch = 64, threads = 2, seed = 1, maxWait = 30;
+            int? images = null, epochs = null, repeats = null, batchOption = null;
+            double? seconds = null;
+            string[] only = [];
+            int threads = 2, seed = 1, maxWait = 30;
             bool child = false;
             for (int i = 0; i < args.Length; i++)
             {
@@ -78,10 +92,12 @@ namespace MlNetCnn.Benchmarks
                 }
                 switch (args[i])
                 {
-                    case "lenet" or "malloc" or "all" or "profile": mode = args[i]; break;
+                    case "lenet" or "malloc" or "zoo" or "augment" or "all" or "profile": mode = args[i]; break;
                     case "--images": images = Number(); break;
                     case "--epochs": epochs = Number(); break;
-                    case "--batch": batch = Number(); break;
+                    case "--batch": batchOption = Number(); break;
+                    case "--seconds": seconds = Number(); break;
+                    case "--only": only = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                     case "--repeats": repeats = Number(); break;
                     case "--threads": threads = Number(); break;
                     case "--seed": seed = Number(); break;
@@ -90,7 +106,9 @@ namespace MlNetCnn.Benchmarks
                     default: throw new ArgumentException($"Unknown argument '{args[i]}'.");
                 }
             }
-            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label);
+            // The zoo and augmentation figures are quoted at batch 128; the LeNet comparison at the trainer's default 64.
+            int batch = batchOption ?? (mode is "zoo" or "augment" ? 128 : 64);
+            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only };
         }
 
         /// <summary>The arguments that make a child process measure with the same settings.</summary>

@@ -30,6 +30,8 @@ if (arguments.SummaryName is { } summaryName)
 // The parameterized ones are registered on first use; ask for the teaching material's defaults so they are listed.
 CnnArchitecture.CnnNFeature();
 CnnArchitecture.Mlp();
+CnnArchitecture.ResNet9();
+CnnArchitecture.ResNet9(32);
 var culture = CultureInfo.InvariantCulture;
 Console.WriteLine($"Architectures at {shape} inputs, {arguments.Classes} classes (MACs: multiply-accumulates per image, Conv2d and Linear):");
 Console.WriteLine();

@@ -6,7 +6,6 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using MlNetCnn;
 using MlNetCnn.Examples;
-using MlNetCnn.Visualization;
 using MnistFromFolders;
 
 if (args is ["-h" or "--help"])
@@ -34,7 +33,7 @@ catch (Exception e) when (e is DirectoryNotFoundException or InvalidDataExceptio
 
 static int Run(Arguments arguments)
 {
-    string dataRoot = arguments.DataRoot ?? SampleData.Locate();
+    string dataRoot = arguments.DataRoot ?? MnistSample.Locate();
     string testRoot = Path.Combine(dataRoot, "test");
 
     var ml = new MLContext(seed: 1);
@@ -68,24 +67,8 @@ static int Run(Arguments arguments)
     Console.WriteLine($"Training time: {clock.Elapsed.TotalSeconds:F1} s, {imagesSeen / clock.Elapsed.TotalSeconds:F0} images/s " +
                       $"(image decoding included; the epochs alone: {loopSeconds:F1} s, {imagesSeen / loopSeconds:F0} images/s)");
 
-    var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
-    Console.WriteLine();
-    Console.WriteLine($"Test micro accuracy: {metrics.MicroAccuracy:F4}");
-    Console.WriteLine($"Test macro accuracy: {metrics.MacroAccuracy:F4}");
-    Console.WriteLine($"Test log-loss:       {metrics.LogLoss:F4}");
-    Console.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
-
-    Directory.CreateDirectory(arguments.OutputFolder);
+    var metrics = ModelReport.EvaluateAndSave(ml, model, train.Schema, test, arguments.OutputFolder);
     string modelPath = Path.GetFullPath(Path.Combine(arguments.OutputFolder, "model.zip"));
-    ml.Model.Save(model, train.Schema, modelPath);
-    Console.WriteLine($"Saved the model to {modelPath}");
-    var cnn = model.OfType<CnnTransformer>().Single();
-    string curves = Path.Combine(arguments.OutputFolder, "training-curves.png"), confusion = Path.Combine(arguments.OutputFolder, "confusion-matrix.png"),
-        samples = Path.Combine(arguments.OutputFolder, "predictions.png");
-    TrainingCurves.SavePng(cnn.TrainingHistory, curves);
-    ConfusionMatrixPlot.SavePng(metrics.ConfusionMatrix, confusion, cnn.ClassNames);
-    SampleGrid.SavePng(SampleGrid.FromScoredData(model.Transform(test), count: 32), samples);
-    Console.WriteLine($"Plots: {curves}, {confusion}, {samples}");
 
     return CheckReloadedModel(modelPath, testRoot, metrics) ? 0 : 1;
 }

@@ -43,6 +43,9 @@ public sealed class ArchitectureTests
     // The common CIFAR implementations these follow (kuangliu/pytorch-cifar) have the same counts.
     [InlineData("ResNet18Cifar", 3, 32, 11_173_962)]
     [InlineData("Vgg16Cifar", 3, 32, 14_728_266)]
+    // Myrtle.ai's DAWNBench ResNet-9 (6.57 M) and its half-width version.
+    [InlineData("ResNet9-64", 3, 32, 6_573_120)]
+    [InlineData("ResNet9-32", 3, 32, 1_646_112)]
     public void SmallNetworkParameterCounts(string name, int channels, int size, long expected)
         => Assert.Equal(expected, ParameterCount(CnnArchitecture.FromName(name), channels, size, 10));
 
@@ -129,7 +132,7 @@ public sealed class ArchitectureTests
         string[] imageNet = ["AlexNet", "Vgg11", "NiN", "GoogLeNet", "ResNet18", "ResNet50", "DenseNet121"];
         foreach (var name in imageNet)
             cases.Add(name, 3, CnnArchitecture.FromName(name).MinimumImageSize);
-        string[] small = ["LeNet5", "TwoConvThreeFc", "CnnNFeature6", "Mlp8", "AlexNetSmall", "Vgg11Cifar", "ResNet18Cifar"];
+        string[] small = ["LeNet5", "TwoConvThreeFc", "CnnNFeature6", "Mlp8", "AlexNetSmall", "Vgg11Cifar", "ResNet18Cifar", "ResNet9-32"];
         foreach (var name in small)
         {
             cases.Add(name, 1, CnnArchitecture.FromName(name).MinimumImageSize);
@@ -163,6 +166,7 @@ public sealed class ArchitectureTests
     [InlineData("AlexNetSmall", 3, 16)]
     [InlineData("Vgg11Cifar", 3, 16)]
     [InlineData("ResNet18Cifar", 3, 8)]
+    [InlineData("ResNet9-16", 3, 8)]
     [InlineData("DenseNetCifar", 3, 8)]
     public void AFewAdamStepsLowerTheLoss(string name, int channels, int size)
     {
@@ -214,6 +218,8 @@ public sealed class ArchitectureTests
         Assert.Same(CnnArchitecture.Mlp(16), CnnArchitecture.Mlp(16));
         Assert.Equal("Mlp16", CnnArchitecture.Mlp(16).Name);
         Assert.NotSame(CnnArchitecture.Mlp(16), CnnArchitecture.Mlp(17));
+        Assert.Same(CnnArchitecture.ResNet9(32), CnnArchitecture.FromName("ResNet9-32"));
+        Assert.Equal("ResNet9-64", CnnArchitecture.ResNet9().Name);
 
         // A saved model names the width; loading resolves it in a process that never asked for it.
         var resolved = CnnArchitecture.FromName("CnnNFeature13");

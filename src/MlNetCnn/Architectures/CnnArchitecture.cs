@@ -26,7 +26,7 @@ public abstract class CnnArchitecture
             throw new ArgumentException($"An architecture named '{name}' is already registered; choose another name.", nameof(name));
     }
 
-    // Serializes the get-or-register of the parameterized architectures (CnnNFeature, Mlp).
+    // Serializes the get-or-register of the parameterized architectures (CnnNFeature, Mlp, ResNet9).
     private static readonly Lock s_registrationLock = new();
 
     /// <summary>LeNet-5 (6-16-120-84, ReLU and max-pooling); 1×28×28 inputs get the classic padding of 2 on the first convolution.</summary>
@@ -95,6 +95,17 @@ public abstract class CnnArchitecture
     /// <summary>ResNet-50 with the CIFAR stem (3×3 stride-1 <c>conv1</c>, no max-pooling); from 8×8.</summary>
     public static CnnArchitecture ResNet50Cifar { get; } = new ResNetArchitecture(50, cifarStem: true);
 
+    /// <summary>
+    /// ResNet-9, the DAWNBench CIFAR-10 network, with channel widths <paramref name="width"/>, 2×, 4× and 8× that (see
+    /// <see cref="Architectures.ResNet9"/>); named <c>ResNet9-{width}</c>. 64 is the original (6.57 M parameters); 32
+    /// (1.65 M) is the fast CPU choice for 32×32 images. From 8×8. Calling it again with the same width returns the same architecture.
+    /// </summary>
+    public static CnnArchitecture ResNet9(int width = 64)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        return GetOrRegister(ResNet9Architecture.NamePrefix + width, () => new ResNet9Architecture(width));
+    }
+
     /// <summary>DenseNet-121, torchvision's layout (8.0 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
     public static CnnArchitecture DenseNet121 { get; } = new DenseNetArchitecture(cifar: false);
 
@@ -140,6 +151,8 @@ public abstract class CnnArchitecture
                && width >= 1 && name == prefix + width ? width : null;
         if (Width(name, CnnNFeatureArchitecture.NamePrefix) is int nFeature)
             return CnnNFeature(nFeature);
+        if (Width(name, ResNet9Architecture.NamePrefix) is int resNet9Width)
+            return ResNet9(resNet9Width);
         return Width(name, MlpArchitecture.NamePrefix) is int hidden ? Mlp(hidden) : null;
     }
 

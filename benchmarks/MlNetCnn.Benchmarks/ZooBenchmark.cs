@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Globalization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MlNetCnn.Benchmarks;
+
+/// <summary>
+/// Training and inference throughput of every architecture of the zoo on random 3×32×32 batches (10 classes): a
+/// training step is forward, cross-entropy, backward and an Adam step (the trainer's default optimizer); inference is
+/// a forward pass in eval mode without gradients. The network itself is measured, not data handling.
+/// </summary>
+internal static class ZooBenchmark
+{
+    private const int Classes = 10;
+
+    public static IEnumerable<string> Run(BenchmarkOptions options)
+    {
+        int batch = options.BatchSize, size = 32;
+        double seconds = options.Seconds ?? 4;
+        // Parameterized ones are registered on first use; list the defaults with the rest.
+        CnnArchitecture.CnnNFeature();
+        CnnArchitecture.Mlp();
+        CnnArchitecture.ResNet9();
+        CnnArchitecture.ResNet9(32);
+        var architectures = CnnArchitecture.All.Where(a => options.Only.Count == 0 || options.Only.Contains(a.Name, StringComparer.OrdinalIgnoreCase)).ToList();
+        Console.WriteLine();
+        Console.WriteLine($"== zoo: {architectures.Count} architectures on random 3x{size}x{size} batches of {batch}, {Classes} classes, {options.Threads} threads, " +
+                          $"at least {seconds:F0} s of training steps and of inference each ==");
+        var lines = new List<string>
+        {
+            $"Architecture throughput, 3x{size}x{size} (TwoBranch: two 3x{size}x{size} images), batch {batch}, {options.Threads} threads, {Classes} classes, images/s:",
+            $"  {"architecture",-16} {"parameters",12} {"MACs/image",14} {"training",9} {"inference",10}  other cores",
+        };
+        foreach (var architecture in architectures)
+        {
+            string line;
+            if (architecture.MinimumImageSize > size)
+                line = $"  {architecture.Name,-16} {"",12} {"",14} {"-",9} {"-",10}  needs at least {architecture.MinimumImageSize}x{architecture.MinimumImageSize}";
+            else
+            {
+                int channels = architecture == CnnArchitecture.TwoBranch ? 6 : 3;
+                var shape = new ImageShape(channels, size, size);
+                var summary = architecture.Summarize(shape, Classes);
+                var (train, infer, other) = Measure(architecture, shape, batch, seconds, options.Seed);
+                line = string.Create(CultureInfo.InvariantCulture,
+                    $"  {architecture.Name,-16} {summary.TotalParameters,12:N0} {summary.MultiplyAccumulates,14:N0} {train,9:F0} {infer,10:F0}  {other:F2}");
+            }
+            Console.WriteLine(line);
+            lines.Add(line);
+        }
+        lines.Add("  (other cores: CPU other processes used meanwhile; above 0.15 a figure is disturbed)");
+        lines.Add("");
+        return lines;
+    }
+
+    private static (double Train, double Inference, double OtherCores) Measure(CnnArchitecture architecture, ImageShape shape, int batch, double seconds, int seed)
+    {
+        torch.random.manual_seed(seed);
+        using var module = architecture.CreateModule(shape.Channels, shape.Height, shape.Width, Classes);
+        using var optimizer = optim.Adam(module.parameters(), 1e-3);
+        using var images = torch.rand(batch, shape.Channels, shape.Height, shape.Width);
+        using var labels = torch.randint(0, Classes, [batch]);
+
+        void TrainStep()
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            var loss = nn.functional.cross_entropy(module.call(images), labels);
+            loss.backward();
+            optimizer.step();
+            loss.item<float>();
+        }
+        void InferenceStep()
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            module.call(images); // CPU kernels are synchronous: the logits are computed when this returns
+        }
+
+        module.train();
+        TrainStep(); // first-call costs: allocations, Adam's state, oneDNN kernel selection
+        GC.Collect();
+        QuietMachine.Wait();
+        var before = ProcessStats.Read();
+        var clock = Stopwatch.StartNew();
+        double train = Rate(TrainStep, batch, seconds);
+        module.eval();
+        InferenceStep();
+        double inference = Rate(InferenceStep, batch, seconds / 2);
+        double other = (ProcessStats.Read() - before).OtherCores(clock.Elapsed.TotalSeconds);
+        return (train, inference, other);
+    }
+
+    // Repeats the step for at least two runs and at least the given time; images per second.
+    private static double Rate(Action step, int batch, double seconds)
+    {
+        var clock = Stopwatch.StartNew();
+        int steps = 0;
+        while (steps < 2 || clock.Elapsed.TotalSeconds < seconds)
+        {
+            step();
+            steps++;
+        }
+        return (double)steps * batch / clock.Elapsed.TotalSeconds;
+    }
+}

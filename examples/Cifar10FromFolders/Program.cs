@@ -1,0 +1,109 @@
+// CIFAR-10 from folders of JPGs: LoadImages → ExtractPixels → NormalizeImages (per-channel mean and standard deviation
+// fitted on the training images) → AugmentImages (reflect-padded random crop + horizontal flip, training only) →
+// CnnTrainer, evaluated by ML.NET on a held-out split (or the test/ folder) and saved with the preprocessing.
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Cifar10FromFolders;
+using MlNetCnn;
+using MlNetCnn.Examples;
+
+const string Usage = """
+    usage: Cifar10FromFolders --data <folder or .tar> [--architecture resnet9|vgg11|resnet18] [--epochs N]
+                              [--batch-size N] [--learning-rate X] [--holdout F] [--per-class N] [--output <dir>]
+      --data <path>        CIFAR-10 images laid out <class>/<image>, or <root>/train|test/<class>/<image>, or a .tar
+                           of either (extracted once next to it, e.g. ../shared/datasets/cifar10-train-jpg.tar)
+      --architecture A     resnet9 (ResNet-9 at width 32, 1.65 M parameters; default), vgg11 (VGG-11-BN for CIFAR)
+                           or resnet18 (ResNet-18 with the CIFAR stem)
+      --epochs N           passes over the training images (default 10)
+      --batch-size N       images per step (default 256)
+      --learning-rate X    one-cycle peak of SGD with Nesterov momentum (default 0.4 for resnet9, 0.1 otherwise)
+      --holdout F          share of every class held out for evaluation when there is no test/ folder (default 0.1)
+      --per-class N        use at most N training images per class (default: all), for a quick run
+      --output <dir>       where model.zip, checkpoints and plots go (default ./output/cifar10)
+    """;
+
+return CommandLine.Run(args, Usage,
+    ["--data", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--holdout", "--per-class", "--output"], Run);
+
+static int Run(CommandLine commandLine)
+{
+    string data = commandLine.Text("--data") ?? throw new DirectoryNotFoundException(
+        "Give the CIFAR-10 images with --data: a folder laid out <class>/<image> or train|test/<class>/<image>, or a .tar of one.");
+    string architectureName = commandLine.Choice("--architecture", "resnet9", "resnet9", "vgg11", "resnet18");
+    int epochs = commandLine.PositiveInt("--epochs", 10), batchSize = commandLine.PositiveInt("--batch-size", 256);
+    double learningRate = commandLine.Number("--learning-rate", architectureName == "resnet9" ? 0.4 : 0.1, 0, 10);
+    double holdout = commandLine.Number("--holdout", 0.1, 0, 1);
+    int perClass = commandLine.PositiveInt("--per-class", int.MaxValue);
+    string output = Path.GetFullPath(commandLine.Text("--output") ?? Path.Combine("output", "cifar10"));
+    var architecture = architectureName switch
+    {
+        "vgg11" => CnnArchitecture.Vgg11Cifar,
+        "resnet18" => CnnArchitecture.ResNet18Cifar,
+        _ => CnnArchitecture.ResNet9(32),
+    };
+
+    var ml = new MLContext(seed: 1);
+    var (train, test, testName) = LoadImages(ml, CifarFolder.Resolve(data), holdout, perClass);
+    int trainCount = train.GetColumn<string>("ImagePath").Count(), testCount = test.GetColumn<string>("ImagePath").Count();
+    Console.WriteLine($"Training images: {trainCount}, {testName.ToLowerInvariant()} images: {testCount}");
+
+    // Decoding and normalization are fitted once; the same fitted preprocessing feeds the per-epoch validation.
+    var clock = Stopwatch.StartNew();
+    var preprocessing = ml.Transforms.Conversion.MapValueToKey("Label")
+        .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
+        .Append(ml.Transforms.ResizeImages("Image", 32, 32))
+        .Append(ml.Transforms.ExtractPixels("Pixels", "Image", scaleImage: 1f / 255))
+        .Append(ml.Transforms.NormalizeImages("Features", "Pixels"))
+        .Append(ml.Transforms.AugmentImages(ImageAugmentationOptions.CropAndFlip(4, CropPadding.Reflect)))
+        .Fit(train);
+    var normalizer = preprocessing.OfType<ImageNormalizingTransformer>().Single();
+    Console.WriteLine($"Fitted the normalization in {clock.Elapsed.TotalSeconds:F1} s: mean ({string.Join(", ", normalizer.Mean.Select(m => m.ToString("F4")))}), " +
+                      $"standard deviation ({string.Join(", ", normalizer.StandardDeviation.Select(s => s.ToString("F4")))})");
+
+    var options = new CnnTrainerOptions
+    {
+        Architecture = architecture,
+        Epochs = epochs,
+        BatchSize = batchSize,
+        Optimizer = CnnOptimizer.Sgd,
+        Momentum = 0.9,
+        Nesterov = true,
+        LearningRate = learningRate,
+        LearningRateSchedule = LearningRateSchedule.OneCycle(warmupFraction: 0.25),
+        WeightDecay = 5e-4,
+        LabelSmoothing = 0.2,
+        StandardizeInputs = false, // NormalizeImages already did
+        ValidationData = preprocessing.Transform(test),
+        CheckpointDirectory = Path.Combine(output, "checkpoints"),
+        Seed = 1,
+    };
+    Console.WriteLine($"Training {architecture.Name} ({architecture.Summarize(new ImageShape(3, 32, 32), 10).TotalParameters:N0} parameters), " +
+                      $"{epochs} epochs, batch {batchSize}, SGD-Nesterov one-cycle peak {learningRate}, label smoothing 0.2, crop+flip augmentation");
+    clock.Restart();
+    using var cnn = TrainingConsole.Run(architecture.Name, progress =>
+    {
+        options.Progress = progress;
+        return new CnnTrainer(ml, options).Fit(preprocessing.Transform(train));
+    });
+    double fitSeconds = clock.Elapsed.TotalSeconds, epochSeconds = cnn.TrainingHistory.Average(e => e.Duration.TotalSeconds);
+    Console.WriteLine($"Fit: {fitSeconds:F0} s in all (image decoding included); {epochSeconds:F1} s per epoch on average, " +
+                      $"{trainCount / epochSeconds:F0} images/s (validation pass included)");
+
+    var model = preprocessing.Append(cnn).Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(cnn.Transform(preprocessing.Transform(test))));
+    ModelReport.EvaluateAndSave(ml, model, train.Schema, test, output, testName, imageColumnName: "Pixels");
+    return 0;
+}
+
+// The training images and the images to evaluate on: train/ and test/ when the folder has them, else a stratified holdout.
+static (IDataView Train, IDataView Test, string TestName) LoadImages(MLContext ml, string root, double holdout, int perClass)
+{
+    bool hasSplits = Directory.Exists(Path.Combine(root, "train")) && Directory.Exists(Path.Combine(root, "test"));
+    var all = ImageFolder.List(hasSplits ? Path.Combine(root, "train") : root);
+    var rows = all.GroupBy(r => r.Label).SelectMany(g => g.Take(perClass)).ToList();
+    var train = ml.Data.LoadFromEnumerable(rows);
+    if (hasSplits)
+        return (train, ImageFolder.LoadSplit(ml, root, "test"), "Test");
+    var (kept, heldOut) = DataSplit.StratifiedTrainValidation(ml, train, holdout, seed: 1);
+    return (kept, heldOut, "Held-out");
+}
