@@ -16,6 +16,21 @@ public sealed class TrainingOptionsTests : IDisposable
 
     private static float[] Weights(CnnTransformer model) => model.Network.Module.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
 
+    [Fact]
+    public void ANonFiniteLossStopsTrainingWithAnExplanation()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = SyntheticTensors.Rows(64, 2, 1);
+        rows[5].Features[3] = float.NaN; // one bad pixel poisons its batch's loss
+        var options = Options(2);
+        options.StandardizeInputs = false;
+        options.CheckpointDirectory = _temp.Path;
+        var error = Assert.Throws<InvalidOperationException>(() => new CnnTrainer(ml, options).Fit(SyntheticTensors.Keyed(ml, rows)));
+        Assert.Contains("Training diverged", error.Message);
+        Assert.Contains("epoch 1, batch", error.Message);
+        Assert.Contains("NaN", error.Message);
+    }
+
     [Theory]
     [InlineData(CnnOptimizer.Adam, false)]
     [InlineData(CnnOptimizer.AdamW, false)]

@@ -138,12 +138,19 @@ internal sealed class TrainingLoop : IDisposable
                 var logits = _model.call(_standardization.Apply(images).to(_device));
                 var target = labels.to(_device);
                 var loss = nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
+                float lossValue = loss.item<float>();
+                // Stop before a non-finite loss reaches the weights: the model (and the last checkpoint) stay usable.
+                if (!float.IsFinite(lossValue))
+                    throw new InvalidOperationException(
+                        $"Training diverged: the loss became {lossValue} at epoch {epoch}, batch {b + 1} of {stepsPerEpoch}. " +
+                        "Lower LearningRate, set GradientClipNorm, check the images for NaN or infinite values, or retry with NumberOfThreads = 1 " +
+                        "(some libtorch CPU kernels have given non-finite results on several threads for some layer shapes).");
                 _optimizer.zero_grad();
                 loss.backward();
                 if (_options.GradientClipNorm is { } maxNorm)
                     nn.utils.clip_grad_norm_(_model.parameters().Where(p => p.requires_grad), maxNorm);
                 _optimizer.step();
-                lossSum += loss.item<float>() * count;
+                lossSum += lossValue * count;
                 correct += logits.argmax(1).eq(target).sum().item<long>();
             }
             _state.Step++;
