@@ -7,7 +7,7 @@
 //   all     — lenet then malloc (the default).
 //   profile — the LeNet-5 trainer against the plain loop with the trainer's extras added one by one, per-phase times.
 // dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N]
-//   [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name]
+//   [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]
 // Before every timed run the harness waits up to --max-wait seconds (default 30, 0 = never) for other processes to
 // leave the cores, and every run reports how many cores other processes used meanwhile.
 using System.Diagnostics;
@@ -65,10 +65,13 @@ namespace MlNetCnn.Benchmarks
 {
     internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats, int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
     {
-        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name]";
+        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]";
 
         /// <summary>zoo: the least time spent in training steps per architecture (inference gets half).</summary>
         public double? Seconds { get; init; }
+
+        /// <summary>zoo: the image height and width (default 32).</summary>
+        public int Size { get; init; } = 32;
 
         /// <summary>zoo: measure only these architectures (all when empty).</summary>
         public IReadOnlyList<string> Only { get; init; } = [];
@@ -78,6 +81,7 @@ namespace MlNetCnn.Benchmarks
             string mode = "all", label = "";
             int? images = null, epochs = null, repeats = null, batchOption = null;
             double? seconds = null;
+            int size = 32;
             string[] only = [];
             int threads = 2, seed = 1, maxWait = 30;
             bool child = false;
@@ -97,6 +101,7 @@ namespace MlNetCnn.Benchmarks
                     case "--epochs": epochs = Number(); break;
                     case "--batch": batchOption = Number(); break;
                     case "--seconds": seconds = Number(); break;
+                    case "--size": size = Number(); break;
                     case "--only": only = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                     case "--repeats": repeats = Number(); break;
                     case "--threads": threads = Number(); break;
@@ -108,7 +113,7 @@ namespace MlNetCnn.Benchmarks
             }
             // The zoo and augmentation figures are quoted at batch 128; the LeNet comparison at the trainer's default 64.
             int batch = batchOption ?? (mode is "zoo" or "augment" ? 128 : 64);
-            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only };
+            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Size = size };
         }
 
         /// <summary>The arguments that make a child process measure with the same settings.</summary>

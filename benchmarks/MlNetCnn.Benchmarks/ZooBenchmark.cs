@@ -16,7 +16,7 @@ internal static class ZooBenchmark
 
     public static IEnumerable<string> Run(BenchmarkOptions options)
     {
-        int batch = options.BatchSize, size = 32;
+        int batch = options.BatchSize, size = options.Size;
         double seconds = options.Seconds ?? 4;
         // Parameterized ones are registered on first use; list the defaults with the rest.
         CnnArchitecture.CnnNFeature();
