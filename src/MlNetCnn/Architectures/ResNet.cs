@@ -59,9 +59,12 @@ public sealed class ResNet : Module<Tensor, Tensor>
             for (int i = 0; i < blocks; i++)
             {
                 int blockStride = i == 0 ? stride : 1;
-                // A 1×1 projection where the block changes resolution or width, so the shortcut can be added.
+                // A 1×1 projection where the block changes resolution or width, so the shortcut can be added. A bottleneck
+                // block applies its stride as subsampling instead (see ResidualBlock), so there the convolution has stride 1.
                 var downsample = blockStride != 1 || inChannels != planes * expansion
-                    ? Layers.Indexed([Layers.ConvBeforeNorm(inChannels, planes * expansion, 1, stride: blockStride), BatchNorm2d(planes * expansion)])
+                    ? Layers.Indexed([
+                        Layers.ConvBeforeNorm(inChannels, planes * expansion, 1, stride: design.Bottleneck ? 1 : blockStride),
+                        BatchNorm2d(planes * expansion)])
                     : null;
                 stage.append(design.Bottleneck
                     ? new Bottleneck(inChannels, planes, blockStride, downsample)
@@ -93,7 +96,14 @@ public sealed class ResNet : Module<Tensor, Tensor>
 }
 
 /// <summary>A residual block: the residual branch plus the (possibly projected) input, then ReLU.</summary>
-internal abstract class ResidualBlock(string name) : Module<Tensor, Tensor>(name)
+/// <remarks>
+/// The projection is torchvision's strided 1×1 convolution. In the bottleneck blocks it is computed as subsampling
+/// (<c>shortcutSubsampling</c>) followed by a stride-1 1×1 convolution: the same weights, the same result. The reason is
+/// a libtorch 2.10 CPU bug: oneDNN's backward-data of a strided 1×1 convolution widening to 1,024 or more channels (ResNet-50's <c>layer3</c> and <c>layer4</c> shortcuts,
+/// 512→1,024 and 1,024→2,048, at any image size and batch above 1) divides by zero while choosing its blocking
+/// (<c>brg_blocking_t::est_eff_1x1</c>), and the SIGFPE ends the process. Stride-1 1×1 convolutions take another path.
+/// </remarks>
+internal abstract class ResidualBlock(string name, int shortcutSubsampling) : Module<Tensor, Tensor>(name)
 {
     /// <summary>The branch without the final ReLU.</summary>
     protected abstract Tensor Residual(Tensor input);
@@ -107,9 +117,13 @@ internal abstract class ResidualBlock(string name) : Module<Tensor, Tensor>(name
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var identity = Shortcut is null ? input : Shortcut.call(input);
+        var identity = Shortcut is null ? input : Shortcut.call(shortcutSubsampling == 1 ? input : Subsample(input, shortcutSubsampling));
         return Activation.call(Residual(input) + identity).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Every <paramref name="step"/>-th row and column from the first: what a stride-s 1×1 convolution reads.</summary>
+    private static Tensor Subsample(Tensor input, int step)
+        => input.slice(2, 0, input.shape[2], step).slice(3, 0, input.shape[3], step);
 }
 
 /// <summary>Two 3×3 convolutions (ResNet-18/34).</summary>
@@ -122,7 +136,7 @@ internal sealed class BasicBlock : ResidualBlock
     private readonly BatchNorm2d bn2;
     private readonly Sequential? downsample;
 
-    public BasicBlock(int inChannels, int planes, int stride, Sequential? downsample) : base(nameof(BasicBlock))
+    public BasicBlock(int inChannels, int planes, int stride, Sequential? downsample) : base(nameof(BasicBlock), shortcutSubsampling: 1)
     {
         conv1 = Layers.ConvBeforeNorm(inChannels, planes, 3, stride: stride, padding: 1);
         bn1 = BatchNorm2d(planes);
@@ -154,7 +168,7 @@ internal sealed class Bottleneck : ResidualBlock
     private readonly ReLU relu;
     private readonly Sequential? downsample;
 
-    public Bottleneck(int inChannels, int planes, int stride, Sequential? downsample) : base(nameof(Bottleneck))
+    public Bottleneck(int inChannels, int planes, int stride, Sequential? downsample) : base(nameof(Bottleneck), shortcutSubsampling: stride)
     {
         conv1 = Layers.ConvBeforeNorm(inChannels, planes, 1);
         bn1 = BatchNorm2d(planes);
