@@ -1,6 +1,7 @@
 // CIFAR-10 from folders of JPGs: LoadImages → ExtractPixels → NormalizeImages (per-channel mean and standard deviation
 // fitted on the training images) → AugmentImages (reflect-padded random crop + horizontal flip, training only) →
-// CnnTrainer, evaluated by ML.NET on a held-out split (or the test/ folder) and saved with the preprocessing.
+// CnnTrainer (scoring each image and its mirror), evaluated by ML.NET on a held-out split (or the test/ folder) and
+// saved with the preprocessing.
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -10,7 +11,8 @@ using MlNetCnn.Examples;
 
 const string Usage = """
     usage: Cifar10FromFolders --data <folder or .tar> [--architecture resnet9|vgg11|resnet18] [--epochs N]
-                              [--batch-size N] [--learning-rate X] [--holdout F] [--per-class N] [--output <dir>]
+                              [--batch-size N] [--learning-rate X] [--test-time flip|none] [--holdout F] [--per-class N]
+                              [--output <dir>]
       --data <path>        CIFAR-10 images laid out <class>/<image>, or <root>/train|test/<class>/<image>, or a .tar
                            of either (extracted once next to it, e.g. ../shared/datasets/cifar10-train-jpg.tar)
       --architecture A     resnet9 (ResNet-9 at width 32, 1.65 M parameters; default), vgg11 (VGG-11-BN for CIFAR)
@@ -18,13 +20,14 @@ const string Usage = """
       --epochs N           passes over the training images (default 10)
       --batch-size N       images per step (default 256)
       --learning-rate X    one-cycle peak of SGD with Nesterov momentum (default 0.4 for resnet9, 0.1 otherwise)
+      --test-time T        flip (default): score every image and its mirror and average the probabilities; none
       --holdout F          share of every class held out for evaluation when there is no test/ folder (default 0.1)
       --per-class N        use at most N training images per class (default: all), for a quick run
       --output <dir>       where model.zip, checkpoints and plots go (default ./output/cifar10)
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--holdout", "--per-class", "--output"], Run);
+    ["--data", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--test-time", "--holdout", "--per-class", "--output"], Run);
 
 static int Run(CommandLine commandLine)
 {
@@ -33,6 +36,7 @@ static int Run(CommandLine commandLine)
     string architectureName = commandLine.Choice("--architecture", "resnet9", "resnet9", "vgg11", "resnet18");
     int epochs = commandLine.PositiveInt("--epochs", 10), batchSize = commandLine.PositiveInt("--batch-size", 256);
     double learningRate = commandLine.Number("--learning-rate", architectureName == "resnet9" ? 0.4 : 0.1, 0, 10);
+    var testTime = commandLine.Choice("--test-time", "flip", "flip", "none") == "flip" ? TestTimeAugmentation.HorizontalFlip : TestTimeAugmentation.None;
     double holdout = commandLine.Number("--holdout", 0.1, 0, 1);
     int perClass = commandLine.PositiveInt("--per-class", int.MaxValue);
     string output = Path.GetFullPath(commandLine.Text("--output") ?? Path.Combine("output", "cifar10"));
@@ -75,11 +79,12 @@ static int Run(CommandLine commandLine)
         LabelSmoothing = 0.2,
         StandardizeInputs = false, // NormalizeImages already did
         ValidationData = preprocessing.Transform(test),
+        TestTimeAugmentation = testTime, // the per-epoch validation figures and the saved model score with it
         CheckpointDirectory = Path.Combine(output, "checkpoints"),
         Seed = 1,
     };
     Console.WriteLine($"Training {architecture.Name} ({architecture.Summarize(new ImageShape(3, 32, 32), 10).TotalParameters:N0} parameters), " +
-                      $"{epochs} epochs, batch {batchSize}, SGD-Nesterov one-cycle peak {learningRate}, label smoothing 0.2, crop+flip augmentation");
+                      $"{epochs} epochs, batch {batchSize}, SGD-Nesterov one-cycle peak {learningRate}, label smoothing 0.2, crop+flip augmentation, test-time {testTime}");
     clock.Restart();
     using var cnn = TrainingConsole.Run(architecture.Name, progress =>
     {

@@ -11,7 +11,8 @@ namespace MlNetCnn.Persistence;
 internal static class CnnModelFormat
 {
     private const uint Magic = 0x4E4E4331; // "1CNN"
-    internal const int CurrentVersion = 2;
+    // 2 added the embedding column, 3 the test-time augmentation.
+    internal const int CurrentVersion = 3;
 
     public static void Write(CnnTransformer transformer, Stream stream)
     {
@@ -26,6 +27,7 @@ internal static class CnnModelFormat
         writer.Write(transformer.FeatureColumnName);
         writer.Write(transformer.ScoringBatchSize);
         writer.Write(transformer.EmbeddingColumnName ?? "");
+        writer.Write((int)transformer.TestTimeAugmentation);
         writer.Write(transformer.LabelKeyValues != null);
         transformer.LabelKeyValues?.Write(writer);
         WriteFloats(writer, transformer.Network.Standardization.Mean);
@@ -70,6 +72,9 @@ internal static class CnnModelFormat
         string featureColumn = reader.ReadString();
         int scoringBatchSize = ReadPositive(reader, "scoring batch size");
         string? embeddingColumn = version >= 2 ? reader.ReadString() : "";
+        var testTimeAugmentation = version >= 3 ? (TestTimeAugmentation)reader.ReadInt32() : TestTimeAugmentation.None;
+        if (!Enum.IsDefined(testTimeAugmentation))
+            throw new InvalidDataException($"the test-time augmentation {(int)testTimeAugmentation} is unknown.");
         var keyValues = reader.ReadBoolean() ? LabelKeyValues.Read(reader) : null;
         var mean = ReadFloats(reader, shape.Channels);
         var std = ReadFloats(reader, shape.Channels);
@@ -96,7 +101,7 @@ internal static class CnnModelFormat
             module.Dispose();
             throw new InvalidDataException($"the weights do not fit architecture {architecture.Name} at {shape} with {classCount} classes: {e.Message}", e);
         }
-        var network = new ScoringNetwork(module, new InputStandardization(mean, std), shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn);
+        var network = new ScoringNetwork(module, new InputStandardization(mean, std), shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
         return new CnnTransformer(architecture, network, featureColumn, keyValues, history, scoringBatchSize);
     }
 

@@ -41,6 +41,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 1, "CnnTrainerOptions.Epochs");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, "CnnTrainerOptions.BatchSize");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.ScoringBatchSize, 1, "CnnTrainerOptions.ScoringBatchSize");
+        if (!Enum.IsDefined(options.TestTimeAugmentation))
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation", options.TestTimeAugmentation, "Unknown test-time augmentation.");
         if (!(options.LearningRate > 0 && double.IsFinite(options.LearningRate)))
             throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, "CnnTrainerOptions.LearningRate must be a positive number.");
         if (options.NumberOfThreads is < 1)
@@ -141,7 +143,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
                 if (checkpoint != null)
                     loop.Restore(checkpoint);
                 loop.Run(train, validation);
-                var network = new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName);
+                var network = new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName,
+                    options.TestTimeAugmentation);
                 return new CnnTransformer(options.Architecture, network, options.FeatureColumnName, keyValues, loop.History.ToList(), options.ScoringBatchSize);
             }
         }

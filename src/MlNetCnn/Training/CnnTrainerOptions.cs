@@ -123,6 +123,13 @@ public sealed class CnnTrainerOptions
     /// <summary>Rows scored per forward pass by the fitted transformer. Default 256.</summary>
     public int ScoringBatchSize { get; set; } = 256;
 
+    /// <summary>
+    /// Variants of each image scored and averaged by the fitted transformer (saved with it) and by the per-epoch
+    /// validation figures. Default <see cref="MlNetCnn.TestTimeAugmentation.None"/>; a horizontal flip typically adds a
+    /// few tenths of a point of accuracy on photographs at twice the scoring cost.
+    /// </summary>
+    public TestTimeAugmentation TestTimeAugmentation { get; set; }
+
     /// <summary>Receives a report every <see cref="ProgressInterval"/> batches and after every epoch (epochs also go to <see cref="MLContext.Log"/>).</summary>
     public IProgress<TrainingProgress>? Progress { get; set; }
 

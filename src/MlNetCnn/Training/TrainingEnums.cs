@@ -34,3 +34,19 @@ public enum TrainingMetric
     /// <summary>Training accuracy over the epoch (higher is better).</summary>
     TrainAccuracy,
 }
+
+/// <summary>
+/// Test-time augmentation: variants of each image that the trained network scores, averaging their class
+/// probabilities. It applies wherever the network scores (the transformer, its saved copy, and the per-epoch validation
+/// figures while training) and costs one more forward pass per variant.
+/// </summary>
+public enum TestTimeAugmentation
+{
+    /// <summary>Each image is scored as it is.</summary>
+    None,
+    /// <summary>
+    /// Each image and its left-right mirror image; for classes that a mirror does not change (photographs such as
+    /// CIFAR-10, clothing), never for digits or text.
+    /// </summary>
+    HorizontalFlip,
+}

@@ -260,10 +260,10 @@ internal sealed class TrainingLoop : IDisposable
             int count = Math.Min(batch.Capacity, data.Count - start);
             using var scope = NewDisposeScope();
             var (images, labels) = batch.Fill(data, order.AsSpan(start, count));
-            var logits = _model.call(_standardization.Apply(images).to(_device));
+            var logProbabilities = TestTimeAugmenter.LogProbabilities(_model, _standardization.Apply(images).to(_device), _options.TestTimeAugmentation);
             var target = labels.to(_device);
-            lossSum += nn.functional.cross_entropy(logits, target, reduction: nn.Reduction.Sum).item<float>();
-            correct += logits.argmax(1).eq(target).sum().item<long>();
+            lossSum += nn.functional.nll_loss(logProbabilities, target, reduction: nn.Reduction.Sum).item<float>();
+            correct += logProbabilities.argmax(1).eq(target).sum().item<long>();
         }
         _model.train();
         return (lossSum / data.Count, (double)correct / data.Count);

@@ -51,6 +51,9 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
     public int ScoringBatchSize { get; }
 
+    /// <summary>The variants of each image scored and averaged (<see cref="CnnTrainerOptions.TestTimeAugmentation"/>).</summary>
+    public TestTimeAugmentation TestTimeAugmentation => Network.TestTimeAugmentation;
+
     /// <summary>Per-channel mean subtracted from the inputs before the network (all 0 when standardization was off).</summary>
     public IReadOnlyList<float> InputMean => Network.Standardization.Mean;
 

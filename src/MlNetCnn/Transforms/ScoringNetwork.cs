@@ -20,8 +20,9 @@ internal sealed class ScoringNetwork : IDisposable
     private readonly ReaderWriterLockSlim _hooksLock = new();
 
     public ScoringNetwork(nn.Module<Tensor, Tensor> module, InputStandardization standardization, ImageShape shape, int classCount,
-        Device? device = null, string? embeddingColumnName = null)
+        Device? device = null, string? embeddingColumnName = null, TestTimeAugmentation testTimeAugmentation = TestTimeAugmentation.None)
     {
+        TestTimeAugmentation = testTimeAugmentation;
         Module = module;
         Standardization = standardization;
         Shape = shape;
@@ -57,6 +58,9 @@ internal sealed class ScoringNetwork : IDisposable
 
     /// <summary>Values per embedding (0 without embeddings).</summary>
     public int EmbeddingSize { get; }
+
+    /// <summary>The variants averaged per image; embeddings come from the image itself.</summary>
+    public TestTimeAugmentation TestTimeAugmentation { get; }
 
     /// <summary>
     /// Scores <paramref name="count"/> images (C×H×W floats each) in one forward pass into <paramref name="probabilities"/>
@@ -98,12 +102,12 @@ internal sealed class ScoringNetwork : IDisposable
         var batch = empty(count, Shape.Channels, Shape.Height, Shape.Width);
         pixels[..(count * Shape.Size)].CopyTo(MemoryMarshal.Cast<byte, float>(batch.bytes));
         t_capturedEmbedding = null;
-        var logits = Module.call(Standardization.Apply(batch).to(_device));
-        var scores = nn.functional.softmax(logits, 1).cpu().contiguous();
+        var scores = TestTimeAugmenter.LogProbabilities(Module, Standardization.Apply(batch).to(_device), TestTimeAugmentation).exp().cpu().contiguous();
         MemoryMarshal.Cast<byte, float>(scores.bytes).CopyTo(probabilities);
         if (EmbeddingSize > 0 && !embeddings.IsEmpty)
         {
-            var features = t_capturedEmbedding!.cpu().contiguous();
+            // With test-time variants the hook saw them too, after the images themselves.
+            var features = t_capturedEmbedding!.narrow(0, 0, count).cpu().contiguous();
             MemoryMarshal.Cast<byte, float>(features.bytes).CopyTo(embeddings);
         }
         t_capturedEmbedding = null;
