@@ -14,6 +14,7 @@ namespace MlNetCnn.Platform;
 public static class TorchRuntime
 {
     private static Exception? s_loadError;
+    private static bool s_environmentApplied;
 
     [ModuleInitializer]
     [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries",
@@ -63,6 +64,26 @@ public static class TorchRuntime
                 "Rebuild the application with MlNetCnn's build targets (they patch the copy in the output folder), make the application folder writable, " +
                 "or install a libstdc++ from GCC 13 or newer.", s_loadError);
         }
+        if (!s_environmentApplied)
+        {
+            s_environmentApplied = true;
+            if (Environment.GetEnvironmentVariable("MLNETCNN_ONEDNN") == "0")
+                UseOneDnn = false;
+        }
+    }
+
+    /// <summary>
+    /// Whether libtorch runs CPU convolutions through oneDNN (its default, and 2 to 5 times faster than its own
+    /// kernels here). Process-wide, like PyTorch's <c>torch.backends.mkldnn.enabled</c>; the environment variable
+    /// <c>MLNETCNN_ONEDNN=0</c> turns it off at start-up. Turn it off when training turns non-finite for no reason in
+    /// the data: in libtorch 2.10's oneDNN, small networks with few channels per convolution (6 in the teaching
+    /// material's <c>CNN(n_feature=6)</c>) now and then produce NaN, and do not without it (README, Known issues).
+    /// </summary>
+    /// <remarks>The switch is bound by its GCC/Clang C++ name (Linux, macOS); on Windows it throws <see cref="EntryPointNotFoundException"/>.</remarks>
+    public static bool UseOneDnn
+    {
+        get => OneDnnSwitch.Enabled;
+        set => OneDnnSwitch.Enabled = value;
     }
 
     /// <summary>The copies of libLibTorchSharp.so the runtime may load: in the app folder, TorchSharp's folder and their runtimes/&lt;rid&gt;/native.</summary>

@@ -143,8 +143,8 @@ internal sealed class TrainingLoop : IDisposable
                 if (!float.IsFinite(lossValue))
                     throw new InvalidOperationException(
                         $"Training diverged: the loss became {lossValue} at epoch {epoch}, batch {b + 1} of {stepsPerEpoch}. " +
-                        "Lower LearningRate, set GradientClipNorm, check the images for NaN or infinite values, or retry with NumberOfThreads = 1 " +
-                        "(some libtorch CPU kernels have given non-finite results on several threads for some layer shapes).");
+                        "Lower LearningRate, set GradientClipNorm, check the images for NaN or infinite values, or, if none of that is the cause, " +
+                        "retry with TorchRuntime.UseOneDnn = false (or MLNETCNN_ONEDNN=0): libtorch's oneDNN CPU kernels turn some small networks' losses NaN.");
                 _optimizer.zero_grad();
                 loss.backward();
                 if (_options.GradientClipNorm is { } maxNorm)

@@ -1,0 +1,42 @@
+using MlNetCnn.Platform;
+using static TorchSharp.torch;
+
+namespace MlNetCnn.Tests;
+
+// The switch is process-wide: other tests may run meanwhile, and only their speed depends on it.
+public sealed class OneDnnSwitchTests
+{
+    [Fact]
+    public void TurningOneDnnOffKeepsConvolutionResultsAndGradients()
+    {
+        Assert.True(TorchRuntime.UseOneDnn);
+        var (withOneDnn, gradientWithOneDnn) = ConvolutionAndGradient();
+        TorchRuntime.UseOneDnn = false;
+        try
+        {
+            Assert.False(TorchRuntime.UseOneDnn);
+            var (without, gradientWithout) = ConvolutionAndGradient();
+            Assert.True(MaxDifference(withOneDnn, without) < 1e-3f, $"outputs differ by {MaxDifference(withOneDnn, without)}");
+            Assert.True(MaxDifference(gradientWithOneDnn, gradientWithout) < 1e-2f, $"gradients differ by {MaxDifference(gradientWithOneDnn, gradientWithout)}");
+        }
+        finally
+        {
+            TorchRuntime.UseOneDnn = true;
+        }
+        Assert.True(TorchRuntime.UseOneDnn);
+    }
+
+    private static float MaxDifference(float[] a, float[] b) => a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+
+    // CNN(n_feature = 6)'s second convolution: 6 channels, 5×5, on a batch large enough for libtorch to pick oneDNN.
+    private static (float[] Output, float[] WeightGradient) ConvolutionAndGradient()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(3);
+        var input = randn([32, 6, 12, 12], generator: generator);
+        var weight = randn([6, 6, 5, 5], generator: generator).requires_grad_();
+        var output = nn.functional.conv2d(input, weight);
+        output.square().sum().backward();
+        return (output.detach().data<float>().ToArray(), weight.grad!.data<float>().ToArray());
+    }
+}
