@@ -3,7 +3,9 @@ using static TorchSharp.torch;
 
 namespace MlNetCnn.Tests;
 
-// The switch is process-wide: other tests may run meanwhile, and only their speed depends on it.
+// The switch is process-wide and changes results in the last bits, which tests of bit-exact reproducibility would see:
+// this one runs alone.
+[Collection(nameof(OneDnnSwitchTests))]
 public sealed class OneDnnSwitchTests
 {
     [Fact]
@@ -40,3 +42,6 @@ public sealed class OneDnnSwitchTests
         return (output.detach().data<float>().ToArray(), weight.grad!.data<float>().ToArray());
     }
 }
+
+[CollectionDefinition(nameof(OneDnnSwitchTests), DisableParallelization = true)]
+public sealed class OneDnnSwitchCollection;
