@@ -44,4 +44,4 @@ public sealed class OneDnnSwitchTests
 }
 
 [CollectionDefinition(nameof(OneDnnSwitchTests), DisableParallelization = true)]
-public sealed class OneDnnSwitchCollection;
+public sealed class OneDnnSwitchTestsCollection;
