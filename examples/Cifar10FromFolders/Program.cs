@@ -17,7 +17,7 @@ const string Usage = """
                            of either (extracted once next to it, e.g. ../shared/datasets/cifar10-train-jpg.tar)
       --architecture A     resnet9 (ResNet-9 at width 32, 1.65 M parameters; default), vgg11 (VGG-11-BN for CIFAR)
                            or resnet18 (ResNet-18 with the CIFAR stem)
-      --epochs N           passes over the training images (default 10)
+      --epochs N           passes over the training images (default 15)
       --batch-size N       images per step (default 256)
       --learning-rate X    one-cycle peak of SGD with Nesterov momentum (default 0.4 for resnet9, 0.1 otherwise)
       --test-time T        flip (default): score every image and its mirror and average the probabilities; none
@@ -34,7 +34,7 @@ static int Run(CommandLine commandLine)
     string data = commandLine.Text("--data") ?? throw new DirectoryNotFoundException(
         "Give the CIFAR-10 images with --data: a folder laid out <class>/<image> or train|test/<class>/<image>, or a .tar of one.");
     string architectureName = commandLine.Choice("--architecture", "resnet9", "resnet9", "vgg11", "resnet18");
-    int epochs = commandLine.PositiveInt("--epochs", 10), batchSize = commandLine.PositiveInt("--batch-size", 256);
+    int epochs = commandLine.PositiveInt("--epochs", 15), batchSize = commandLine.PositiveInt("--batch-size", 256);
     double learningRate = commandLine.Number("--learning-rate", architectureName == "resnet9" ? 0.4 : 0.1, 0, 10);
     var testTime = commandLine.Choice("--test-time", "flip", "flip", "none") == "flip" ? TestTimeAugmentation.HorizontalFlip : TestTimeAugmentation.None;
     double holdout = commandLine.Number("--holdout", 0.1, 0, 1);
