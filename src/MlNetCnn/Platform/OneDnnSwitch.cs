@@ -8,19 +8,37 @@ namespace MlNetCnn.Platform;
 /// </summary>
 internal static partial class OneDnnSwitch
 {
-    /// <summary>Whether libtorch may use oneDNN. Loads libtorch first, through TorchSharp, so the imports bind to that copy.</summary>
+    private const string EnvironmentVariable = "MLNETCNN_ONEDNN";
+
+    // libtorch's global context, a process-lifetime object. Fetching it applies MLNETCNN_ONEDNN=0, so the variable acts
+    // before the switch is first read or set and an explicit setting made afterwards wins. PublicationOnly: a failed
+    // load is not cached, and a second concurrent fetch only repeats the same idempotent steps.
+    private static readonly Lazy<IntPtr> s_context = new(FetchContext, LazyThreadSafetyMode.PublicationOnly);
+
+    /// <summary>Whether libtorch may use oneDNN.</summary>
     internal static bool Enabled
     {
-        get
-        {
-            _ = TorchSharp.torch.get_num_threads();
-            return UserEnabledMkldnn(GlobalContext());
-        }
-        set
-        {
-            _ = TorchSharp.torch.get_num_threads();
-            SetUserEnabledMkldnn(GlobalContext(), value);
-        }
+        get => UserEnabledMkldnn(s_context.Value);
+        set => SetUserEnabledMkldnn(s_context.Value, value);
+    }
+
+    /// <summary>Applies <c>MLNETCNN_ONEDNN=0</c> if the switch has not been used yet; touches libtorch only when the variable is set.</summary>
+    internal static void ApplyEnvironment()
+    {
+        if (DisabledByEnvironment)
+            _ = s_context.Value;
+    }
+
+    private static bool DisabledByEnvironment => Environment.GetEnvironmentVariable(EnvironmentVariable) == "0";
+
+    private static IntPtr FetchContext()
+    {
+        // Loads libtorch through TorchSharp first, so the imports below bind to that copy.
+        _ = TorchSharp.torch.get_num_threads();
+        var context = GlobalContext();
+        if (DisabledByEnvironment)
+            SetUserEnabledMkldnn(context, false);
+        return context;
     }
 
     [LibraryImport("torch_cpu", EntryPoint = "_ZN2at13globalContextEv")]

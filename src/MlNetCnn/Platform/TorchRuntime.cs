@@ -14,7 +14,6 @@ namespace MlNetCnn.Platform;
 public static class TorchRuntime
 {
     private static Exception? s_loadError;
-    private static bool s_environmentApplied;
 
     [ModuleInitializer]
     [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries",
@@ -64,18 +63,13 @@ public static class TorchRuntime
                 "Rebuild the application with MlNetCnn's build targets (they patch the copy in the output folder), make the application folder writable, " +
                 "or install a libstdc++ from GCC 13 or newer.", s_loadError);
         }
-        if (!s_environmentApplied)
-        {
-            s_environmentApplied = true;
-            if (Environment.GetEnvironmentVariable("MLNETCNN_ONEDNN") == "0")
-                UseOneDnn = false;
-        }
+        OneDnnSwitch.ApplyEnvironment();
     }
 
     /// <summary>
     /// Whether libtorch runs CPU convolutions through oneDNN (its default, and 2 to 5 times faster than its own
     /// kernels here). Process-wide, like PyTorch's <c>torch.backends.mkldnn.enabled</c>; the environment variable
-    /// <c>MLNETCNN_ONEDNN=0</c> turns it off at start-up. Turn it off when training turns non-finite for no reason in
+    /// <c>MLNETCNN_ONEDNN=0</c> turns it off before its first use (a value set here afterwards wins). Turn it off when training turns non-finite for no reason in
     /// the data: in libtorch 2.10's oneDNN, small networks with few channels per convolution (6 in the teaching
     /// material's <c>CNN(n_feature=6)</c>) now and then produce NaN, and do not without it (README, Known issues).
     /// </summary>
