@@ -79,6 +79,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        Network.ThrowIfDisposed();
         return new CnnScoringDataView(this, input, ResolveFeatures(input.Schema));
     }
 
@@ -86,6 +87,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
+        Network.ThrowIfDisposed();
         return new CnnRowMapper(this, inputSchema, ResolveFeatures(inputSchema));
     }
 
@@ -107,6 +109,6 @@ public sealed class CnnTransformer : ITransformer, IDisposable
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
 
-    /// <summary>Frees the network's native memory.</summary>
+    /// <summary>Frees the network's native memory; scoring afterwards throws <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose() => Network.Dispose();
 }
