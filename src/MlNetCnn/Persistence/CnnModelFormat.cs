@@ -67,13 +67,15 @@ internal static class CnnModelFormat
             }
             return ReadCore(stream);
         }
-        catch (EndOfStreamException e)
+        // Thrown without an inner exception (the message carries it), so that the exception a caller of
+        // mlContext.Model.Load finds with GetBaseException() under ML.NET's wrappers is this one, naming the source.
+        catch (EndOfStreamException)
         {
-            throw new InvalidDataException($"The CNN model in '{source}' is truncated.", e);
+            throw new InvalidDataException($"The CNN model in '{source}' is truncated.");
         }
         catch (InvalidDataException e)
         {
-            throw new InvalidDataException($"The CNN model in '{source}' is damaged or forged: {e.Message}", e);
+            throw new InvalidDataException($"The CNN model in '{source}' is damaged or forged: {e.Message}");
         }
     }
 

@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using Microsoft.ML;
 using MlNetCnn.Persistence;
 
@@ -49,11 +50,21 @@ public static class ModelFileExtensions
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentException.ThrowIfNullOrWhiteSpace(filePath);
+        // ML.NET creates its ml_dotnet_* extraction folder before it opens the zip and leaves it behind when the zip
+        // cannot be opened; opening it here first keeps a damaged file from leaving anything in the temp folder.
+        try
+        {
+            using var zip = ZipFile.OpenRead(filePath);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"The model file '{filePath}' cannot be loaded: it is not a readable zip archive ({e.Message}).", e);
+        }
         try
         {
             return catalog.Load(filePath, out inputSchema);
         }
-        catch (Exception e) when (Unwrap(e) is var cause && cause != e || IsFileFault(e))
+        catch (Exception e) when (Unwrap(e) != e || IsFileFault(e))
         {
             var fault = Unwrap(e);
             if (IsFileFault(fault))
