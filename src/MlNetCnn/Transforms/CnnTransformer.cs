@@ -121,7 +121,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
                 SafeTensorsFile.Write(path, Network.Module.state_dict().Select(p => (p.Key, p.Value)));
                 break;
             case ".pt" or ".pth":
-                PyTorchStateDictFile.Write(path, Network.Module);
+                PyTorchStateDictFile.Write(path, Network.Module.state_dict().Select(p => (p.Key, p.Value)).ToList());
                 break;
             default:
                 throw new NotSupportedException($"'{path}': weights are written as .safetensors or .pt/.pth.");
