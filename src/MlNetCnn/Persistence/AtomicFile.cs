@@ -10,15 +10,17 @@ internal static class AtomicFile
     /// <summary>The suffix of this library's temporary files; <c>.{name}.{guid}.tmp</c> in the target's folder.</summary>
     internal const string TemporarySuffix = ".tmp";
 
+    /// <summary>Creates or replaces <paramref name="path"/> (and creates its folder) with what <paramref name="write"/> writes; a failure leaves any old file as it was.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         string full = Path.GetFullPath(path);
         string directory = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(directory);
         string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}{TemporarySuffix}");
         try
         {
             // FileShare.None also takes an exclusive advisory lock on Unix, which tells RemoveStale that a writer is alive.
-            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None))
             {
                 write(file);
                 file.Flush(flushToDisk: true);

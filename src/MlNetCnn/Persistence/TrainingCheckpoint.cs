@@ -52,7 +52,6 @@ internal sealed class TrainingCheckpoint
                 WriteBytes(writer, BestWeights);
         }
 
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         AtomicFile.Write(path, file =>
         {
             using var writer = new BinaryWriter(file, System.Text.Encoding.UTF8, leaveOpen: true);
