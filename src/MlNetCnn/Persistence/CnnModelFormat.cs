@@ -149,7 +149,8 @@ internal static class CnnModelFormat
         {
             module = architecture.CreateModule(channels, height, width, classCount);
         }
-        catch (ArgumentException e)
+        // A size the architecture refuses (ArgumentException) or libtorch cannot allocate (ExternalException).
+        catch (Exception e) when (e is ArgumentException or System.Runtime.InteropServices.ExternalException)
         {
             throw new InvalidDataException($"architecture {architecture.Name} cannot be built for {shape} with {classCount} classes: {e.Message}", e);
         }
