@@ -127,6 +127,38 @@ public sealed class ForgedModelTests : IDisposable
     }
 
     [Fact]
+    public void AForgedImageSizeIsRefusedBeforeANetworkOfThatSizeIsBuilt()
+    {
+        // LeNet-5's first fully connected layer grows with the image: at 4096×4096 it would be 120 × 16,679,056 values (8 GB).
+        string path = ModelWith(entry => ModelFileEditor.Rehash(Edited(entry, (bytes, at) =>
+        {
+            ModelFileEditor.WriteInt32(bytes, at.Height, 4096);
+            ModelFileEditor.WriteInt32(bytes, at.Width, 4096);
+        })));
+
+        Assert.Contains("the recorded image size does not belong to these weights", LoadFails(path).Message);
+    }
+
+    [Theory]
+    [InlineData("LeNet5", 100, 100)]
+    [InlineData("Mlp8", 70, 150)]
+    [InlineData("ResNet9-8", 96, 96)]
+    public void ModelsOfLargerImagesLoadDespiteTheSizeCheck(string architectureName, int height, int width)
+    {
+        var architecture = architectureName switch { "LeNet5" => CnnArchitecture.LeNet5, "Mlp8" => CnnArchitecture.Mlp(8), _ => CnnArchitecture.ResNet9(8) };
+        var shape = new ImageShape(1, height, width);
+        using var model = new CnnTransformer(architecture, new ScoringNetwork(architecture.CreateModule(1, height, width, 3), InputStandardization.Identity(1), shape, 3),
+            "Features", null, [], 16);
+        string path = _temp.Combine("large.zip");
+        var ml = new MLContext();
+        ml.Model.SaveAtomically(model, null, path);
+
+        using var loaded = (CnnTransformer)ml.Model.LoadCnnModel(path, out _);
+
+        Assert.Equal(shape, loaded.InputShape);
+    }
+
+    [Fact]
     public void WeightsOfAnotherShapeAreRefusedWithTheTensorNamed()
     {
         string path = ModelWith(entry => ModelFileEditor.Rehash(Edited(entry, (bytes, at) => ModelFileEditor.WriteInt32(bytes, at.Height, 20))));

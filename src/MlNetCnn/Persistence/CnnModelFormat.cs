@@ -144,6 +144,8 @@ internal static class CnnModelFormat
         if (classCount > elements || channels > elements)
             throw new InvalidDataException($"the record claims {classCount} classes and {channels} channels, but its weights hold only {elements} values.");
 
+        NetworkSizeCheck.Check(architecture, channels, height, width, classCount, elements);
+
         torch.nn.Module<torch.Tensor, torch.Tensor> module;
         try
         {
