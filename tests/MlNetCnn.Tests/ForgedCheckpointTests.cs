@@ -32,14 +32,16 @@ public sealed class ForgedCheckpointTests : IDisposable
     }
 
     /// <summary>Rewrites the checkpoint with one field replaced (Save recomputes the checksum, as a forger would).</summary>
-    private static void Forge(string path, byte[]? weights = null, byte[]? optimizerState = null, byte[]? randomState = null)
+    private static void Forge(string path, byte[]? weights = null, byte[]? optimizerState = null, byte[]? randomState = null,
+        float[]? mean = null, Action<TrainingState>? state = null)
     {
         var original = TrainingCheckpoint.Load(path);
+        state?.Invoke(original.State);
         new TrainingCheckpoint
         {
             Fingerprint = original.Fingerprint,
-            Mean = original.Mean,
-            Std = original.Std,
+            Mean = mean ?? original.Mean,
+            Std = mean is null ? original.Std : mean.Select(_ => 1f).ToArray(),
             State = original.State,
             Weights = weights ?? original.Weights,
             OptimizerState = optimizerState ?? original.OptimizerState,
@@ -132,6 +134,26 @@ public sealed class ForgedCheckpointTests : IDisposable
         Forge(path, weights: TrainingCheckpoint.Load(Path.Combine(options.CheckpointDirectory, TrainingLoop.LastCheckpointName)).Weights);
 
         Assert.Contains("weights do not fit this run", ResumeFails(ml, path).Message);
+    }
+
+    [Fact]
+    public void AStandardizationOfAnotherChannelCountIsRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        string path = Train(ml);
+        Forge(path, mean: [0.5f, 0.5f, 0.5f]);
+
+        Assert.Contains("standardization has 3 channels; the data has 1", ResumeFails(ml, path).Message);
+    }
+
+    [Fact]
+    public void AnInconsistentTrainingStateIsRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        string path = Train(ml);
+        Forge(path, state: s => s.BestEpoch = 7);
+
+        Assert.Contains("training state is inconsistent", ResumeFails(ml, path).Message);
     }
 
     [Theory]
