@@ -13,9 +13,9 @@ public sealed class ImagePixelLimitTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private (string Root, string Bomb) FolderWithBomb(int side)
+    private (string Root, string Bomb) FolderWithBomb(int side, string name = "root")
     {
-        string root = _temp.Combine("root");
+        string root = _temp.Combine(name);
         foreach (string label in new[] { "a", "b" })
         {
             Directory.CreateDirectory(Path.Combine(root, label));
@@ -65,5 +65,9 @@ public sealed class ImagePixelLimitTests : IDisposable
         var error = Assert.Throws<InvalidDataException>(() => ImageFolder.List(root, maxImagePixels: 50_000));
         Assert.Contains("60,000 pixels", error.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageFolder.List(root, maxImagePixels: 0));
+
+        // long.MaxValue turns the check off: even a bomb is listed (and left to the decoder).
+        var (bombRoot, bomb) = FolderWithBomb(50_000, "unchecked");
+        Assert.Contains(ImageFolder.List(bombRoot, maxImagePixels: long.MaxValue), r => r.ImagePath == bomb);
     }
 }

@@ -35,7 +35,7 @@ public static class ImageFolder
     /// <param name="root">The folder holding one folder per class.</param>
     /// <param name="extensions">The file extensions to read (with the dot, case-insensitive); default <see cref="DefaultExtensions"/>. Other files are ignored.</param>
     /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
-    /// <param name="maxImagePixels">The largest width × height an image's header may declare (<see cref="DefaultMaxImagePixels"/> by default); a larger image is refused, or skipped with <see cref="ImageValidation.Skip"/>.</param>
+    /// <param name="maxImagePixels">The largest width × height an image's header may declare (<see cref="DefaultMaxImagePixels"/> by default); a larger image is refused, or skipped with <see cref="ImageValidation.Skip"/>. Reading the headers costs tens of microseconds per image; <see cref="long.MaxValue"/> turns the check off, and with <see cref="ImageValidation.None"/> no file is then opened.</param>
     /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
     /// <exception cref="InvalidDataException">The root holds no class folder, a class folder holds no image (the message names it), an image declares more than <paramref name="maxImagePixels"/> pixels (unless skipped), or (with <see cref="ImageValidation.Throw"/>) an image does not decode.</exception>
     public static IDataView Load(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
@@ -93,7 +93,8 @@ public static class ImageFolder
             foreach (string file in ImageFileTree.Files(classFolder, allowed, listed))
             {
                 // Without validation only the header is read, to refuse decompression bombs; with it, the whole image.
-                string? problem = validation == ImageValidation.None ? ImageDecodeCheck.OversizeProblem(file, maxImagePixels) : ImageDecodeCheck.Problem(file, maxImagePixels);
+                string? problem = validation != ImageValidation.None ? ImageDecodeCheck.Problem(file, maxImagePixels)
+                    : maxImagePixels == long.MaxValue ? null : ImageDecodeCheck.OversizeProblem(file, maxImagePixels);
                 if (problem != null)
                 {
                     if (validation != ImageValidation.Skip)

@@ -35,6 +35,8 @@ internal sealed class TrainingLoop : IDisposable
     private const double DivergedLossFactor = 10_000;
     private double? _lossLimit;
 
+    private const int UsabilityCheckImages = 8;
+
     public TrainingLoop(nn.Module<Tensor, Tensor> model, InputStandardization standardization, CnnTrainerOptions options,
         IChannel channel, Device device, int seed, string fingerprint, bool hasValidation, ImageAugmenter? augmenter)
     {
@@ -175,8 +177,8 @@ internal sealed class TrainingLoop : IDisposable
     /// <summary>
     /// Every step's loss checks the weights the step before left; the epoch's last step is checked here, before a
     /// checkpoint is written: the weights must be finite, and the network, used as it will be for scoring (evaluation
-    /// mode), must give finite outputs for one batch: finite weights can still be garbage (one Adam step at a rate of
-    /// 1e30 moves every weight by 1e30). One forward pass per epoch.
+    /// mode), must give finite outputs for a few training images: finite weights can still be garbage (one Adam step at a
+    /// rate of 1e30 moves every weight by 1e30). One small forward pass per epoch.
     /// </summary>
     private void EnsureUsable(int epoch, InMemoryImages train, BatchTensors batch)
     {
@@ -188,7 +190,8 @@ internal sealed class TrainingLoop : IDisposable
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var (images, _) = batch.Fill(train, Enumerable.Range(0, Math.Min(batch.Capacity, train.Count)).ToArray());
+            // Garbage weights spoil every image's outputs, so a few images tell as well as a batch, for less.
+            var (images, _) = batch.Fill(train, Enumerable.Range(0, Math.Min(Math.Min(batch.Capacity, train.Count), UsabilityCheckImages)).ToArray());
             if (!_model.call(_standardization.Apply(images).to(_device)).isfinite().all().item<bool>())
                 throw Diverged($"after epoch {epoch} the network's outputs are NaN or infinite (its weights are finite but far too large); no checkpoint of it was written");
         }
