@@ -94,7 +94,8 @@ public static class TorchRuntime
     /// just before the forward pass, and <see cref="CnnTrainer.Fit"/> applies <see cref="CnnTrainerOptions.NumberOfThreads"/>
     /// on its own thread: training and scoring on different threads do not change each other's count. On the same
     /// thread, each sets its own before it runs. A count set directly with <c>torch.set_num_threads</c> is overridden the
-    /// next time MlNetCnn scores on that thread.
+    /// next time MlNetCnn scores on that thread, and a thread that has not run libtorch yet starts with the count last
+    /// set anywhere in the process (libtorch copies it on the thread's first parallel operation).
     /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException">The value is below 1 or above the processor count.</exception>
     public static int? ScoringThreads
