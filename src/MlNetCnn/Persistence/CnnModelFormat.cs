@@ -118,6 +118,11 @@ internal static class CnnModelFormat
         int classCount = ReadPositive(reader, "class count");
         string featureColumn = reader.ReadText("feature column name");
         int scoringBatchSize = ReadPositive(reader, "scoring batch size");
+        // Models from before the option had a bound keep loading with the largest batch allowed now.
+        if (scoringBatchSize > CnnTrainerOptions.MaxScoringBatchSize)
+            scoringBatchSize = version >= 4
+                ? throw new InvalidDataException($"the scoring batch size ({scoringBatchSize}) is above the maximum of {CnnTrainerOptions.MaxScoringBatchSize}.")
+                : CnnTrainerOptions.MaxScoringBatchSize;
         string embeddingColumn = version >= 2 ? reader.ReadText("embedding column name") : "";
         var testTimeAugmentation = version >= 3 ? (TestTimeAugmentation)reader.ReadInt32() : TestTimeAugmentation.None;
         if (!Enum.IsDefined(testTimeAugmentation))
