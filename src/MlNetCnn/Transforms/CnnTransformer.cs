@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MlNetCnn.Persistence;
+using MlNetCnn.Persistence.Onnx;
 
 namespace MlNetCnn;
 
@@ -10,7 +11,7 @@ namespace MlNetCnn;
 /// Immutable and thread-safe for scoring; scores in batches. Saved and loaded with <c>mlContext.Model.Save/Load</c>.
 /// Dispose it (or the model holding it) to free the network's native memory at once.
 /// </summary>
-public sealed class CnnTransformer : ITransformer, IDisposable
+public sealed class CnnTransformer : ITransformer, IDisposable, IOnnxExportable
 {
     internal CnnTransformer(CnnArchitecture architecture, ScoringNetwork network, string featureColumnName,
         LabelKeyValues? labelKeyValues, IReadOnlyList<EpochSummary> history, int scoringBatchSize)
@@ -79,7 +80,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        return new CnnScoringDataView(this, input, ResolveFeatures(input.Schema));
+        return MlNetInternals.WithOnnxExport(new CnnScoringDataView(this, input, ResolveFeatures(input.Schema)), input, this);
     }
 
     /// <inheritdoc />
@@ -106,6 +107,8 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     public CnnModelSummary Summary() => Network.Summarize(Architecture.Name);
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
+
+    void IOnnxExportable.ExportOnnx(IOnnxGraph graph, DataViewSchema inputSchema) => PipelineOnnxExport.Cnn(this, graph, inputSchema);
 
     /// <summary>Frees the network's native memory.</summary>
     public void Dispose() => Network.Dispose();
