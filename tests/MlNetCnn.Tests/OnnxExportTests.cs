@@ -131,6 +131,16 @@ public sealed class OnnxExportTests : IClassFixture<OnnxExportTests.TrainedPipel
         Assert.Equal("ir 6 opsets [('ai.onnx', 12), ('ai.onnx.ml', 2)]", OnnxRuntimeScorer.Check(path));
     }
 
+    [Fact]
+    public void OpsetBelowElevenIsRefused()
+    {
+        using var stream = new MemoryStream();
+
+        var error = Assert.ThrowsAny<ArgumentException>(() => _trained.Ml.Model.ConvertToOnnx(_trained.Scoring, _trained.Data, 10, stream));
+
+        Assert.Contains("MlNetCnn", error.Message);
+    }
+
     private static string[] OnnxLabels(byte[] model, float[] pixels)
     {
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model);
