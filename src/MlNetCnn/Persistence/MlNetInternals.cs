@@ -169,8 +169,8 @@ namespace MlNetCnn.Persistence
 
             public string Intermediate(string prefix) => ctx.AddIntermediateVariable(NumberDataViewType.Single, prefix, skip: true);
 
-            public string Initializer(string name, ReadOnlySpan<float> values, IReadOnlyList<long> dims)
-                => ctx.AddInitializer(values.ToArray(), dims, name);
+            public string Initializer(string name, float[] values, IReadOnlyList<long> dims)
+                => ctx.AddInitializer(values, dims, name);
 
             public string Initializer(string name, IReadOnlyList<long> values, IReadOnlyList<long> dims)
                 => ctx.AddInitializer(values, dims, name);

@@ -23,7 +23,7 @@ internal interface IOnnxGraph
     string Intermediate(string prefix);
 
     /// <summary>A float tensor stored in the model (weights); returns its variable name.</summary>
-    string Initializer(string name, ReadOnlySpan<float> values, IReadOnlyList<long> dims);
+    string Initializer(string name, float[] values, IReadOnlyList<long> dims);
 
     /// <summary>An int64 tensor stored in the model (shapes, axes, slice bounds); returns its variable name.</summary>
     string Initializer(string name, IReadOnlyList<long> values, IReadOnlyList<long> dims);
