@@ -182,6 +182,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         int total = module.state_dict().Count;
         if (copied.Count == 0)
             throw new ArgumentException($"No layer of the initial model ({initial.Architecture.Name}) fits {options.Architecture.Name} at this input size; fine-tuning needs the same architecture.");
+        if (options.Epochs == 0 && copied.Count != total)
+            throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but only {copied.Count} of {total} tensors of the initial model ({initial.Architecture.Name}) fit {options.Architecture.Name} here (another class count or input size?); without training every weight must come from it.");
         int frozen = options.FreezeCopiedLayers ? ModuleWeights.FreezeCopied(module, copied) : 0;
         channel.Info(MessageSensitivity.None, $"CnnTrainer: fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
     }
