@@ -11,6 +11,11 @@ namespace MlNetCnn;
 /// Immutable and thread-safe for scoring; scores in batches. Saved and loaded with <c>mlContext.Model.Save/Load</c>.
 /// Dispose it (or the model holding it) to free the network's native memory at once.
 /// </summary>
+/// <remarks>
+/// A row whose features hold a NaN or infinite value never gets a class: its <c>Score</c> is all NaN and its
+/// <c>PredictedLabel</c> the missing key 0 (<c>MapKeyToValue</c> gives an empty value), on every scoring path. Scoring
+/// runs libtorch with <see cref="Platform.TorchRuntime.ScoringThreads"/> threads.
+/// </remarks>
 public sealed class CnnTransformer : ITransformer, IDisposable, IOnnxExportable
 {
     internal CnnTransformer(CnnArchitecture architecture, ScoringNetwork network, string featureColumnName,
@@ -80,6 +85,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable, IOnnxExportable
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        Network.ThrowIfDisposed();
         return MlNetInternals.WithOnnxExport(new CnnScoringDataView(this, input, ResolveFeatures(input.Schema)), input, this);
     }
 
@@ -87,6 +93,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable, IOnnxExportable
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
+        Network.ThrowIfDisposed();
         return new CnnRowMapper(this, inputSchema, ResolveFeatures(inputSchema));
     }
 
@@ -116,6 +123,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable, IOnnxExportable
     public void SaveWeights(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        Network.ThrowIfDisposed();
         switch (Path.GetExtension(path).ToLowerInvariant())
         {
             case ".safetensors":
@@ -133,6 +141,6 @@ public sealed class CnnTransformer : ITransformer, IDisposable, IOnnxExportable
 
     void IOnnxExportable.ExportOnnx(IOnnxGraph graph, DataViewSchema inputSchema) => PipelineOnnxExport.Cnn(this, graph, inputSchema);
 
-    /// <summary>Frees the network's native memory.</summary>
+    /// <summary>Frees the network's native memory; scoring afterwards throws <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose() => Network.Dispose();
 }
