@@ -104,6 +104,27 @@ public sealed class OnnxExportTests : IClassFixture<OnnxExportTests.TrainedPipel
     }
 
     [Fact]
+    public void ImagesWithNaNOrInfinitePixelsGetNoClassAsInTheLibrary()
+    {
+        var chain = new TransformerChain<ITransformer>(_trained.Scoring.Take(3).ToArray());
+        byte[] model = OnnxRuntimeScorer.Export(_trained.Ml, chain, _trained.Data);
+        var rows = _trained.Images.Take(4).Select(r => new ImageRow { Features = (float[])r.Features.Clone() }).ToArray();
+        rows[1].Features[100] = float.NaN;
+        rows[3].Features[5] = float.PositiveInfinity;
+        var (scores, keys) = OnnxRuntimeScorer.LibraryScores(chain.Transform(_trained.Ml.Data.LoadFromEnumerable(rows)));
+
+        var onnx = OnnxRuntimeScorer.Score(model, "Features", rows.SelectMany(r => r.Features).ToArray(), [rows.Length, 1, Size, Size], "Score.output", "PredictedLabel.output", "Embedding.output");
+
+        Assert.Equal([keys[0], 0u, keys[2], 0u], keys);
+        Assert.Equal(keys.Select(k => (float)k), onnx["PredictedLabel.output"]);
+        Assert.Equal(scores.Select(float.IsNaN), onnx["Score.output"].Select(float.IsNaN));
+        Assert.All(onnx["Score.output"].Skip(3).Take(3).Concat(onnx["Score.output"].Skip(9)), v => Assert.True(float.IsNaN(v)));
+        int embedding = onnx["Embedding.output"].Length / rows.Length;
+        Assert.All(onnx["Embedding.output"].Skip(embedding).Take(embedding), v => Assert.True(float.IsNaN(v)));
+        Assert.DoesNotContain(onnx["Embedding.output"].Take(embedding), float.IsNaN);
+    }
+
+    [Fact]
     public void ApplyOnnxModelRunsTheExportedFileInAnMlNetPipeline()
     {
         using var temp = new TempFolder();

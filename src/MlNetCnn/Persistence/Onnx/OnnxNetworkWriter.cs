@@ -370,16 +370,45 @@ internal sealed class OnnxNetworkWriter
     /// <summary>The mean of two tensors of the same shape.</summary>
     public OnnxValue Mean(OnnxValue a, OnnxValue b) => Scale(Add(a, b), 0.5f);
 
-    /// <summary>ML.NET's key of the largest value per row: its 1-based index as uint32, N×1 (0 is ML.NET's missing key).</summary>
-    public OnnxValue ArgMaxKey(OnnxValue x)
+    /// <summary>
+    /// ML.NET's key of the largest value per row: its 1-based index as uint32, N×1; 0 (ML.NET's missing key) on the
+    /// rows <paramref name="noClass"/> marks.
+    /// </summary>
+    public OnnxValue ArgMaxKey(OnnxValue x, OnnxValue noClass)
     {
         var index = Output("argmax", [x[0], 1]);
         _graph.Node("ArgMax", [x.Name], [index.Name]).Attribute("axis", 1L).Attribute("keepdims", 1L);
         var oneBased = Output("key", index.Shape);
         _graph.Node("Add", [index.Name, Int64s("one", [1])], [oneBased.Name]);
+        var masked = Output("key_masked", index.Shape);
+        _graph.Node("Where", [noClass.Name, Int64s("missing_key", [0]), oneBased.Name], [masked.Name]);
         var key = Output("key_uint32", index.Shape);
-        _graph.Node("Cast", [oneBased.Name], [key.Name]).Attribute("to", OnnxUInt32);
+        _graph.Node("Cast", [masked.Name], [key.Name]).Attribute("to", OnnxUInt32);
         return key;
+    }
+
+    /// <summary>
+    /// N×1 booleans: true where a row of <paramref name="x"/> holds a NaN or infinite value (x · 0 is 0 for finite x and
+    /// NaN otherwise, so one sum per row tells, as the library checks).
+    /// </summary>
+    public OnnxValue NonFiniteRows(OnnxValue x)
+    {
+        var flat = x.Rank == 2 ? x : Flatten(x);
+        var zeros = Output("times_zero", flat.Shape);
+        _graph.Node("Mul", [flat.Name, Constant("zero", [0f], [1])], [zeros.Name]);
+        var sums = Output("row_sum", [x[0], 1]);
+        _graph.Node("ReduceSum", [zeros.Name], [sums.Name]).Attribute("axes", [1L]).Attribute("keepdims", 1L);
+        var mask = Output("non_finite", sums.Shape);
+        _graph.Node("IsNaN", [sums.Name], [mask.Name]);
+        return mask;
+    }
+
+    /// <summary>NaN in every value of the rows <paramref name="rows"/> marks (N×1), <paramref name="x"/> elsewhere.</summary>
+    public OnnxValue NaNWhere(OnnxValue rows, OnnxValue x)
+    {
+        var y = Output("nan_rows", x.Shape);
+        _graph.Node("Where", [rows.Name, Constant("nan", [float.NaN], [1]), x.Name], [y.Name]);
+        return y;
     }
 
     /// <summary>Copies <paramref name="x"/> into the variable of an output column.</summary>

@@ -29,7 +29,8 @@ internal static class PipelineOnnxExport
     /// <summary>
     /// <see cref="CnnTransformer"/>: standardization, the network (twice the batch with the mirrored images under flip
     /// test-time augmentation), Score as softmax probabilities (averaged over the variants), PredictedLabel as ML.NET's
-    /// converter writes keys (the 1-based class as uint32) and the embedding column (the head's input for the images themselves).
+    /// converter writes keys (the 1-based class as uint32) and the embedding column (the head's input for the images
+    /// themselves); an image with a NaN or infinite pixel gets NaN scores and embedding and the missing key 0.
     /// </summary>
     public static void Cnn(CnnTransformer transformer, IOnnxGraph graph, DataViewSchema inputSchema)
     {
@@ -37,6 +38,8 @@ internal static class PipelineOnnxExport
         var watched = network.EmbeddingColumnName is null ? null : ModuleWeights.LastParameterizedLayer(network.Module).Module;
         var writer = new OnnxNetworkWriter(graph, watched);
         var (images, _) = Images(graph, writer, inputSchema, transformer.FeatureColumnName, network.Shape);
+        // An image with a NaN or infinite pixel gets no class, as in the library: NaN scores and embedding, key 0.
+        var noClass = writer.NonFiniteRows(images);
         var standardization = network.Standardization;
         if (standardization.Mean.Any(m => m != 0) || standardization.Std.Any(s => s != 1))
             images = writer.PerChannel("Div", writer.PerChannel("Sub", images, "input_mean", standardization.Mean), "input_std", standardization.Std);
@@ -48,8 +51,8 @@ internal static class PipelineOnnxExport
             var (original, mirrored) = writer.SplitBatch(probabilities);
             probabilities = writer.Mean(original, mirrored);
         }
-        writer.WriteTo(probabilities, graph.DeclareColumn(DefaultColumnNames.Score, CnnOutputSchema.ScoreType(network.ClassCount)));
-        writer.WriteTo(writer.ArgMaxKey(probabilities), graph.DeclareColumn(DefaultColumnNames.PredictedLabel, CnnOutputSchema.PredictedLabelType(network.ClassCount)));
+        writer.WriteTo(writer.NaNWhere(noClass, probabilities), graph.DeclareColumn(DefaultColumnNames.Score, CnnOutputSchema.ScoreType(network.ClassCount)));
+        writer.WriteTo(writer.ArgMaxKey(probabilities, noClass), graph.DeclareColumn(DefaultColumnNames.PredictedLabel, CnnOutputSchema.PredictedLabelType(network.ClassCount)));
         if (network.EmbeddingColumnName is { } embeddingColumn)
         {
             var embedding = writer.WatchedInput ?? throw new InvalidOperationException("ONNX export: the network's head was not reached while writing the graph, so the embedding has no source.");
@@ -57,7 +60,7 @@ internal static class PipelineOnnxExport
                 embedding = writer.Flatten(embedding);
             if (flip)
                 embedding = writer.SplitBatch(embedding).First;
-            writer.WriteTo(embedding, graph.DeclareColumn(embeddingColumn, new VectorDataViewType(NumberDataViewType.Single, network.EmbeddingSize)));
+            writer.WriteTo(writer.NaNWhere(noClass, embedding), graph.DeclareColumn(embeddingColumn, new VectorDataViewType(NumberDataViewType.Single, network.EmbeddingSize)));
         }
     }
 
