@@ -144,11 +144,11 @@ public abstract class CnnArchitecture
     }
 
     // Parameterized built-ins are registered on first use, so a saved model's name may not be known yet.
-    private static CnnArchitecture? FromParameterizedName(string name)
+    private static CnnArchitecture? FromParameterizedName(string name, StringComparison comparison)
     {
-        static int? Width(string name, string prefix)
-            => name.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(name.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int width)
-               && width >= 1 && name == prefix + width ? width : null;
+        int? Width(string name, string prefix)
+            => name.StartsWith(prefix, comparison) && int.TryParse(name.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int width)
+               && width >= 1 && string.Equals(name, prefix + width, comparison) ? width : null;
         if (Width(name, CnnNFeatureArchitecture.NamePrefix) is int nFeature)
             return CnnNFeature(nFeature);
         if (Width(name, ResNet9Architecture.NamePrefix) is int resNet9Width)
@@ -192,15 +192,32 @@ public abstract class CnnArchitecture
         return new CustomArchitecture(name, factory);
     }
 
-    /// <summary>Finds a built-in or registered architecture by its <see cref="Name"/>.</summary>
-    /// <exception cref="KeyNotFoundException">No architecture has that name.</exception>
+    /// <summary>
+    /// Finds a built-in or registered architecture by its <see cref="Name"/>, e.g. <c>"ResNet18Cifar"</c>, or a
+    /// parameterized built-in by its name with the parameter: <c>"ResNet9-32"</c>, <c>"CnnNFeature6"</c>, <c>"Mlp8"</c>.
+    /// The exact name wins; otherwise a name that differs only in case matches when exactly one architecture has it
+    /// (<c>"resnet18cifar"</c>), as a person types it.
+    /// </summary>
+    /// <param name="name">The architecture's name.</param>
+    /// <returns>The architecture.</returns>
+    /// <exception cref="KeyNotFoundException">No architecture has that name; the message lists the known ones.</exception>
     public static CnnArchitecture FromName(string name)
     {
-        if (s_registry.TryGetValue(name, out var architecture) || (architecture = FromParameterizedName(name)) is not null)
+        ArgumentNullException.ThrowIfNull(name);
+        if (s_registry.TryGetValue(name, out var architecture) || (architecture = FromParameterizedName(name, StringComparison.Ordinal)) is not null)
             return architecture;
-        throw new KeyNotFoundException(
-            $"No CNN architecture named '{name}' is known. Built-in and registered ones: {string.Join(", ", s_registry.Keys.Order())}. " +
-            "A model trained with a custom architecture needs CnnArchitecture.Custom(name, factory) called again before it is loaded.");
+        var sameButCase = s_registry.Keys.Where(key => string.Equals(key, name, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (sameButCase.Count == 1)
+            return s_registry[sameButCase[0]];
+        if (sameButCase.Count == 0 && FromParameterizedName(name, StringComparison.OrdinalIgnoreCase) is { } parameterized)
+            return parameterized;
+        string known = string.Join(", ", s_registry.Keys.Order(StringComparer.Ordinal));
+        throw new KeyNotFoundException(sameButCase.Count > 1
+            ? $"The CNN architecture name '{name}' matches {string.Join(" and ", sameButCase.Order(StringComparer.Ordinal))} but none exactly; give its exact spelling."
+            : $"No CNN architecture named '{name}' is known. Built-in and registered ones: {known}; parameterized built-ins: " +
+              $"{CnnNFeatureArchitecture.NamePrefix}<n> (e.g. {CnnNFeatureArchitecture.NamePrefix}6), {MlpArchitecture.NamePrefix}<hidden> (e.g. {MlpArchitecture.NamePrefix}8), " +
+              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32). " +
+              "A model trained with a custom architecture needs CnnArchitecture.Custom(name, factory) called again before it is loaded.");
     }
 
     /// <summary>All architectures known now: the built-in ones and any registered with <see cref="Custom"/>.</summary>

@@ -19,7 +19,7 @@ namespace MlNetCnn;
 public static class Cifar10
 {
     /// <summary>Bytes of one record: the label and 3×32×32 pixels.</summary>
-    public const int RecordLength = 1 + 3 * 32 * 32;
+    internal const int RecordLength = 1 + 3 * 32 * 32;
 
     /// <summary>The shape of one image.</summary>
     public static ImageShape Shape { get; } = new(3, 32, 32);
@@ -29,7 +29,7 @@ public static class Cifar10
         ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
     /// <summary>The name of the class-name file that comes with the binary batches.</summary>
-    public const string MetaFileName = "batches.meta.txt";
+    internal const string MetaFileName = "batches.meta.txt";
 
     /// <summary>
     /// Reads one split of a folder of binary batches: <c>data_batch_*.bin</c> (in batch order) for

@@ -22,10 +22,10 @@ namespace MlNetCnn;
 public static class IdxDataset
 {
     /// <summary>Magic number of an IDX file of unsigned bytes with 3 dimensions (images).</summary>
-    public const int ImagesMagic = 0x0803;
+    internal const int ImagesMagic = 0x0803;
 
     /// <summary>Magic number of an IDX file of unsigned bytes with 1 dimension (labels).</summary>
-    public const int LabelsMagic = 0x0801;
+    internal const int LabelsMagic = 0x0801;
 
     /// <summary>The class names of <see cref="MnistVariant.Mnist"/>: "0" … "9".</summary>
     public static IReadOnlyList<string> DigitClassNames { get; } = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
