@@ -59,7 +59,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), "CnnTrainerOptions.WeightDecay must be 0 or more and Momentum in [0, 1).");
         if (options.GradientClipNorm is { } clip && !(clip > 0))
             throw new ArgumentOutOfRangeException(nameof(options), clip, "CnnTrainerOptions.GradientClipNorm must be positive.");
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.ProgressInterval, 1, "CnnTrainerOptions.ProgressInterval");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.ProgressInterval, "CnnTrainerOptions.ProgressInterval");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.CheckpointEveryEpochs, 1, "CnnTrainerOptions.CheckpointEveryEpochs");
         if (options.EarlyStopping is { Patience: < 0 } or { MinDelta: < 0 })
             throw new ArgumentOutOfRangeException(nameof(options), "EarlyStoppingOptions.Patience and MinDelta must be 0 or more.");

@@ -5,8 +5,8 @@ namespace MlNetCnn;
 /// <c>Epoch 3/10 [=========&gt;....] 120/469  loss 0.4321, accuracy 87.50%, 1,234 images/s, lr 2.5e-3, ETA 0:42</c>,
 /// redrawn in place while the epoch runs and completed with the epoch's figures (validation ones included) when it
 /// ends. When the output is redirected to a file or a pipe, it writes only the finished epochs' lines, without
-/// carriage returns. Set it as <see cref="CnnTrainerOptions.Progress"/>; <see cref="CnnTrainerOptions.ProgressInterval"/>
-/// sets how often the line is redrawn.
+/// carriage returns. Set it as <see cref="CnnTrainerOptions.Progress"/>; the line is redrawn about twice a second
+/// (<see cref="CnnTrainerOptions.ProgressInterval"/> 0, the default) or every N batches.
 /// </summary>
 /// <example>
 /// <code>

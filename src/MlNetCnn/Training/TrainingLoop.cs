@@ -119,6 +119,7 @@ internal sealed class TrainingLoop : IDisposable
         int[] order = Enumerable.Range(0, train.Count).ToArray();
         new Random(unchecked(_seed * 7919 + epoch)).Shuffle(order);
         var clock = Stopwatch.StartNew();
+        var lastReport = TimeSpan.Zero;
         double lossSum = 0, learningRate = 0;
         long correct = 0;
         int seen = 0;
@@ -155,11 +156,21 @@ internal sealed class TrainingLoop : IDisposable
             }
             _state.Step++;
             seen += count;
-            if (_options.Progress != null && (b + 1) % _options.ProgressInterval == 0 && b + 1 < stepsPerEpoch)
+            if (_options.Progress != null && b + 1 < stepsPerEpoch && IsProgressDue(b, clock.Elapsed - lastReport))
+            {
+                lastReport = clock.Elapsed;
                 Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, (double)correct / seen, learningRate, seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
+            }
         }
         return (lossSum / train.Count, (double)correct / train.Count, learningRate);
     }
+
+    // ProgressInterval N: every N batches. 0 (automatic): after the first batch, then whenever AutomaticProgressPeriod has
+    // passed since the last report, so a live display moves at the same pace for a network of any speed.
+    private bool IsProgressDue(int batchIndex, TimeSpan sinceLastReport)
+        => _options.ProgressInterval > 0
+            ? (batchIndex + 1) % _options.ProgressInterval == 0
+            : batchIndex == 0 || sinceLastReport >= CnnTrainerOptions.AutomaticProgressPeriod;
 
     private double CurrentLearningRate(int stepsPerEpoch)
     {

@@ -1,8 +1,8 @@
 namespace MlNetCnn;
 
 /// <summary>
-/// A progress report of <see cref="CnnTrainer"/>: sent every <see cref="CnnTrainerOptions.ProgressInterval"/> batches
-/// and at the end of every epoch (then <see cref="Summary"/> is set).
+/// A progress report of <see cref="CnnTrainer"/>: sent within each epoch as <see cref="CnnTrainerOptions.ProgressInterval"/>
+/// says and at the end of every epoch (then <see cref="Summary"/> is set).
 /// </summary>
 /// <param name="Epoch">The current epoch, from 1.</param>
 /// <param name="TotalEpochs">The epochs planned.</param>
