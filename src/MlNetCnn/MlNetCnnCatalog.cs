@@ -118,6 +118,13 @@ public static class MlNetCnnCatalog
     /// <param name="mean">Per-channel means to subtract; null to fit them on the data.</param>
     /// <param name="standardDeviation">Per-channel standard deviations to divide by; null to fit them on the data.</param>
     /// <returns>The estimator.</returns>
+    /// <example>
+    /// <code>
+    /// var pipeline = ml.Transforms.LoadImagesForCnn(width: 32, height: 32, outputColumnName: "Pixels")
+    ///     .Append(ml.Transforms.NormalizeImages("Features", "Pixels"))                               // fitted per channel
+    ///     .Append(ml.MulticlassClassification.Trainers.Cnn(new CnnTrainerOptions { StandardizeInputs = false }));
+    /// </code>
+    /// </example>
     public static ImageNormalizingEstimator NormalizeImages(this TransformsCatalog catalog, string outputColumnName, string? inputColumnName = null,
         IReadOnlyList<float>? mean = null, IReadOnlyList<float>? standardDeviation = null)
     {
@@ -130,6 +137,14 @@ public static class MlNetCnnCatalog
     /// <param name="options">What to draw for each training image (crop, flips, rotation, colour jitter, erasing).</param>
     /// <param name="columnName">The image column the trainer augments; scoring passes it through unchanged.</param>
     /// <returns>The estimator.</returns>
+    /// <example>
+    /// <code>
+    /// var pipeline = ml.Transforms.LoadImagesForCnn(width: 32, height: 32)
+    ///     .Append(ml.Transforms.AugmentImages(ImageAugmentationOptions.CropAndFlip(4, CropPadding.Reflect)))   // training only
+    ///     .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+    ///     .Append(ml.MulticlassClassification.Trainers.Cnn(architecture: CnnArchitecture.ResNet9(32), epochs: 15));
+    /// </code>
+    /// </example>
     public static ImageAugmentingEstimator AugmentImages(this TransformsCatalog catalog, ImageAugmentationOptions options, string columnName = DefaultColumnNames.Features)
     {
         ArgumentNullException.ThrowIfNull(catalog);

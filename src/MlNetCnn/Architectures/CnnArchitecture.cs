@@ -17,6 +17,7 @@ public abstract class CnnArchitecture
     private static readonly ConcurrentDictionary<string, CnnArchitecture> s_registry = new(StringComparer.Ordinal);
 
     /// <summary>Creates an architecture and registers it under <paramref name="name"/>.</summary>
+    /// <param name="name">The unique name saved with models; a model is loaded again by it.</param>
     /// <exception cref="ArgumentException">Another architecture is already registered under that name.</exception>
     protected CnnArchitecture(string name)
     {
@@ -100,6 +101,8 @@ public abstract class CnnArchitecture
     /// <see cref="Architectures.ResNet9"/>); named <c>ResNet9-{width}</c>. 64 is the original (6.57 M parameters); 32
     /// (1.65 M) is the fast CPU choice for 32×32 images. From 8×8. Calling it again with the same width returns the same architecture.
     /// </summary>
+    /// <param name="width">Channels of the first stage.</param>
+    /// <returns>The architecture named <c>ResNet9-{width}</c>.</returns>
     public static CnnArchitecture ResNet9(int width = 64)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
@@ -117,6 +120,8 @@ public abstract class CnnArchitecture
     /// FC classes), named <c>CnnNFeature{n}</c>; the default has 6,422 parameters on 1×28×28 with 10 classes. From 16×16.
     /// Calling it again with the same width returns the same architecture.
     /// </summary>
+    /// <param name="nFeature">Channels of both convolutions.</param>
+    /// <returns>The architecture named <c>CnnNFeature{nFeature}</c>.</returns>
     public static CnnArchitecture CnnNFeature(int nFeature = 6)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(nFeature, 1);
@@ -127,6 +132,8 @@ public abstract class CnnArchitecture
     /// The teaching material's fully connected baseline <c>FC2Layer(C·H·W, hidden, classes)</c>, named <c>Mlp{hidden}</c>;
     /// the default has 6,442 parameters on 1×28×28 with 10 classes. Calling it again with the same width returns the same architecture.
     /// </summary>
+    /// <param name="hidden">Units of the hidden layer.</param>
+    /// <returns>The architecture named <c>Mlp{hidden}</c>.</returns>
     public static CnnArchitecture Mlp(int hidden = 8)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(hidden, 1);
@@ -166,6 +173,11 @@ public abstract class CnnArchitecture
     /// Builds a freshly initialized network for images of <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/>
     /// (planar CHW floats) and <paramref name="numClasses"/> classes. Its forward pass maps a batch [N, C, H, W] to logits [N, numClasses].
     /// </summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels.</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="numClasses">Output classes, at least 2.</param>
+    /// <returns>The network, in training mode; the caller disposes it.</returns>
     public nn.Module<Tensor, Tensor> CreateModule(int channels, int height, int width, int numClasses)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
@@ -177,6 +189,11 @@ public abstract class CnnArchitecture
     }
 
     /// <summary>Builds the module; arguments are already validated.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels, at least <see cref="MinimumImageSize"/>.</param>
+    /// <param name="width">Input width in pixels, at least <see cref="MinimumImageSize"/>.</param>
+    /// <param name="numClasses">Output classes, at least 2.</param>
+    /// <returns>The network.</returns>
     protected abstract nn.Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses);
 
     /// <summary>Extra advice appended to the too-small-input error (e.g. which variant to use instead).</summary>
@@ -186,6 +203,9 @@ public abstract class CnnArchitecture
     /// Registers a user-defined network under a unique <paramref name="name"/>. The factory receives channels, height,
     /// width and the number of classes. Register it again (same name) before loading a model saved with it.
     /// </summary>
+    /// <param name="name">The unique name saved with models that use it.</param>
+    /// <param name="factory">Builds the network from channels, height, width and the number of classes.</param>
+    /// <returns>The registered architecture, for <see cref="CnnTrainerOptions.Architecture"/>.</returns>
     public static CnnArchitecture Custom(string name, Func<int, int, int, int, nn.Module<Tensor, Tensor>> factory)
     {
         ArgumentNullException.ThrowIfNull(factory);
@@ -230,6 +250,9 @@ public abstract class CnnArchitecture
     /// Builds the network for <paramref name="shape"/> and <paramref name="numClasses"/> and lists its layers, output
     /// shapes, parameters and multiply-accumulates (see <see cref="CnnModelSummary"/>); the network is freed afterwards.
     /// </summary>
+    /// <param name="shape">The input image shape.</param>
+    /// <param name="numClasses">Output classes.</param>
+    /// <returns>The layer table and totals.</returns>
     public CnnModelSummary Summarize(ImageShape shape, int numClasses)
     {
         using var module = CreateModule(shape.Channels, shape.Height, shape.Width, numClasses);

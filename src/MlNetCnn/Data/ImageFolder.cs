@@ -25,7 +25,15 @@ public static class ImageFolder
     /// <param name="extensions">The file extensions to read (with the dot, case-insensitive); default <see cref="DefaultExtensions"/>. Other files are ignored.</param>
     /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
     /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
+    /// <returns>A view with <c>ImagePath</c> (the full path) and <c>Label</c> (the class folder's name, as text), one row per image.</returns>
     /// <exception cref="InvalidDataException">The root holds no class folder, a class folder holds no image (the message names it), or (with <see cref="ImageValidation.Throw"/>) an image does not decode.</exception>
+    /// <example>
+    /// <code>
+    /// IDataView images = ImageFolder.Load(ml, "flowers", validation: ImageValidation.Skip); // flowers/&lt;class&gt;/&lt;image&gt;
+    /// var (train, validation) = DataSplit.StratifiedTrainValidation(ml, images, 0.2, "Label", seed: 1);
+    /// var features = ml.Transforms.LoadImagesForCnn(width: 64, height: 64).Fit(train).Transform(train);
+    /// </code>
+    /// </example>
     public static IDataView Load(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
@@ -43,16 +51,31 @@ public static class ImageFolder
     /// <c>LoadSplit(ml, root, "train")</c> and <c>LoadSplit(ml, root, "test")</c>; the split folder's name matches
     /// case-insensitively. Otherwise as <see cref="Load"/>.
     /// </summary>
+    /// <param name="mlContext">The ML.NET context; skipped files are reported to its log.</param>
+    /// <param name="root">The folder holding the split folders.</param>
+    /// <param name="split">The split folder's name, e.g. <c>train</c>.</param>
+    /// <param name="extensions">The file extensions to read; default <see cref="DefaultExtensions"/>.</param>
+    /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
+    /// <returns>A view with <c>ImagePath</c> and <c>Label</c> (text).</returns>
     /// <exception cref="DirectoryNotFoundException">The root, or its split folder, does not exist; the message lists the folders there are.</exception>
     /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
     public static IDataView LoadSplit(MLContext mlContext, string root, string split, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
         => Load(mlContext, SplitFolder(root, split), extensions, validation);
 
     /// <summary>The <c>train</c> and <c>test</c> splits of <c>root/train|test/&lt;label&gt;/&lt;image&gt;</c>; see <see cref="LoadSplit"/>.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="root">The folder holding <c>train</c> and <c>test</c>.</param>
+    /// <param name="extensions">The file extensions to read; default <see cref="DefaultExtensions"/>.</param>
+    /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
+    /// <returns>The two splits, each with <c>ImagePath</c> and <c>Label</c>.</returns>
     public static (IDataView Train, IDataView Test) LoadTrainTest(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
         => (LoadSplit(mlContext, root, "train", extensions, validation), LoadSplit(mlContext, root, "test", extensions, validation));
 
     /// <summary>The rows <see cref="Load"/> returns, as objects, and the files it skipped.</summary>
+    /// <param name="root">The folder holding one folder per class.</param>
+    /// <param name="extensions">The file extensions to read; default <see cref="DefaultExtensions"/>.</param>
+    /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
+    /// <returns>The rows and the skipped files.</returns>
     /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
     /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
     public static ImageFolderListing List(string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
