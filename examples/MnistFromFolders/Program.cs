@@ -7,7 +7,7 @@ using MlNetCnn;
 using MlNetCnn.Examples;
 using MnistFromFolders;
 
-if (args is ["-h" or "--help"])
+if (args.Any(a => a is "-h" or "--help"))
 {
     Console.WriteLine(Arguments.Usage);
     return 0;

@@ -20,7 +20,7 @@ internal sealed class CommandLine
     /// <summary>As above, with <paramref name="flags"/>: names that take no value.</summary>
     public static int Run(string[] args, string usage, IReadOnlyCollection<string> names, IReadOnlyCollection<string> flags, Func<CommandLine, int> body)
     {
-        if (args is ["-h" or "--help"])
+        if (args.Any(a => a is "-h" or "--help"))
         {
             Console.WriteLine(usage);
             return 0;
