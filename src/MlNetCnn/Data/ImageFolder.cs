@@ -10,8 +10,8 @@ namespace MlNetCnn;
 /// <remarks>
 /// The result has two text columns, <c>ImagePath</c> (absolute path) and <c>Label</c> (the class folder's name), one
 /// row per image file, sorted by label then path so results are reproducible. Follow with
-/// <c>MapValueToKey("Label")</c>, <c>LoadImages("Image", null, "ImagePath")</c>, <c>ResizeImages</c> and
-/// <c>ExtractPixels</c>; the pixels are read lazily, when that pipeline is cursored. Grayscale, RGB and RGBA files can
+/// <see cref="MlNetCnnCatalog.LoadImagesForCnn"/> and <c>MapValueToKey("Label")</c>; the pixels are read lazily, when
+/// that pipeline is cursored. Grayscale, RGB and RGBA files can
 /// be mixed in one folder. Folders whose name starts with '.' are ignored.
 /// </remarks>
 public static class ImageFolder
