@@ -23,6 +23,7 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 if (args.Any(a => a is "-h" or "--help"))
 {
     Console.WriteLine(BenchmarkOptions.Usage);
+    Console.WriteLine(BenchmarkHelp.Text);
     return 0;
 }
 
@@ -71,25 +72,7 @@ namespace MlNetCnn.Benchmarks
 {
     internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats, int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
     {
-        public const string Usage = """
-            usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N] [--batch N] [--repeats N]
-                                       [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]
-              lenet        CnnTrainer in an ML.NET pipeline vs a plain TorchSharp loop, LeNet-5 on 1×28×28, same process
-              malloc       a VGG-style network on 3×32×32 in child processes: MlNetCnn's mallopt tuning off, on, GLIBC_TUNABLES
-              zoo          every architecture's training and inference images/s on random 3×32×32 batches
-              augment      pipeline epochs with and without AugmentImages (CIFAR-size images)
-              all          lenet then malloc (the default)
-              profile      the trainer against the plain loop with the trainer's extras added one by one, per-phase times
-              --images N   synthetic images (lenet: 20,000)          --epochs N   epochs per run (lenet: 3)
-              --batch N    images per step (zoo, augment: 128; others: 64)
-              --repeats N  alternating repeats (lenet: 3)             --threads N  libtorch threads (default 2)
-              --seed N     seed of data and weights (default 1)
-              --max-wait S wait up to S seconds for other processes to leave the cores before each timed run (default 30, 0 = never)
-              --seconds S  zoo: least time in training steps per architecture
-              --only A,B   zoo: only these architectures (names as ArchitectureZoo lists them)
-              --size N     zoo: image height and width (default 32)
-            Run with -c Release; every run reports how many cores other processes used meanwhile.
-            """;
+        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]";
 
         /// <summary>zoo: the least time spent in training steps per architecture (inference gets half).</summary>
         public double? Seconds { get; init; }
