@@ -165,13 +165,6 @@ internal sealed class TrainingLoop : IDisposable
         return (lossSum / train.Count, (double)correct / train.Count, learningRate);
     }
 
-    // ProgressInterval N: every N batches. 0 (automatic): after the first batch, then whenever AutomaticProgressPeriod has
-    // passed since the last report, so a live display moves at the same pace for a network of any speed.
-    private bool IsProgressDue(int batchIndex, TimeSpan sinceLastReport)
-        => _options.ProgressInterval > 0
-            ? (batchIndex + 1) % _options.ProgressInterval == 0
-            : batchIndex == 0 || sinceLastReport >= CnnTrainerOptions.AutomaticProgressPeriod;
-
     private double CurrentLearningRate(int stepsPerEpoch)
     {
         double rate = _options.LearningRateSchedule.GetLearningRate(_options.LearningRate, _state.Step, stepsPerEpoch, _options.Epochs);
@@ -248,6 +241,13 @@ internal sealed class TrainingLoop : IDisposable
             BestWeights = _bestWeights,
         };
     }
+
+    // ProgressInterval N: every N batches. 0 (automatic): after the first batch, then whenever AutomaticProgressPeriod has
+    // passed since the last report, so a live display moves at the same pace for a network of any speed.
+    private bool IsProgressDue(int batchIndex, TimeSpan sinceLastReport)
+        => _options.ProgressInterval > 0
+            ? (batchIndex + 1) % _options.ProgressInterval == 0
+            : batchIndex == 0 || sinceLastReport >= CnnTrainerOptions.AutomaticProgressPeriod;
 
     private void Report(int epoch, int batch, int batches, double loss, double accuracy, double learningRate, double imagesPerSecond, Stopwatch total, int epochsThisRun, EpochSummary? summary)
     {
