@@ -47,10 +47,10 @@ public sealed class FirstProgramTests : IDisposable
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
         using var model = pipeline.Fit(train);
         console.WriteLine($"accuracy {ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy:F4}");
-        ml.Model.Save(model, train.Schema, modelPath);
+        ml.Model.SaveAtomically(model, train.Schema, modelPath);
 
         var ml2 = new MLContext();                                                       // later, in another process
-        var loaded = ml2.Model.Load(modelPath, out _);
+        var loaded = ml2.Model.LoadCnnModel(modelPath, out _);
         using var engine = ml2.Model.CreatePredictionEngine<Image, Prediction>(loaded);
         var prediction = engine.Predict(new Image { ImagePath = sevenPath });
         console.WriteLine($"{prediction.PredictedLabel}; {loaded.GetCnnTransformer().TrainingHistory[^1]}");

@@ -170,6 +170,12 @@ public abstract class CnnArchitecture
     public virtual int MinimumImageSize => 1;
 
     /// <summary>
+    /// Whether the network's parameter count grows with the input's height and width (a fully connected layer over
+    /// the flattened features), which a loaded model's recorded size is checked against; unknown networks are assumed to.
+    /// </summary>
+    internal virtual bool SizeGrowsWithImage => true;
+
+    /// <summary>
     /// Builds a freshly initialized network for images of <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/>
     /// (planar CHW floats) and <paramref name="numClasses"/> classes. Its forward pass maps a batch [N, C, H, W] to logits [N, numClasses].
     /// </summary>

@@ -151,7 +151,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         torch.random.manual_seed(seed);
-        var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath) : null;
+        var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath, shape.Channels) : null;
         var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std)
             : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray())
             : options.StandardizeInputs ? InputStandardization.Fit(train) : InputStandardization.Identity(shape.Channels);
@@ -192,6 +192,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         }
         if (options.InitialModel is not { } initial)
             return;
+        initial.Network.ThrowIfDisposed("CnnTrainerOptions.InitialModel");
         var copied = ModuleWeights.CopyMatching(initial.Network.Module, module);
         int total = module.state_dict().Count;
         if (copied.Count == 0)

@@ -44,6 +44,8 @@ internal sealed class TrainingLoop : IDisposable
         _fingerprint = fingerprint;
         _optimizer = OptimizerFactory.Create(model.parameters().Where(p => p.requires_grad), options);
         _watchedMetric = options.EarlyStopping?.Metric ?? (hasValidation ? TrainingMetric.ValidationLoss : TrainingMetric.TrainLoss);
+        if (options.CheckpointDirectory is { } directory && TrainingCheckpoint.RemoveStaleTemporaryFiles(directory) is > 0 and var removed)
+            channel.Info(MessageSensitivity.None, $"CnnTrainer: removed {removed} temporary checkpoint files left by an interrupted run in {directory}.");
     }
 
     public IReadOnlyList<EpochSummary> History => _state.History;
@@ -53,6 +55,7 @@ internal sealed class TrainingLoop : IDisposable
     {
         if (checkpoint.Fingerprint != _fingerprint)
             throw new InvalidOperationException($"The checkpoint was written by a different run and cannot be resumed here.{Environment.NewLine}checkpoint: {checkpoint.Fingerprint}{Environment.NewLine}this run:   {_fingerprint}");
+        checkpoint.CheckFits(_model, _optimizer, _options.Architecture.Name);
         ModuleWeights.Deserialize(_model, checkpoint.Weights);
         using (var stream = new BinaryReader(new MemoryStream(checkpoint.OptimizerState, writable: false)))
             _optimizer.load_state_dict(stream);
@@ -69,6 +72,8 @@ internal sealed class TrainingLoop : IDisposable
         _state.EpochsWithoutImprovement = restored.EpochsWithoutImprovement;
         _state.History.AddRange(restored.History);
         _bestWeights = checkpoint.BestWeights;
+        if (_options.CheckpointDirectory is { } directory && checkpoint.ReconcileBest(Path.Combine(directory, BestCheckpointName)) is { } repaired)
+            _channel.Warning(MessageSensitivity.None, $"CnnTrainer: {repaired}");
         _channel.Info(MessageSensitivity.None, $"CnnTrainer: resumed after epoch {restored.CompletedEpochs} (step {restored.Step}).");
     }
 

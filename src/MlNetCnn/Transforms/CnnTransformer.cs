@@ -80,6 +80,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        Network.ThrowIfDisposed();
         return new CnnScoringDataView(this, input, ResolveFeatures(input.Schema));
     }
 
@@ -87,6 +88,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
+        Network.ThrowIfDisposed();
         return new CnnRowMapper(this, inputSchema, ResolveFeatures(inputSchema));
     }
 
@@ -116,6 +118,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     public void SaveWeights(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        Network.ThrowIfDisposed();
         switch (Path.GetExtension(path).ToLowerInvariant())
         {
             case ".safetensors":
@@ -131,6 +134,6 @@ public sealed class CnnTransformer : ITransformer, IDisposable
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
 
-    /// <summary>Frees the network's native memory.</summary>
+    /// <summary>Frees the network's native memory; scoring afterwards throws <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose() => Network.Dispose();
 }

@@ -16,8 +16,10 @@ internal sealed class ScoringNetwork : IDisposable
 
     private readonly Device _device;
 
-    // Scoring threads share the module freely; a summary adds forward hooks to it, so it waits for them and they for it.
+    // Scoring threads share the module freely; a summary adds forward hooks to it and Dispose frees it, so each waits
+    // for the scoring threads and they for it. The lock itself is never disposed, so a late caller gets a clear error.
     private readonly ReaderWriterLockSlim _hooksLock = new();
+    private bool _disposed;
 
     public ScoringNetwork(nn.Module<Tensor, Tensor> module, InputStandardization standardization, ImageShape shape, int classCount,
         Device? device = null, string? embeddingColumnName = null, TestTimeAugmentation testTimeAugmentation = TestTimeAugmentation.None)
@@ -73,6 +75,7 @@ internal sealed class ScoringNetwork : IDisposable
         _hooksLock.EnterReadLock();
         try
         {
+            ThrowIfDisposed();
             ScoreUnlocked(pixels, count, probabilities, embeddings);
         }
         finally
@@ -87,6 +90,7 @@ internal sealed class ScoringNetwork : IDisposable
         _hooksLock.EnterWriteLock();
         try
         {
+            ThrowIfDisposed();
             return CnnModelSummary.Create(Module, Shape, modelName);
         }
         finally
@@ -123,10 +127,28 @@ internal sealed class ScoringNetwork : IDisposable
         return size;
     }
 
+    /// <summary>Throws <see cref="ObjectDisposedException"/> naming <paramref name="use"/> when the network was freed.</summary>
+    public void ThrowIfDisposed(string? use = null)
+    {
+        if (_disposed)
+            throw new ObjectDisposedException(nameof(CnnTransformer),
+                $"{(use is null ? "This CnnTransformer" : $"The CnnTransformer given as {use}")} was disposed, which freed its network. Dispose a model only after its last use, or load it again (mlContext.Model.Load).");
+    }
+
     public void Dispose()
     {
-        Module.Dispose();
-        Standardization.Dispose();
-        _hooksLock.Dispose();
+        _hooksLock.EnterWriteLock();
+        try
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+            Module.Dispose();
+            Standardization.Dispose();
+        }
+        finally
+        {
+            _hooksLock.ExitWriteLock();
+        }
     }
 }
