@@ -11,6 +11,11 @@ namespace MlNetCnn;
 /// Dispose it (or the model holding it) to free the network's native memory at once. In a fitted pipeline or a
 /// loaded model, <see cref="CnnModelExtensions.GetCnnTransformer"/> finds it.
 /// </summary>
+/// <remarks>
+/// A row whose features hold a NaN or infinite value never gets a class: its <c>Score</c> is all NaN and its
+/// <c>PredictedLabel</c> the missing key 0 (<c>MapKeyToValue</c> gives an empty value), on every scoring path. Scoring
+/// runs libtorch with <see cref="Platform.TorchRuntime.ScoringThreads"/> threads.
+/// </remarks>
 public sealed class CnnTransformer : ITransformer, IDisposable
 {
     internal CnnTransformer(CnnArchitecture architecture, ScoringNetwork network, string featureColumnName,

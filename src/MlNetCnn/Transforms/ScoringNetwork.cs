@@ -67,6 +67,8 @@ internal sealed class ScoringNetwork : IDisposable
     /// <summary>
     /// Scores <paramref name="count"/> images (C×H×W floats each) in one forward pass into <paramref name="probabilities"/>
     /// (ClassCount each) and, when embeddings are on and <paramref name="embeddings"/> is not empty, the embeddings (EmbeddingSize each).
+    /// An image with a NaN or infinite pixel gets NaN probabilities and embedding, whatever the network made of it, so
+    /// it never receives a class.
     /// </summary>
     public void Score(ReadOnlySpan<float> pixels, int count, Span<float> probabilities, Span<float> embeddings = default)
     {
@@ -76,7 +78,17 @@ internal sealed class ScoringNetwork : IDisposable
         try
         {
             ThrowIfDisposed();
+            Platform.TorchRuntime.UseScoringThreads(count);
             ScoreUnlocked(pixels, count, probabilities, embeddings);
+            for (int i = 0; i < count; i++)
+            {
+                if (!AllFinite(pixels.Slice(i * Shape.Size, Shape.Size)))
+                {
+                    probabilities.Slice(i * ClassCount, ClassCount).Fill(float.NaN);
+                    if (EmbeddingSize > 0 && !embeddings.IsEmpty)
+                        embeddings.Slice(i * EmbeddingSize, EmbeddingSize).Fill(float.NaN);
+                }
+            }
         }
         finally
         {
@@ -115,6 +127,19 @@ internal sealed class ScoringNetwork : IDisposable
             MemoryMarshal.Cast<byte, float>(features.bytes).CopyTo(embeddings);
         }
         t_capturedEmbedding = null;
+    }
+
+    /// <summary>Whether every value is finite: x × 0 is 0 for finite x and NaN for NaN and ±∞, so one vector sum tells.</summary>
+    internal static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        var vectors = MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
+        var sum = System.Numerics.Vector<float>.Zero;
+        foreach (var vector in vectors)
+            sum += vector * System.Numerics.Vector<float>.Zero;
+        float total = System.Numerics.Vector.Sum(sum);
+        for (int i = vectors.Length * System.Numerics.Vector<float>.Count; i < values.Length; i++)
+            total += values[i] * 0;
+        return total == 0;
     }
 
     private int MeasureEmbeddingSize()
