@@ -25,6 +25,13 @@ using TorchSharp;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
+if (args.Any(a => a is "-h" or "--help"))
+{
+    Console.WriteLine(BenchmarkOptions.Usage);
+    Console.WriteLine(BenchmarkHelp.Text);
+    return 0;
+}
+
 BenchmarkOptions options;
 try
 {

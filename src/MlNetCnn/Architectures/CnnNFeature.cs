@@ -20,6 +20,11 @@ public sealed class CnnNFeature : Module<Tensor, Tensor>, IOnnxModule
     private readonly Linear fc2;
 
     /// <summary>Builds the network with <paramref name="nFeature"/> channels in both convolutions.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels.</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="numClasses">Output classes.</param>
+    /// <param name="nFeature">Channels of both convolutions.</param>
     public CnnNFeature(int channels, int height, int width, int numClasses, int nFeature = 6) : base(nameof(CnnNFeature))
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(nFeature, 1);

@@ -36,6 +36,8 @@ public sealed class GoogLeNet : Module<Tensor, Tensor>, IOnnxModule
     private readonly Linear fc;
 
     /// <summary>Builds GoogLeNet for <paramref name="channels"/>-channel images and <paramref name="numClasses"/> classes.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="numClasses">Output classes.</param>
     public GoogLeNet(int channels, int numClasses) : base(nameof(GoogLeNet))
     {
         conv1 = new BasicConv2d(channels, 64, 7, stride: 2, padding: 3);

@@ -17,6 +17,10 @@ public sealed class LeNet5 : Module<Tensor, Tensor>, IOnnxModule
     private readonly Module<Tensor, Tensor> classifier;
 
     /// <summary>Builds LeNet-5 for <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/> inputs.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels (below 32 the first convolution pads by 2).</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="numClasses">Output classes.</param>
     public LeNet5(int channels, int height, int width, int numClasses) : base(nameof(LeNet5))
     {
         int padding = Math.Min(height, width) < 32 ? 2 : 0;

@@ -16,6 +16,11 @@ public sealed class Mlp : Module<Tensor, Tensor>, IOnnxModule
     private readonly Sequential network;
 
     /// <summary>Builds the network for <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/> inputs.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels.</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="numClasses">Output classes.</param>
+    /// <param name="hidden">Units of the hidden layer.</param>
     public Mlp(int channels, int height, int width, int numClasses, int hidden = 8) : base(nameof(Mlp))
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(hidden, 1);

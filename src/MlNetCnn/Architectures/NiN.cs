@@ -17,6 +17,8 @@ public sealed class NiN : Module<Tensor, Tensor>, IOnnxModule
     private readonly Sequential net;
 
     /// <summary>Builds NiN for <paramref name="channels"/>-channel images and <paramref name="numClasses"/> classes.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="numClasses">Output classes.</param>
     public NiN(int channels, int numClasses) : base(nameof(NiN))
     {
         net = Layers.Indexed([

@@ -28,6 +28,9 @@ public sealed class ResNet9 : Module<Tensor, Tensor>, IOnnxModule
     private readonly Linear fc;
 
     /// <summary>Builds ResNet-9 with base width <paramref name="width"/> (64 in the original).</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="numClasses">Output classes.</param>
+    /// <param name="width">Channels of the first stage; the later stages have 2, 4 and 8 times as many.</param>
     public ResNet9(int channels, int numClasses, int width = 64) : base(nameof(ResNet9))
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);

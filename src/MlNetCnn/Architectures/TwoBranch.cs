@@ -22,6 +22,9 @@ public sealed class TwoBranch : Module<Tensor, Tensor>, IOnnxModule
     private readonly Linear fc;
 
     /// <summary>Builds the network; <paramref name="channels"/> counts both images' channels.</summary>
+    /// <param name="channels">Input channels of both images together.</param>
+    /// <param name="firstBranchChannels">How many of them (the first ones) belong to the first image; the rest go to the second branch.</param>
+    /// <param name="numClasses">Output classes.</param>
     public TwoBranch(int channels, int firstBranchChannels, int numClasses) : base(nameof(TwoBranch))
     {
         if (firstBranchChannels < 1 || firstBranchChannels >= channels)

@@ -27,6 +27,10 @@ public sealed class TwoConvThreeFc : Module<Tensor, Tensor>, IOnnxModule
     private readonly Linear fc3;
 
     /// <summary>Builds the network for <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/> inputs.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels.</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="numClasses">Output classes.</param>
     public TwoConvThreeFc(int channels, int height, int width, int numClasses) : base(nameof(TwoConvThreeFc))
     {
         conv1 = Conv2d(channels, 6, 5);

@@ -14,11 +14,29 @@ namespace MlNetCnn;
 /// <see cref="CnnTransformer"/> that adds <c>Score</c> and <c>PredictedLabel</c>, ready for
 /// <c>mlContext.MulticlassClassification.Evaluate</c> and <c>MapKeyToValue</c>.
 /// </summary>
+/// <example>
+/// <code>
+/// var ml = new MLContext(seed: 1);
+/// var (train, test) = ImageFolder.LoadTrainTest(ml, "digits");               // digits/train|test/&lt;label&gt;/&lt;image&gt;
+/// var pipeline = ml.Transforms.LoadImagesForCnn(width: 28, height: 28, grayscale: true)
+///     .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+///     .Append(new CnnTrainer(ml, new CnnTrainerOptions
+///     {
+///         Architecture = CnnArchitecture.LeNet5, Epochs = 5, ValidationFraction = 0.1,
+///         Progress = new ConsoleTrainingProgress(),
+///     }))
+///     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+/// using var model = pipeline.Fit(train);
+/// var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+/// </code>
+/// </example>
 public sealed class CnnTrainer : IEstimator<CnnTransformer>
 {
     private readonly IHost _host;
 
     /// <summary>Creates the trainer; <paramref name="options"/> are validated now, and again when <see cref="Fit"/> reads them.</summary>
+    /// <param name="mlContext">The ML.NET context: its seed, log and cancellation.</param>
+    /// <param name="options">The training options; null for the defaults.</param>
     public CnnTrainer(MLContext mlContext, CnnTrainerOptions? options = null)
         : this((IHostEnvironment)mlContext ?? throw new ArgumentNullException(nameof(mlContext)), options)
     {
@@ -67,7 +85,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), "CnnTrainerOptions.WeightDecay must be 0 or more and Momentum in [0, 1).");
         if (options.GradientClipNorm is { } clip && !(clip > 0))
             throw new ArgumentOutOfRangeException(nameof(options), clip, "CnnTrainerOptions.GradientClipNorm must be positive.");
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.ProgressInterval, 1, "CnnTrainerOptions.ProgressInterval");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.ProgressInterval, "CnnTrainerOptions.ProgressInterval");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.CheckpointEveryEpochs, 1, "CnnTrainerOptions.CheckpointEveryEpochs");
         if (options.EarlyStopping is { Patience: < 0 } or { MinDelta: < 0 })
             throw new ArgumentOutOfRangeException(nameof(options), "EarlyStoppingOptions.Patience and MinDelta must be 0 or more.");
@@ -84,6 +102,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     }
 
     /// <summary>Checks the input columns and describes the output: the input plus Score and PredictedLabel.</summary>
+    /// <param name="inputSchema">The schema of the data the trainer will see.</param>
+    /// <returns>The input columns plus <c>Score</c>, <c>PredictedLabel</c> and the embedding column when asked for.</returns>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
@@ -113,6 +133,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     }
 
     /// <summary>Reads the training (and validation) images into memory, trains the network and returns the transformer.</summary>
+    /// <param name="input">The training data: the feature column (planar CHW floats) and the key-typed label column the options name.</param>
+    /// <returns>The trained transformer.</returns>
     /// <exception cref="OperationCanceledException"><see cref="CnnTrainerOptions.CancellationToken"/> was cancelled; the last checkpoint stays valid.</exception>
     public CnnTransformer Fit(IDataView input)
     {

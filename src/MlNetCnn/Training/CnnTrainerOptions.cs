@@ -159,9 +159,19 @@ public sealed class CnnTrainerOptions
     /// </summary>
     public TestTimeAugmentation TestTimeAugmentation { get; set; }
 
-    /// <summary>Receives a report every <see cref="ProgressInterval"/> batches and after every epoch (epochs also go to <see cref="MLContext.Log"/>).</summary>
+    /// <summary>
+    /// Receives reports within each epoch (see <see cref="ProgressInterval"/>) and one after every epoch (epochs also go
+    /// to <see cref="MLContext.Log"/>); <see cref="ConsoleTrainingProgress"/> shows them as a console progress line.
+    /// Reports arrive on the training thread.
+    /// </summary>
     public IProgress<TrainingProgress>? Progress { get; set; }
 
-    /// <summary>Batches between progress reports within an epoch. Default 50.</summary>
-    public int ProgressInterval { get; set; } = 50;
+    /// <summary>
+    /// When reports within an epoch are sent: 0 (default) after the first batch and then about twice a second, whatever the
+    /// network's speed (a live display); N ≥ 1 after every N batches.
+    /// </summary>
+    public int ProgressInterval { get; set; }
+
+    /// <summary>The least time between two reports within an epoch when <see cref="ProgressInterval"/> is 0.</summary>
+    internal static TimeSpan AutomaticProgressPeriod { get; } = TimeSpan.FromMilliseconds(500);
 }

@@ -131,6 +131,7 @@ internal sealed class TrainingLoop : IDisposable
         int[] order = Enumerable.Range(0, train.Count).ToArray();
         new Random(unchecked(_seed * 7919 + epoch)).Shuffle(order);
         var clock = Stopwatch.StartNew();
+        var lastReport = TimeSpan.Zero;
         double lossSum = 0, learningRate = 0;
         long correct = 0;
         int seen = 0;
@@ -168,8 +169,11 @@ internal sealed class TrainingLoop : IDisposable
             }
             _state.Step++;
             seen += count;
-            if (_options.Progress != null && (b + 1) % _options.ProgressInterval == 0 && b + 1 < stepsPerEpoch)
+            if (_options.Progress != null && b + 1 < stepsPerEpoch && IsProgressDue(b, clock.Elapsed - lastReport))
+            {
+                lastReport = clock.Elapsed;
                 Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, (double)correct / seen, learningRate, seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
+            }
         }
         return (lossSum / train.Count, (double)correct / train.Count, learningRate);
     }
@@ -282,6 +286,13 @@ internal sealed class TrainingLoop : IDisposable
             BestWeights = _bestWeights,
         };
     }
+
+    // ProgressInterval N: every N batches. 0 (automatic): after the first batch, then whenever AutomaticProgressPeriod has
+    // passed since the last report, so a live display moves at the same pace for a network of any speed.
+    private bool IsProgressDue(int batchIndex, TimeSpan sinceLastReport)
+        => _options.ProgressInterval > 0
+            ? (batchIndex + 1) % _options.ProgressInterval == 0
+            : batchIndex == 0 || sinceLastReport >= CnnTrainerOptions.AutomaticProgressPeriod;
 
     private void Report(int epoch, int batch, int batches, double loss, double accuracy, double learningRate, double imagesPerSecond, Stopwatch total, int epochsThisRun, EpochSummary? summary)
     {

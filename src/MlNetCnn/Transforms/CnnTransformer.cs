@@ -9,7 +9,8 @@ namespace MlNetCnn;
 /// A trained CNN as an ML.NET transformer: adds <c>Score</c> (one probability per class) and <c>PredictedLabel</c>
 /// (a key over the training labels) to data whose feature column holds images shaped like the training images.
 /// Immutable and thread-safe for scoring; scores in batches. Saved and loaded with <c>mlContext.Model.Save/Load</c>.
-/// Dispose it (or the model holding it) to free the network's native memory at once.
+/// Dispose it (or the model holding it) to free the network's native memory at once. In a fitted pipeline or a
+/// loaded model, <see cref="CnnModelExtensions.GetCnnTransformer"/> finds it.
 /// </summary>
 /// <remarks>
 /// A row whose features hold a NaN or infinite value never gets a class: its <c>Score</c> is all NaN and its
