@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -10,7 +11,7 @@ namespace MlNetCnn.Architectures;
 /// 2 on the first convolution, as the original network saw 32×32 digits.
 /// Layers are <c>features.N</c> and <c>classifier.N</c>, in the torchvision style.
 /// </summary>
-public sealed class LeNet5 : Module<Tensor, Tensor>
+public sealed class LeNet5 : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly Module<Tensor, Tensor> features;
     private readonly Module<Tensor, Tensor> classifier;
@@ -42,6 +43,9 @@ public sealed class LeNet5 : Module<Tensor, Tensor>
         using var flat = mapped.flatten(1);
         return classifier.call(flat);
     }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+        => writer.Call("classifier", classifier, writer.Flatten(writer.Call("features", features, input)));
 }
 
 internal sealed class LeNet5Architecture() : CnnArchitecture("LeNet5")

@@ -17,9 +17,10 @@ internal static class CnnModelFormat
     // 2 added the embedding column, 3 the test-time augmentation, 4 the checksum over the whole record.
     internal const int CurrentVersion = 4;
 
-    // Generous limits that no trained model reaches; they only bound what a forged record can ask for.
+    // Generous limits that no model trained on a CPU reaches (a batch of 64 such images is 4 GB); they bound what a
+    // forged record can ask of a forward pass at load (the embedding size is measured on one image).
     private const int MaximumSide = 1 << 16;
-    private const long MaximumImageSize = 1L << 28;
+    private const long MaximumImageSize = 1L << 24;
 
     public static void Write(CnnTransformer transformer, Stream stream)
     {
@@ -112,11 +113,16 @@ internal static class CnnModelFormat
         var architecture = CnnArchitecture.FromName(reader.ReadText("architecture name", 1024));
         int channels = ReadPositive(reader, "channels"), height = ReadPositive(reader, "height"), width = ReadPositive(reader, "width");
         if (height > MaximumSide || width > MaximumSide || (long)channels * height * width > MaximumImageSize)
-            throw new InvalidDataException($"the input shape {channels}×{height}×{width} is impossible.");
+            throw new InvalidDataException($"the input shape {channels}×{height}×{width} is impossible (at most {MaximumImageSize:N0} values per image and {MaximumSide:N0} pixels per side).");
         var shape = new ImageShape(channels, height, width);
         int classCount = ReadPositive(reader, "class count");
         string featureColumn = reader.ReadText("feature column name");
         int scoringBatchSize = ReadPositive(reader, "scoring batch size");
+        // Models from before the option had a bound keep loading with the largest batch allowed now.
+        if (scoringBatchSize > CnnTrainerOptions.MaxScoringBatchSize)
+            scoringBatchSize = version >= 4
+                ? throw new InvalidDataException($"the scoring batch size ({scoringBatchSize}) is above the maximum of {CnnTrainerOptions.MaxScoringBatchSize}.")
+                : CnnTrainerOptions.MaxScoringBatchSize;
         string embeddingColumn = version >= 2 ? reader.ReadText("embedding column name") : "";
         var testTimeAugmentation = version >= 3 ? (TestTimeAugmentation)reader.ReadInt32() : TestTimeAugmentation.None;
         if (!Enum.IsDefined(testTimeAugmentation))
@@ -168,7 +174,18 @@ internal static class CnnModelFormat
                 throw;
             throw new InvalidDataException($"the weights do not fit architecture {architecture.Name} at {shape} with {classCount} classes: {e.Message}", e);
         }
-        var network = new ScoringNetwork(module, new InputStandardization(mean, std), shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
+        ScoringNetwork network;
+        var standardization = new InputStandardization(mean, std);
+        try
+        {
+            network = new ScoringNetwork(module, standardization, shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
+        }
+        catch (System.Runtime.InteropServices.ExternalException e)
+        {
+            module.Dispose();
+            standardization.Dispose();
+            throw new InvalidDataException($"architecture {architecture.Name} cannot score one image of {shape}: {e.Message}", e);
+        }
         return new CnnTransformer(architecture, network, featureColumn, keyValues, history, scoringBatchSize);
     }
 

@@ -165,14 +165,14 @@ internal sealed class TrainingCheckpoint
     /// </summary>
     public void CheckFits(TorchSharp.torch.nn.Module network, TorchSharp.Modules.OptimizerHelper optimizer, string networkName)
     {
-        Check(() => TorchStateFormat.CheckModuleState(Weights, network, networkName), "weights");
+        Check(() => TorchStateFormat.CheckModuleState(Weights, network, networkName), "its weights do not fit this run");
         if (BestWeights != null)
-            Check(() => TorchStateFormat.CheckModuleState(BestWeights, network, networkName), "best weights");
-        Check(() => TorchStateFormat.CheckOptimizerState(OptimizerState, optimizer), "optimizer state");
-        Check(() => TorchStateFormat.CheckRandomState(RandomState), "random generator state");
+            Check(() => TorchStateFormat.CheckModuleState(BestWeights, network, networkName), "its best weights do not fit this run");
+        Check(() => TorchStateFormat.CheckOptimizerState(OptimizerState, optimizer), "its optimizer state does not fit this run");
+        Check(() => TorchStateFormat.CheckRandomState(RandomState), "its random generator state cannot be restored");
     }
 
-    private void Check(Action check, string what)
+    private void Check(Action check, string fault)
     {
         try
         {
@@ -180,7 +180,7 @@ internal sealed class TrainingCheckpoint
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
         {
-            throw Invalid($"its {what} do not fit this run: {(e is EndOfStreamException ? "they are truncated." : e.Message)}", e);
+            throw Invalid($"{fault}: {(e is EndOfStreamException ? "it is truncated." : e.Message)}", e);
         }
     }
 

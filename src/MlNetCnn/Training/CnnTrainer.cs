@@ -56,7 +56,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     {
         if (options.Architecture is null)
             throw new ArgumentException("CnnTrainerOptions.Architecture must be set, e.g. CnnArchitecture.LeNet5.", nameof(options));
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 1, "CnnTrainerOptions.Epochs");
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 0, "CnnTrainerOptions.Epochs");
+        if (options.Epochs == 0 && options.InitialWeights is null && options.InitialModel is null)
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.Epochs", 0, "CnnTrainerOptions.Epochs is 0: that only packages given weights (InitialWeights or InitialModel) without training; set one of them, or train at least 1 epoch.");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, "CnnTrainerOptions.BatchSize");
         if (options.ScoringBatchSize is < 1 or > CnnTrainerOptions.MaxScoringBatchSize)
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.ScoringBatchSize", options.ScoringBatchSize, $"CnnTrainerOptions.ScoringBatchSize must be between 1 and {CnnTrainerOptions.MaxScoringBatchSize}.");
@@ -176,6 +178,11 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         {
             PrepareWeights(module, options, channel);
             module.to(device);
+            CnnTransformer Package(IReadOnlyList<EpochSummary> history) => new(options.Architecture,
+                new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName, options.TestTimeAugmentation),
+                options.FeatureColumnName, keyValues, history, options.ScoringBatchSize);
+            if (options.Epochs == 0)
+                return Package([]);
             string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed) + "|augment=" + augmentation?.Serialize();
             var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation);
             using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter))
@@ -183,9 +190,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
                 if (checkpoint != null)
                     loop.Restore(checkpoint);
                 loop.Run(train, validation);
-                var network = new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName,
-                    options.TestTimeAugmentation);
-                return new CnnTransformer(options.Architecture, network, options.FeatureColumnName, keyValues, loop.History.ToList(), options.ScoringBatchSize);
+                return Package(loop.History.ToList());
             }
         }
         catch
@@ -215,7 +220,10 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         ModuleWeights.Initialize(module, options.WeightInitialization);
         if (options.InitialWeights is { } pretrained)
         {
-            var report = pretrained.LoadInto(module, strict: false);
+            // Without training every weight must come from the file: a fresh head or layer would score at random.
+            var report = pretrained.LoadInto(module, strict: options.Epochs == 0);
+            if (options.Epochs == 0 && report.ReplacedHead is { } head)
+                throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but the classifier head '{head}' in {pretrained.Source} does not fit {options.Architecture.Name} with these classes (another class count, or absent); weights packaged without training must come from a network with the same classes.");
             channel.Info(MessageSensitivity.None, $"CnnTrainer: pretrained weights {report}");
             return;
         }
@@ -226,6 +234,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         int total = module.state_dict().Count;
         if (copied.Count == 0)
             throw new ArgumentException($"No layer of the initial model ({initial.Architecture.Name}) fits {options.Architecture.Name} at this input size; fine-tuning needs the same architecture.");
+        if (options.Epochs == 0 && copied.Count != total)
+            throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but only {copied.Count} of {total} tensors of the initial model ({initial.Architecture.Name}) fit {options.Architecture.Name} here (another class count or input size?); without training every weight must come from it.");
         int frozen = options.FreezeCopiedLayers ? ModuleWeights.FreezeCopied(module, copied) : 0;
         channel.Info(MessageSensitivity.None, $"CnnTrainer: fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
     }

@@ -17,7 +17,11 @@ public sealed class CnnTrainerOptions
     /// <summary>The network to train. Default: <see cref="CnnArchitecture.LeNet5"/>.</summary>
     public CnnArchitecture Architecture { get; set; } = CnnArchitecture.LeNet5;
 
-    /// <summary>Passes over the training data. Default 10.</summary>
+    /// <summary>
+    /// Passes over the training data. Default 10. 0 trains nothing: with <see cref="InitialWeights"/> (every weight,
+    /// head included, must come from the file) or <see cref="InitialModel"/>, <c>Fit</c> packages those weights as a
+    /// transformer, e.g. to score in ML.NET a network trained elsewhere (PyTorch DistributedDataParallel, see README).
+    /// </summary>
     public int Epochs { get; set; } = 10;
 
     /// <summary>Images per optimization step. Default 64.</summary>

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MlNetCnn.Persistence;
+using MlNetCnn.Persistence.Onnx;
 
 namespace MlNetCnn;
 
@@ -16,7 +17,7 @@ namespace MlNetCnn;
 /// <c>PredictedLabel</c> the missing key 0 (<c>MapKeyToValue</c> gives an empty value), on every scoring path. Scoring
 /// runs libtorch with <see cref="Platform.TorchRuntime.ScoringThreads"/> threads.
 /// </remarks>
-public sealed class CnnTransformer : ITransformer, IDisposable
+public sealed class CnnTransformer : ITransformer, IDisposable, IOnnxExportable
 {
     internal CnnTransformer(CnnArchitecture architecture, ScoringNetwork network, string featureColumnName,
         LabelKeyValues? labelKeyValues, IReadOnlyList<EpochSummary> history, int scoringBatchSize)
@@ -86,7 +87,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     {
         ArgumentNullException.ThrowIfNull(input);
         Network.ThrowIfDisposed();
-        return new CnnScoringDataView(this, input, ResolveFeatures(input.Schema));
+        return MlNetInternals.WithOnnxExport(new CnnScoringDataView(this, input, ResolveFeatures(input.Schema)), input, this);
     }
 
     /// <inheritdoc />
@@ -138,6 +139,8 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     }
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
+
+    void IOnnxExportable.ExportOnnx(IOnnxGraph graph, DataViewSchema inputSchema) => PipelineOnnxExport.Cnn(this, graph, inputSchema);
 
     /// <summary>Frees the network's native memory; scoring afterwards throws <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose() => Network.Dispose();
