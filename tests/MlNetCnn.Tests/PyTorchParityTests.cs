@@ -85,6 +85,19 @@ public sealed class PyTorchParityTests(TorchvisionExports exports) : IClassFixtu
 
     [PyTorchTheory]
     [InlineData("resnet18")]
+    [InlineData("googlenet")]
+    public void TorchOnnxExportsGiveTorchvisionLogits(string model)
+    {
+        // torch.onnx folds every batch norm into its convolution: the import turns each bias back into a batch norm.
+        using var weights = PretrainedWeights.FromFile(Path.Combine(exports.Folder, model + ".onnx"));
+        using var module = Architecture(model).CreateModule(3, 64, 64, 10);
+        var report = weights.LoadInto(module, strict: true);
+        Assert.Empty(report.Missing);
+        AssertClose(ReadFloats(Path.Combine(exports.Folder, model + ".logits.bin")), Logits(module), $"{model} loaded from ONNX");
+    }
+
+    [PyTorchTheory]
+    [InlineData("resnet18")]
     [InlineData("vgg11_bn")]
     [InlineData("densenet121")]
     [InlineData("googlenet")]

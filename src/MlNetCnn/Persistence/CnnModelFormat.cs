@@ -11,8 +11,8 @@ namespace MlNetCnn.Persistence;
 internal static class CnnModelFormat
 {
     private const uint Magic = 0x4E4E4331; // "1CNN"
-    // 2 added the embedding column, 3 the test-time augmentation.
-    internal const int CurrentVersion = 3;
+    // 2 added the embedding column, 3 the test-time augmentation, 4 a per-pixel mean (pretrained weights' mean image).
+    internal const int CurrentVersion = 4;
 
     public static void Write(CnnTransformer transformer, Stream stream)
     {
@@ -76,8 +76,8 @@ internal static class CnnModelFormat
         if (!Enum.IsDefined(testTimeAugmentation))
             throw new InvalidDataException($"the test-time augmentation {(int)testTimeAugmentation} is unknown.");
         var keyValues = reader.ReadBoolean() ? LabelKeyValues.Read(reader) : null;
-        var mean = ReadFloats(reader, shape.Channels);
-        var std = ReadFloats(reader, shape.Channels);
+        var mean = ReadFloats(reader, shape.Channels, version >= 4 ? shape.Size : shape.Channels);
+        var std = ReadFloats(reader, shape.Channels, shape.Channels);
         var history = EpochSummary.ReadAll(reader);
 
         long length = reader.ReadInt64();
@@ -101,7 +101,7 @@ internal static class CnnModelFormat
             module.Dispose();
             throw new InvalidDataException($"the weights do not fit architecture {architecture.Name} at {shape} with {classCount} classes: {e.Message}", e);
         }
-        var network = new ScoringNetwork(module, new InputStandardization(mean, std), shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
+        var network = new ScoringNetwork(module, new InputStandardization(mean, std, shape), shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
         return new CnnTransformer(architecture, network, featureColumn, keyValues, history, scoringBatchSize);
     }
 
@@ -120,11 +120,11 @@ internal static class CnnModelFormat
             writer.Write(v);
     }
 
-    private static float[] ReadFloats(BinaryReader reader, int expected)
+    private static float[] ReadFloats(BinaryReader reader, int expected, int orExpected)
     {
         int count = reader.ReadInt32();
-        if (count != expected)
-            throw new InvalidDataException($"expected {expected} standardization values, found {count}.");
+        if (count != expected && count != orExpected)
+            throw new InvalidDataException($"expected {expected}{(orExpected == expected ? "" : $" or {orExpected}")} standardization values, found {count}.");
         var values = new float[count];
         for (int i = 0; i < count; i++)
             values[i] = reader.ReadSingle();

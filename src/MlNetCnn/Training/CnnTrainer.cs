@@ -130,8 +130,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         torch.random.manual_seed(seed);
         var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath) : null;
-        var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std)
-            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray())
+        var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std, shape)
+            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray(), shape)
+            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs ? PretrainedStandardization(expected, train, shape, channel)
             : options.StandardizeInputs ? InputStandardization.Fit(train) : InputStandardization.Identity(shape.Channels);
         var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
         try
@@ -176,6 +177,14 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentException($"No layer of the initial model ({initial.Architecture.Name}) fits {options.Architecture.Name} at this input size; fine-tuning needs the same architecture.");
         int frozen = options.FreezeCopiedLayers ? ModuleWeights.FreezeCopied(module, copied) : 0;
         channel.Info(MessageSensitivity.None, $"CnnTrainer: fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
+    }
+
+    /// <summary>The normalization the pretrained weights expect, scaled to how the pixels were extracted (0–1 or 0–255).</summary>
+    private static InputStandardization PretrainedStandardization(PretrainedInputNormalization expected, InMemoryImages train, ImageShape shape, IChannel channel)
+    {
+        float scale = PretrainedInputNormalization.PixelScale(train);
+        channel.Info(MessageSensitivity.None, $"CnnTrainer: input normalization of the pretrained weights: {expected} (pixels on the 0–{scale:0} scale).");
+        return expected.Create(shape, scale);
     }
 
     /// <summary>What a checkpoint must agree on to be resumed by this run.</summary>
