@@ -31,6 +31,7 @@ public sealed class TorchvisionExports : IDisposable
 /// random weights (batch-norm statistics included) give the same logits here, and weights written here give the same
 /// logits in torchvision (both .pt and .safetensors). 3×64×64 inputs, 10 classes.
 /// </summary>
+[Collection(nameof(PretrainedWeightsCollection))]
 public sealed class PyTorchParityTests(TorchvisionExports exports) : IClassFixture<TorchvisionExports>
 {
     private const double Tolerance = 1e-4;
