@@ -14,7 +14,7 @@ using TransferLearning;
 const string Usage = """
     usage: TransferLearning [--data <folder or .tar>] [--size N] [--epochs N] [--freeze-epochs N] [--batch-size N]
                             [--learning-rate X] [--train-per-class N] [--test-per-class N] [--baselines all|mlnet|scratch|none]
-                            [--output <dir>]
+                            [--fine-tune on|off] [--output <dir>]
       --data <path>          photos laid out <class>/<image> (under single wrapping folders), or a .tar of them
                              (default ../shared/datasets/cifar10-train-jpg.tar)
       --train-per-class N    the first N files by name of every class train (default 500)
@@ -25,11 +25,12 @@ const string Usage = """
       --learning-rate X      Adam's peak rate for the head; the backbone gets a tenth (default 2e-3)
       --baselines B          also run ML.NET's DnnFeaturizeImage + LbfgsMaximumEntropy (mlnet), ResNet-9 from scratch
                              at 32×32 for 15 epochs (scratch), both (all, default) or none
+      --fine-tune on|off     off runs only the baselines (e.g. in a second process beside a fine-tuning run)
       --output <dir>         where the split, model.zip and plots go (default ./output/transfer)
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--train-per-class", "--test-per-class", "--baselines", "--output"], Run);
+    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--train-per-class", "--test-per-class", "--baselines", "--fine-tune", "--output"], Run);
 
 static int Run(CommandLine commandLine)
 {
@@ -39,6 +40,7 @@ static int Run(CommandLine commandLine)
     double learningRate = commandLine.Number("--learning-rate", 2e-3, 0, 10);
     int trainPerClass = commandLine.PositiveInt("--train-per-class", 500), testPerClass = commandLine.PositiveInt("--test-per-class", 200);
     string baselines = commandLine.Choice("--baselines", "all", "all", "mlnet", "scratch", "none");
+    bool fineTune = commandLine.Choice("--fine-tune", "on", "on", "off") == "on";
     string output = Path.GetFullPath(commandLine.Text("--output") ?? Path.Combine("output", "transfer"));
     if (!File.Exists(data) && !Directory.Exists(data))
         throw new FileNotFoundException($"'{data}' does not exist; give the photos with --data.");
@@ -49,7 +51,8 @@ static int Run(CommandLine commandLine)
     Console.WriteLine($"Split: {trainPerClass} training and {testPerClass} test images per class from {data} ({split}); {Environment.ProcessorCount} cores");
 
     var results = new List<(string Name, double Accuracy, double Seconds)>();
-    results.Add(FineTune(ml, train, test, size, epochs, freezeEpochs, batchSize, learningRate, Path.Combine(output, "fine-tuned")));
+    if (fineTune)
+        results.Add(FineTune(ml, train, test, size, epochs, freezeEpochs, batchSize, learningRate, Path.Combine(output, "fine-tuned")));
     if (baselines is "all" or "mlnet")
         results.Add(MlNetFeaturizer(ml, train, test));
     if (baselines is "all" or "scratch")
@@ -59,7 +62,7 @@ static int Run(CommandLine commandLine)
     Console.WriteLine($"{"method",-62} {"accuracy",9} {"wall time",10}");
     foreach (var (name, accuracy, seconds) in results)
         Console.WriteLine($"{name,-62} {accuracy,9:F4} {seconds,8:F0} s");
-    if (results.Count > 1 && results[1].Name.StartsWith("ML.NET", StringComparison.Ordinal))
+    if (fineTune && results.Count > 1 && results[1].Name.StartsWith("ML.NET", StringComparison.Ordinal))
         Console.WriteLine($"Fine-tuning took {results[0].Seconds / results[1].Seconds:F2}× the time of ML.NET's featurize-and-train.");
     return 0;
 }

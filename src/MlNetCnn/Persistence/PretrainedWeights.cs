@@ -15,6 +15,7 @@ public sealed class PretrainedWeights : IDisposable
 {
     private readonly Dictionary<string, Tensor>? _tensors;
     private readonly Func<nn.Module, Dictionary<string, Tensor>>? _mapOnto;
+    private bool _disposed;
 
     private PretrainedWeights(string source, Dictionary<string, Tensor>? tensors, Func<nn.Module, Dictionary<string, Tensor>>? mapOnto)
     {
@@ -213,8 +214,6 @@ public sealed class PretrainedWeights : IDisposable
     }
 
     private static string Shape(Tensor t) => string.Join(", ", t.shape);
-
-    private bool _disposed;
 
     /// <summary>Frees the weights' native memory.</summary>
     public void Dispose()
