@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MlNetCnn.Persistence;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -99,6 +100,31 @@ public sealed class FineTuningTests : IDisposable
         using var byteScale = FineTune(o => o.InitialWeights!.InputNormalization = normalization, pixels255: true);
         Assert.Equal([127.5f], byteScale.InputMean);
         Assert.Equal([63.75f], byteScale.InputStandardDeviation);
+    }
+
+    [Fact]
+    public void APerPixelMeanImageIsSavedAndLoadedWithTheModel()
+    {
+        var meanImage = Enumerable.Range(0, 256).Select(i => i / 512f).ToArray();
+        var normalization = PretrainedInputNormalization.MeanImage(meanImage, 16, 16, [0.5f], "test mean image");
+        var rows = SyntheticTensors.Rows(8, 3, seed: 6);
+        var data = SyntheticTensors.Keyed(_ml, rows);
+        using var model = FineTune(o => o.InitialWeights!.InputNormalization = normalization);
+        Assert.Equal(meanImage, model.InputMean);
+
+        string path = _temp.Combine("model.zip");
+        _ml.Model.Save(model, data.Schema, path);
+        var loaded = _ml.Model.Load(path, out _);
+        try
+        {
+            var cnn = Assert.IsType<CnnTransformer>(loaded);
+            Assert.Equal(meanImage, cnn.InputMean);
+            Assert.Equal(model.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s), cnn.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s));
+        }
+        finally
+        {
+            (loaded as IDisposable)?.Dispose();
+        }
     }
 
     [Fact]
