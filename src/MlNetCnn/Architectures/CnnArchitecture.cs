@@ -109,6 +109,21 @@ public abstract class CnnArchitecture
         return GetOrRegister(ResNet9Architecture.NamePrefix + width, () => new ResNet9Architecture(width));
     }
 
+    /// <summary>
+    /// A ResNet of basic blocks (as ResNet-18/34, torchvision's layout and names) with <paramref name="blocksPerStage"/>
+    /// blocks in its four stages, named <c>ResNet-a-b-c-d</c>. <c>ResNet(2, 2, 2, 3)</c> is the network of ML.NET's
+    /// pretrained ResNet-18 (<see cref="PretrainedWeights.MlNetResNet18"/>). From 32×32. Calling it again with the same
+    /// counts returns the same architecture.
+    /// </summary>
+    public static CnnArchitecture ResNet(params int[] blocksPerStage)
+    {
+        ArgumentNullException.ThrowIfNull(blocksPerStage);
+        if (blocksPerStage.Length != 4 || blocksPerStage.Any(b => b is < 1 or > 64))
+            throw new ArgumentException("Give four block counts from 1 to 64, e.g. ResNet(2, 2, 2, 3).", nameof(blocksPerStage));
+        int[] blocks = blocksPerStage.ToArray();
+        return GetOrRegister(ResNetBlocksArchitecture.NameOf(blocks), () => new ResNetBlocksArchitecture(blocks));
+    }
+
     /// <summary>DenseNet-121, torchvision's layout (8.0 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
     public static CnnArchitecture DenseNet121 { get; } = new DenseNetArchitecture(cifar: false);
 
@@ -158,6 +173,8 @@ public abstract class CnnArchitecture
                && width >= 1 && string.Equals(name, prefix + width, comparison) ? width : null;
         if (Width(name, CnnNFeatureArchitecture.NamePrefix) is int nFeature)
             return CnnNFeature(nFeature);
+        if (ResNetBlocksArchitecture.BlocksOf(name) is { } blocks)
+            return ResNet(blocks);
         if (Width(name, ResNet9Architecture.NamePrefix) is int resNet9Width)
             return ResNet9(resNet9Width);
         return Width(name, MlpArchitecture.NamePrefix) is int hidden ? Mlp(hidden) : null;

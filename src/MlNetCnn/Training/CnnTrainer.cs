@@ -95,6 +95,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' is a file, not a folder: give a folder for the checkpoints.", nameof(options));
         if (options.ResumeFromCheckpoint is { } resume && !File.Exists(resume))
             throw new FileNotFoundException($"The checkpoint to resume from, '{resume}', does not exist.", resume);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.FreezeBackboneEpochs, "CnnTrainerOptions.FreezeBackboneEpochs");
+        if (!(options.BackboneLearningRateFactor >= 0 && options.BackboneLearningRateFactor <= 1))
+            throw new ArgumentOutOfRangeException(nameof(options), options.BackboneLearningRateFactor, "CnnTrainerOptions.BackboneLearningRateFactor must be in [0, 1].");
         if (options.InitialModel != null && options.InitialWeights != null)
             throw new ArgumentException("Set either CnnTrainerOptions.InitialModel (a trained CnnTransformer) or InitialWeights (pretrained weights), not both.", nameof(options));
         if (options.EmbeddingColumnName is { } embedding && (string.IsNullOrWhiteSpace(embedding) || embedding is DefaultColumnNames.Score or DefaultColumnNames.PredictedLabel))
@@ -170,8 +173,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         torch.random.manual_seed(seed);
         var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath, shape.Channels) : null;
-        var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std)
-            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray())
+        var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std, shape)
+            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray(), shape)
+            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs ? PretrainedStandardization(expected, train, shape, channel)
             : options.StandardizeInputs ? InputStandardization.Fit(train) : InputStandardization.Identity(shape.Channels);
         var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
         try
@@ -240,6 +244,14 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         channel.Info(MessageSensitivity.None, $"CnnTrainer: fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
     }
 
+    /// <summary>The normalization the pretrained weights expect, scaled to how the pixels were extracted (0–1 or 0–255).</summary>
+    private static InputStandardization PretrainedStandardization(PretrainedInputNormalization expected, InMemoryImages train, ImageShape shape, IChannel channel)
+    {
+        float scale = PretrainedInputNormalization.PixelScale(train);
+        channel.Info(MessageSensitivity.None, $"CnnTrainer: input normalization of the pretrained weights: {expected} (pixels on the 0–{scale:0} scale).");
+        return expected.Create(shape, scale);
+    }
+
     /// <summary>What a checkpoint must agree on to be resumed by this run.</summary>
     private string Fingerprint(ImageShape shape, int classCount, int trainCount, int validationCount, int seed)
     {
@@ -247,7 +259,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         return string.Join("|", o.Architecture.Name, shape, $"classes={classCount}", $"train={trainCount}", $"validation={validationCount}",
             $"seed={seed}", $"batch={o.BatchSize}", $"epochs={o.Epochs}", o.Optimizer, $"lr={o.LearningRate:R}", o.LearningRateSchedule,
             $"momentum={o.Momentum:R}", $"nesterov={o.Nesterov}", $"decay={o.WeightDecay:R}", $"clip={o.GradientClipNorm:R}",
-            $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization);
+            $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization)
+            + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}" : "");
     }
 
     private InMemoryImages LoadValidation(IDataView data, ImageShape shape, int classCount)
