@@ -115,6 +115,8 @@ public abstract class CnnArchitecture
     /// pretrained ResNet-18 (<see cref="PretrainedWeights.MlNetResNet18"/>). From 32×32. Calling it again with the same
     /// counts returns the same architecture.
     /// </summary>
+    /// <param name="blocksPerStage">Basic blocks in each of the four stages, each 1 or more.</param>
+    /// <returns>The architecture named <c>ResNet-a-b-c-d</c>.</returns>
     public static CnnArchitecture ResNet(params int[] blocksPerStage)
     {
         ArgumentNullException.ThrowIfNull(blocksPerStage);
@@ -173,7 +175,8 @@ public abstract class CnnArchitecture
                && width >= 1 && string.Equals(name, prefix + width, comparison) ? width : null;
         if (Width(name, CnnNFeatureArchitecture.NamePrefix) is int nFeature)
             return CnnNFeature(nFeature);
-        if (ResNetBlocksArchitecture.BlocksOf(name) is { } blocks)
+        string resNetName = name.StartsWith(ResNetBlocksArchitecture.NamePrefix, comparison) ? ResNetBlocksArchitecture.NamePrefix + name[ResNetBlocksArchitecture.NamePrefix.Length..] : name;
+        if (ResNetBlocksArchitecture.BlocksOf(resNetName) is { } blocks)
             return ResNet(blocks);
         if (Width(name, ResNet9Architecture.NamePrefix) is int resNet9Width)
             return ResNet9(resNet9Width);
@@ -237,7 +240,7 @@ public abstract class CnnArchitecture
 
     /// <summary>
     /// Finds a built-in or registered architecture by its <see cref="Name"/>, e.g. <c>"ResNet18Cifar"</c>, or a
-    /// parameterized built-in by its name with the parameter: <c>"ResNet9-32"</c>, <c>"CnnNFeature6"</c>, <c>"Mlp8"</c>.
+    /// parameterized built-in by its name with the parameter: <c>"ResNet9-32"</c>, <c>"CnnNFeature6"</c>, <c>"Mlp8"</c>, <c>"ResNet-2-2-2-3"</c>.
     /// The exact name wins; otherwise a name that differs only in case matches when exactly one architecture has it
     /// (<c>"resnet18cifar"</c>), as a person types it.
     /// </summary>
@@ -259,7 +262,7 @@ public abstract class CnnArchitecture
             ? $"The CNN architecture name '{name}' matches {string.Join(" and ", sameButCase.Order(StringComparer.Ordinal))} but none exactly; give its exact spelling."
             : $"No CNN architecture named '{name}' is known. Built-in and registered ones: {known}; parameterized built-ins: " +
               $"{CnnNFeatureArchitecture.NamePrefix}<n> (e.g. {CnnNFeatureArchitecture.NamePrefix}6), {MlpArchitecture.NamePrefix}<hidden> (e.g. {MlpArchitecture.NamePrefix}8), " +
-              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32). " +
+              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32), {ResNetBlocksArchitecture.NamePrefix}a-b-c-d (e.g. {ResNetBlocksArchitecture.NamePrefix}2-2-2-3). " +
               "A model trained with a custom architecture needs CnnArchitecture.Custom(name, factory) called again before it is loaded.");
     }
 
