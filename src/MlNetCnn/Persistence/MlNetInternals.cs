@@ -111,6 +111,44 @@ namespace MlNetCnn.Persistence
 
         /// <summary>What ML.NET's pipelines pass to GetOutputSchema for data of this schema.</summary>
         public static SchemaShape ToSchemaShape(DataViewSchema schema) => SchemaShape.Create(schema);
+
+        /// <summary>
+        /// When <paramref name="view"/> is a chain of one-row-in, one-row-out transforms (ML.NET's row mappers such as
+        /// LoadImages, ResizeImages, ExtractPixels, MapValueToKey, and MlNetCnn's image transforms) over data readable by
+        /// position, returns a function that builds the same chain over chosen rows of that data, in the chosen order;
+        /// otherwise null. Row positions in <paramref name="view"/> and in its source are then the same. ML.NET keeps
+        /// IDataTransform.Source and ITransformTemplate (how a transform is re-applied to other data) internal.
+        /// </summary>
+        public static Func<int[], IDataView>? RowSelector(IHostEnvironment environment, IDataView view)
+        {
+            var steps = new List<Func<IDataView, IDataView>>();
+            var current = view;
+            while (current is not IRowIndexedDataView)
+            {
+                switch (current)
+                {
+                    case ImageColumnMapping.MappedView mapped:
+                        steps.Add(mapped.Mapping.Transform);
+                        current = mapped.Source;
+                        break;
+                    case ITransformTemplate template when current is IRowToRowMapper:
+                        steps.Add(source => template.ApplyToData(environment, source));
+                        current = template.Source;
+                        break;
+                    default:
+                        return null;
+                }
+            }
+            var root = (IRowIndexedDataView)current;
+            steps.Reverse();
+            return rows =>
+            {
+                IDataView selected = root.SelectRows(rows);
+                foreach (var step in steps)
+                    selected = step(selected);
+                return selected;
+            };
+        }
     }
 }
 

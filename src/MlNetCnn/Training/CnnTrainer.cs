@@ -98,7 +98,10 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         return new SchemaShape(columns);
     }
 
-    /// <summary>Reads the training (and validation) images into memory, trains the network and returns the transformer.</summary>
+    /// <summary>
+    /// Reads the training (and validation) images, cached in memory or streamed (see <see cref="CnnTrainerOptions.DataCaching"/>),
+    /// trains the network and returns the transformer.
+    /// </summary>
     /// <exception cref="OperationCanceledException"><see cref="CnnTrainerOptions.CancellationToken"/> was cancelled; the last checkpoint stays valid.</exception>
     public CnnTransformer Fit(IDataView input)
     {
@@ -113,14 +116,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         int seed = options.Seed ?? _host.Rand.Next();
 
         using var channel = _host.Start("Training");
-        var train = InMemoryImages.Load(input, imageColumn, labelColumn, shape, "training");
-        if (train.SkippedRows > 0)
-            channel.Warning(MessageSensitivity.None, $"CnnTrainer: skipped {train.SkippedRows} training rows whose label is missing.");
-        InMemoryImages? validation = null;
-        if (options.ValidationData != null)
-            validation = LoadValidation(options.ValidationData, shape, classCount);
-        else if (options.ValidationFraction > 0)
-            (train, validation) = train.SplitStratified(options.ValidationFraction, seed);
+        var validationColumns = options.ValidationData is { } validationData ? ResolveValidation(validationData, shape, classCount) : default((IDataView, DataViewSchema.Column, DataViewSchema.Column)?);
+        using var data = TrainingData.Create(_host, channel, options, seed, (input, imageColumn, labelColumn), shape, validationColumns);
+        var (train, validation) = (data.Train, data.Validation);
         if (options.EarlyStopping is { } early && TrainingMetrics.NeedsValidation(early.Metric) && validation is null)
             throw new ArgumentException($"Early stopping on {early.Metric} needs validation data: set ValidationData or ValidationFraction, or watch {TrainingMetric.TrainLoss}.");
         channel.Info(MessageSensitivity.None, $"CnnTrainer: {train.Count} training images of {shape}, {classCount} classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture {options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device {options.Device}{(augmentation is null ? "" : $", augmentation {augmentation.Serialize()}")}.");
@@ -130,7 +128,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath) : null;
         var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std)
             : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray())
-            : options.StandardizeInputs ? InputStandardization.Fit(train) : InputStandardization.Identity(shape.Channels);
+            : options.StandardizeInputs ? InputStandardization.Fit(train, shape, options.CancellationToken) : InputStandardization.Identity(shape.Channels);
         var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
         try
         {
@@ -142,7 +140,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             {
                 if (checkpoint != null)
                     loop.Restore(checkpoint);
-                loop.Run(train, validation);
+                loop.Run(train, validation, shape);
                 var network = new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName,
                     options.TestTimeAugmentation);
                 return new CnnTransformer(options.Architecture, network, options.FeatureColumnName, keyValues, loop.History.ToList(), options.ScoringBatchSize);
@@ -180,12 +178,12 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization);
     }
 
-    private InMemoryImages LoadValidation(IDataView data, ImageShape shape, int classCount)
+    private (IDataView Data, DataViewSchema.Column Image, DataViewSchema.Column Label) ResolveValidation(IDataView data, ImageShape shape, int classCount)
     {
         var (image, _) = InputColumns.ResolveImage(data.Schema, Options.FeatureColumnName, shape.Channels, shape.Height, shape.Width, "validation feature");
         var (label, validationClasses) = InputColumns.ResolveLabel(data.Schema, Options.LabelColumnName);
         if (validationClasses != classCount)
             throw new ArgumentOutOfRangeException(nameof(data), $"The validation label column '{label.Name}' has {validationClasses} key values but the training label has {classCount}; map both with the same fitted MapValueToKey.");
-        return InMemoryImages.Load(data, image, label, shape, "validation");
+        return (data, image, label);
     }
 }

@@ -9,9 +9,9 @@ namespace MlNetCnn;
 
 /// <summary>
 /// Mini-batch training: a seeded reshuffle every epoch, cross-entropy (with optional label smoothing), the chosen
-/// optimizer and learning-rate schedule, gradient clipping, validation, early stopping and checkpoints. Batches are
-/// copied straight from the in-memory images into two preallocated tensors, and every tensor a step creates is freed
-/// by its dispose scope, so native memory stays flat however long training runs.
+/// optimizer and learning-rate schedule, gradient clipping, validation, early stopping and checkpoints. A batch source
+/// (cached or streamed images) writes each batch straight into two preallocated tensors, and every tensor a step
+/// creates is freed by its dispose scope, so native memory stays flat however long training runs.
 /// </summary>
 internal sealed class TrainingLoop : IDisposable
 {
@@ -72,11 +72,11 @@ internal sealed class TrainingLoop : IDisposable
         _channel.Info(MessageSensitivity.None, $"CnnTrainer: resumed after epoch {restored.CompletedEpochs} (step {restored.Step}).");
     }
 
-    public void Run(InMemoryImages train, InMemoryImages? validation)
+    public void Run(ITrainingBatchSource train, ITrainingBatchSource? validation, ImageShape shape)
     {
         int batchSize = Math.Min(_options.BatchSize, train.Count);
         int stepsPerEpoch = (train.Count + batchSize - 1) / batchSize;
-        using var batch = new BatchTensors(batchSize, train.Shape);
+        using var batch = new BatchTensors(batchSize, shape);
         var total = Stopwatch.StartNew();
         int epochsThisRun = 0;
 
@@ -112,12 +112,11 @@ internal sealed class TrainingLoop : IDisposable
         _model.eval();
     }
 
-    private (double Loss, double Accuracy, double LearningRate) TrainEpoch(InMemoryImages train, BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun)
+    private (double Loss, double Accuracy, double LearningRate) TrainEpoch(ITrainingBatchSource train, BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun)
     {
         _model.train();
         // The order depends only on the seed and the epoch, so a resumed run shuffles exactly as an uninterrupted one.
-        int[] order = Enumerable.Range(0, train.Count).ToArray();
-        new Random(unchecked(_seed * 7919 + epoch)).Shuffle(order);
+        using var stream = train.Read(new Random(unchecked(_seed * 7919 + epoch)), batch, _options.CancellationToken);
         var clock = Stopwatch.StartNew();
         double lossSum = 0, learningRate = 0;
         long correct = 0;
@@ -125,14 +124,16 @@ internal sealed class TrainingLoop : IDisposable
         for (int b = 0; b < stepsPerEpoch; b++)
         {
             _options.CancellationToken.ThrowIfCancellationRequested();
-            int start = b * batch.Capacity, count = Math.Min(batch.Capacity, train.Count - start);
+            int count = stream.Next();
+            if (count == 0)
+                throw new InvalidOperationException($"The training data ended after {seen} of {train.Count} images in epoch {epoch}: it must return the same rows on every pass.");
             learningRate = CurrentLearningRate(stepsPerEpoch);
             foreach (var group in _optimizer.ParamGroups)
                 group.LearningRate = learningRate;
 
             using (NewDisposeScope())
             {
-                var (images, labels) = batch.Fill(train, order.AsSpan(start, count));
+                var (images, labels) = batch.Take(count);
                 if (_augmenter != null)
                     images = _augmenter.Apply(images, new Random(unchecked(_seed * 31 + (int)_state.Step)));
                 var logits = _model.call(_standardization.Apply(images).to(_device));
@@ -158,6 +159,8 @@ internal sealed class TrainingLoop : IDisposable
             if (_options.Progress != null && (b + 1) % _options.ProgressInterval == 0 && b + 1 < stepsPerEpoch)
                 Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, (double)correct / seen, learningRate, seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
         }
+        if (stream.QueueReport is { } report)
+            _channel.Info(MessageSensitivity.None, $"CnnTrainer: epoch {epoch}: {report}.");
         return (lossSum / train.Count, (double)correct / train.Count, learningRate);
     }
 
@@ -248,18 +251,17 @@ internal sealed class TrainingLoop : IDisposable
         _options.Progress.Report(new TrainingProgress(epoch, _options.Epochs, batch, batches, loss, accuracy, learningRate, imagesPerSecond, remaining, summary));
     }
 
-    private (double? Loss, double? Accuracy) Evaluate(InMemoryImages data, BatchTensors batch)
+    private (double? Loss, double? Accuracy) Evaluate(ITrainingBatchSource data, BatchTensors batch)
     {
         _model.eval();
         using var noGrad = no_grad();
         double lossSum = 0;
         long correct = 0;
-        int[] order = Enumerable.Range(0, data.Count).ToArray();
-        for (int start = 0; start < data.Count; start += batch.Capacity)
+        using var stream = data.Read(null, batch, _options.CancellationToken);
+        for (int count; (count = stream.Next()) > 0;)
         {
-            int count = Math.Min(batch.Capacity, data.Count - start);
             using var scope = NewDisposeScope();
-            var (images, labels) = batch.Fill(data, order.AsSpan(start, count));
+            var (images, labels) = batch.Take(count);
             var logProbabilities = TestTimeAugmenter.LogProbabilities(_model, _standardization.Apply(images).to(_device), _options.TestTimeAugmentation);
             var target = labels.to(_device);
             lossSum += nn.functional.nll_loss(logProbabilities, target, reduction: nn.Reduction.Sum).item<float>();

@@ -64,9 +64,14 @@ internal sealed class ImageColumnMapping
         };
     }
 
-    private sealed class MappedView(ImageColumnMapping mapping, IDataView source) : IDataView
+    /// <summary>The lazy output of <see cref="Transform"/>; the trainer rebuilds it over a reordered source to stream shuffled rows.</summary>
+    internal sealed class MappedView(ImageColumnMapping mapping, IDataView source) : IDataView
     {
         private readonly DataViewSchema.Column _input = mapping.ResolveInput(source.Schema).Input;
+
+        public ImageColumnMapping Mapping => mapping;
+
+        public IDataView Source => source;
 
         public DataViewSchema Schema { get; } = mapping.GetOutputSchema(source.Schema);
 
