@@ -124,15 +124,13 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         channel.Info(MessageSensitivity.None, $"CnnTrainer: {train.Count} training images of {shape}, {classCount} classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture {options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device {options.Device}{(augmentation is null ? "" : $", augmentation {augmentation.Serialize()}")}.");
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
-        torch.random.manual_seed(seed);
         var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath) : null;
         var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std)
             : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray())
             : options.StandardizeInputs ? InputStandardization.Fit(train, shape, options.CancellationToken) : InputStandardization.Identity(shape.Channels);
-        var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
+        var module = DrawWeights(options, shape, classCount, seed, channel, standardization);
         try
         {
-            PrepareWeights(module, options, channel);
             module.to(device);
             string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed) + "|augment=" + augmentation?.Serialize();
             var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation);
@@ -153,6 +151,41 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw;
         }
     }
+
+    /// <summary>
+    /// Creates the network and draws its weights from libtorch's default generator, seeded. Concurrent Fit calls share
+    /// that one generator, so seeding and drawing happen under one lock: the same seed always gives the same weights.
+    /// </summary>
+    private static nn.Module<Tensor, Tensor> DrawWeights(CnnTrainerOptions options, ImageShape shape, int classCount, int seed, IChannel channel, InputStandardization standardization)
+    {
+        lock (WeightDraws)
+        {
+            torch.random.manual_seed(seed);
+            // Layer constructors and in-place initializers hand back temporary tensor wrappers; a dispose scope frees
+            // them, and only the network's own parameters and buffers leave it. A custom factory may keep other
+            // tensors, so its network is created outside any scope.
+            using var scope = !options.Architecture.IsCustom ? NewDisposeScope() : null;
+            var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
+            try
+            {
+                PrepareWeights(module, options, channel);
+                if (scope != null)
+                {
+                    foreach (var tensor in module.parameters().Concat(module.buffers()))
+                        tensor.DetachFromDisposeScope();
+                }
+                return module;
+            }
+            catch
+            {
+                module.Dispose();
+                standardization.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private static readonly object WeightDraws = new();
 
     /// <summary>Initialization, or weights copied from the initial model (fine-tuning) and optionally frozen.</summary>
     private static void PrepareWeights(nn.Module<Tensor, Tensor> module, CnnTrainerOptions options, IChannel channel)

@@ -119,7 +119,7 @@ internal sealed class ImageChunkReader : IDisposable
         try
         {
             var column = assignment.View.Schema[_columnIndex];
-            using var cursor = assignment.View.GetRowCursor([column]);
+            using var cursor = SingleCursor(assignment.View, [column]);
             var getter = cursor.GetGetter<VBuffer<float>>(column);
             VBuffer<float> buffer = default;
             int k = 0;
@@ -141,16 +141,16 @@ internal sealed class ImageChunkReader : IDisposable
                     if (_stop.IsCancellationRequested)
                         return;
                     int target = assignment.Positions[k];
-                    while (cursor.Position < target)
-                    {
-                        if (!cursor.MoveNext())
-                            throw new InvalidOperationException($"The {_role} data ended before row {assignment.SourceRows[k]}: it must return the same rows on every pass.");
-                    }
                     try
                     {
+                        while (cursor.Position < target)
+                        {
+                            if (!cursor.MoveNext())
+                                throw new InvalidOperationException($"The {_role} data ended before row {assignment.SourceRows[k]}: it must return the same rows on every pass.");
+                        }
                         getter(ref buffer);
                     }
-                    catch (Exception e) when (e is not OperationCanceledException)
+                    catch (Exception e) when (e is not (OperationCanceledException or InvalidOperationException { InnerException: null }))
                     {
                         throw new InvalidDataException($"Could not read the image of row {assignment.SourceRows[k]} of the {_role} data{Describe(assignment.View, target)}: {e.Message}", e);
                     }
@@ -183,6 +183,21 @@ internal sealed class ImageChunkReader : IDisposable
         }
     }
 
+    /// <summary>
+    /// A cursor that runs the transforms on the calling thread. ML.NET's own GetRowCursor may split the rows over
+    /// helper threads and merge them again; these threads already are the parallelism, and an error must surface at
+    /// the row that caused it.
+    /// </summary>
+    private static DataViewRowCursor SingleCursor(IDataView view, IReadOnlyList<DataViewSchema.Column> columns)
+    {
+        var set = view.GetRowCursorSet(columns, 1);
+        if (set.Length == 1)
+            return set[0];
+        foreach (var cursor in set)
+            cursor.Dispose();
+        return view.GetRowCursor(columns);
+    }
+
     /// <summary>The row's text columns (e.g. the image path), read again without decoding, for an error message.</summary>
     private static string Describe(IDataView view, int position)
     {
@@ -191,7 +206,7 @@ internal sealed class ImageChunkReader : IDisposable
             var text = view.Schema.Where(c => !c.IsHidden && c.Type is TextDataViewType).ToArray();
             if (text.Length == 0)
                 return "";
-            using var cursor = view.GetRowCursor(text);
+            using var cursor = SingleCursor(view, text);
             while (cursor.Position < position && cursor.MoveNext())
             {
             }

@@ -20,6 +20,7 @@ internal sealed class InputStandardization : IDisposable
         Std = std;
         if (mean.Any(m => m != 0) || std.Any(s => s != 1))
         {
+            using var scope = NewDisposeScope();
             _mean = tensor(mean).reshape(1, mean.Length, 1, 1).DetachFromDisposeScope();
             _std = tensor(std).reshape(1, std.Length, 1, 1).DetachFromDisposeScope();
         }
