@@ -4,10 +4,12 @@
 //             GLIBC_TUNABLES instead, to see whether the library's start-up mallopt gives every user the tunables' gain.
 //   zoo     — every architecture's training and inference images/s on random 3×32×32 batches (batch 128 unless --batch).
 //   augment — pipeline epochs with and without the AugmentImages transform (CIFAR-size images), same process.
+//   streaming — the data path on JPG files (--data root): decode cost, cached vs streamed ResNet-18, byte vs float
+//             cache, resident memory of a long streamed run (see StreamingBenchmark.cs; --only decode,resnet18,cifar,memory).
 //   all     — lenet then malloc (the default).
 //   profile — the LeNet-5 trainer against the plain loop with the trainer's extras added one by one, per-phase times.
-// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N]
-//   [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]
+// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|streaming|all|profile] [--images N] [--epochs N]
+//   [--data DIR] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]
 // Before every timed run the harness waits up to --max-wait seconds (default 30, 0 = never) for other processes to
 // leave the cores, and every run reports how many cores other processes used meanwhile.
 using System.Diagnostics;
@@ -52,6 +54,8 @@ if (options.Mode is "zoo")
     report.AddRange(ZooBenchmark.Run(options));
 if (options.Mode is "augment")
     report.AddRange(AugmentationBenchmark.Run(options));
+if (options.Mode is "streaming")
+    report.AddRange(StreamingBenchmark.Run(options));
 if (options.Mode is "profile")
     report.AddRange(LeNetBenchmark.Profile(options));
 
@@ -65,10 +69,13 @@ namespace MlNetCnn.Benchmarks
 {
     internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats, int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
     {
-        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]";
+        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|streaming|all|profile] [--data DIR] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]";
 
         /// <summary>zoo: the least time spent in training steps per architecture (inference gets half).</summary>
         public double? Seconds { get; init; }
+
+        /// <summary>streaming: the image folder (root/&lt;label&gt;/&lt;image&gt;).</summary>
+        public string? Data { get; init; }
 
         /// <summary>zoo: the image height and width (default 32).</summary>
         public int Size { get; init; } = 32;
@@ -79,6 +86,7 @@ namespace MlNetCnn.Benchmarks
         public static BenchmarkOptions Parse(string[] args)
         {
             string mode = "all", label = "";
+            string? data = null;
             int? images = null, epochs = null, repeats = null, batchOption = null;
             double? seconds = null;
             int size = 32;
@@ -96,7 +104,8 @@ namespace MlNetCnn.Benchmarks
                 }
                 switch (args[i])
                 {
-                    case "lenet" or "malloc" or "zoo" or "augment" or "all" or "profile": mode = args[i]; break;
+                    case "lenet" or "malloc" or "zoo" or "augment" or "streaming" or "all" or "profile": mode = args[i]; break;
+                    case "--data": data = Value(); break;
                     case "--images": images = Number(); break;
                     case "--epochs": epochs = Number(); break;
                     case "--batch": batchOption = Number(); break;
@@ -113,7 +122,7 @@ namespace MlNetCnn.Benchmarks
             }
             // The zoo and augmentation figures are quoted at batch 128; the LeNet comparison at the trainer's default 64.
             int batch = batchOption ?? (mode is "zoo" or "augment" ? 128 : 64);
-            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Size = size };
+            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Size = size, Data = data };
         }
 
         /// <summary>The arguments that make a child process measure with the same settings.</summary>

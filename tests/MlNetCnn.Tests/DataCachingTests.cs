@@ -50,6 +50,28 @@ public sealed class DataCachingTests : IDisposable
     }
 
     [Fact]
+    public void ABinaryReaderAndAStratifiedSplitOfAFolderStayReadableByPosition()
+    {
+        var ml = new MLContext(seed: 1);
+        var (pixels, labels) = DatasetFiles.CountingImages(64, 16, classes: 4);
+        var (images, labelFile) = DatasetFiles.WriteIdxPair(_temp.Path, "train", pixels, labels, 16);
+        var idx = IdxDataset.Load(ml, images, labelFile);
+        var (cached, _) = Train(idx, StreamingImageFolder.Options(DataCaching.InMemory));
+        var (streamed, log) = Train(idx, StreamingImageFolder.Options(DataCaching.Streaming));
+        using (cached)
+        using (streamed)
+        {
+            Assert.Contains(log, l => l.Contains("fully reshuffled"));
+            Assert.Equal(StreamingImageFolder.Weights(cached), StreamingImageFolder.Weights(streamed));
+        }
+
+        var (train, _) = DataSplit.StratifiedTrainValidation(ml, ImageFolder.Load(ml, StreamingImageFolder.Create(_temp, perClass: 8)), 0.25, seed: 3);
+        var (split, splitLog) = Train(StreamingImageFolder.Prepare(ml, train), StreamingImageFolder.Options(DataCaching.Streaming, epochs: 1));
+        split.Dispose();
+        Assert.Contains(splitLog, l => l.Contains("fully reshuffled"));
+    }
+
+    [Fact]
     public void AutoCachesWithinTheBudgetAndStreamsBeyondIt()
     {
         var ml = new MLContext(seed: 1);
@@ -63,6 +85,15 @@ public sealed class DataCachingTests : IDisposable
         var (streamed, streamedLog) = Train(data, options);
         streamed.Dispose();
         Assert.Contains(streamedLog, l => l.Contains("training images streamed") && l.Contains("DataCaching.Auto: 24 images of 3×16×16 take at least"));
+    }
+
+    [Fact]
+    public void InvalidDataOptionsAreRefusedWhenTheTrainerIsCreated()
+    {
+        var ml = new MLContext();
+        Assert.Contains("DataCaching", Assert.Throws<ArgumentOutOfRangeException>(() => new CnnTrainer(ml, new CnnTrainerOptions { DataCaching = (DataCaching)7 })).Message);
+        Assert.Contains("MemoryBudgetBytes", Assert.Throws<ArgumentOutOfRangeException>(() => new CnnTrainer(ml, new CnnTrainerOptions { MemoryBudgetBytes = -1 })).Message);
+        Assert.Contains("DataLoadingThreads", Assert.Throws<ArgumentOutOfRangeException>(() => new CnnTrainer(ml, new CnnTrainerOptions { DataLoadingThreads = 0 })).Message);
     }
 
     [Fact]

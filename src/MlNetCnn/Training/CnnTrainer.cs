@@ -41,6 +41,12 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 1, "CnnTrainerOptions.Epochs");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, "CnnTrainerOptions.BatchSize");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.ScoringBatchSize, 1, "CnnTrainerOptions.ScoringBatchSize");
+        if (!Enum.IsDefined(options.DataCaching))
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.DataCaching", options.DataCaching, "Unknown data caching mode.");
+        if (options.MemoryBudgetBytes is < 0)
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.MemoryBudgetBytes", options.MemoryBudgetBytes, "The memory budget must be 0 or more bytes.");
+        if (options.DataLoadingThreads is < 1)
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.DataLoadingThreads", options.DataLoadingThreads, "At least one thread must decode images.");
         if (!Enum.IsDefined(options.TestTimeAugmentation))
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation", options.TestTimeAugmentation, "Unknown test-time augmentation.");
         if (!(options.LearningRate > 0 && double.IsFinite(options.LearningRate)))

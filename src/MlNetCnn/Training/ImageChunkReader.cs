@@ -141,19 +141,20 @@ internal sealed class ImageChunkReader : IDisposable
                     if (_stop.IsCancellationRequested)
                         return;
                     int target = assignment.Positions[k];
+                    bool found = true;
                     try
                     {
-                        while (cursor.Position < target)
-                        {
-                            if (!cursor.MoveNext())
-                                throw new InvalidOperationException($"The {_role} data ended before row {assignment.SourceRows[k]}: it must return the same rows on every pass.");
-                        }
-                        getter(ref buffer);
+                        while (found && cursor.Position < target)
+                            found = cursor.MoveNext();
+                        if (found)
+                            getter(ref buffer);
                     }
-                    catch (Exception e) when (e is not (OperationCanceledException or InvalidOperationException { InnerException: null }))
+                    catch (Exception e) when (e is not OperationCanceledException)
                     {
                         throw new InvalidDataException($"Could not read the image of row {assignment.SourceRows[k]} of the {_role} data{Describe(assignment.View, target)}: {e.Message}", e);
                     }
+                    if (!found)
+                        throw new InvalidOperationException($"The {_role} data ended before row {assignment.SourceRows[k]}: it must return the same rows on every pass.");
                     if (buffer.Length != _size)
                         throw new InvalidOperationException($"Row {assignment.SourceRows[k]} of the {_role} data: column '{column.Name}' holds {buffer.Length} values, expected {_size}.");
                     buffer.CopyTo(slot.AsSpan(i * _size, _size));
