@@ -6,10 +6,15 @@
 //   augment — pipeline epochs with and without the AugmentImages transform (CIFAR-size images), same process.
 //   streaming — the data path on JPG files (--data root): decode cost, cached vs streamed ResNet-18, byte vs float
 //             cache, resident memory of a long streamed run (see StreamingBenchmark.cs; --only decode,resnet18,cifar,memory).
+//   onnx    — ONNX Runtime on the exported model vs the library's libtorch scoring: batch images/s and single-image
+//             latency for LeNet-5 (1×28×28), ResNet9(32) (3×32×32) and ResNet-18 (3×224×224) (batch 256 unless --batch).
 //   all     — lenet then malloc (the default).
 //   profile — the LeNet-5 trainer against the plain loop with the trainer's extras added one by one, per-phase times.
-// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|streaming|all|profile] [--images N] [--epochs N]
+//   latency — single-image PredictionEngine latency (p50/p99) of reloaded LeNet-5 and ResNet-18 models, libtorch's default
+//             thread count against MlNetCnn's scoring default, quiet and beside busy threads.
+// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency] [--images N] [--epochs N]
 //   [--data DIR] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]
+//   [--predictions N] [--before-threads N] [--load N]
 // Before every timed run the harness waits up to --max-wait seconds (default 30, 0 = never) for other processes to
 // leave the cores, and every run reports how many cores other processes used meanwhile.
 using System.Diagnostics;
@@ -21,6 +26,13 @@ using TorchSharp;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+
+if (args.Any(a => a is "-h" or "--help"))
+{
+    Console.WriteLine(BenchmarkOptions.Usage);
+    Console.WriteLine(BenchmarkHelp.Text);
+    return 0;
+}
 
 BenchmarkOptions options;
 try
@@ -36,6 +48,8 @@ catch (ArgumentException e)
 
 // Runs MlNetCnn's start-up (libLibTorchSharp fix-up, mallopt unless MLNETCNN_MALLOC_TUNING=0) before any tensor exists.
 TorchRuntime.EnsureInitialized();
+// The count libtorch gives a thread nobody configured: what a loaded model scored with before TorchRuntime.ScoringThreads.
+int libtorchDefaultThreads = torch.get_num_threads();
 torch.set_num_threads(options.Threads);
 QuietMachine.MaxWaitSeconds = options.MaxWaitSeconds;
 
@@ -56,6 +70,10 @@ if (options.Mode is "augment")
     report.AddRange(AugmentationBenchmark.Run(options));
 if (options.Mode is "streaming")
     report.AddRange(StreamingBenchmark.Run(options));
+if (options.Mode is "onnx")
+    report.AddRange(OnnxBenchmark.Run(options));
+if (options.Mode is "latency")
+    report.AddRange(LatencyBenchmark.Run(options, libtorchDefaultThreads));
 if (options.Mode is "profile")
     report.AddRange(LeNetBenchmark.Profile(options));
 
@@ -69,13 +87,22 @@ namespace MlNetCnn.Benchmarks
 {
     internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats, int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
     {
-        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|streaming|all|profile] [--data DIR] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]";
+        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency] [--data DIR] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--predictions N] [--before-threads N] [--load N]";
 
-        /// <summary>zoo: the least time spent in training steps per architecture (inference gets half).</summary>
-        public double? Seconds { get; init; }
+        /// <summary>latency: predictions per repeat (LeNet-5; ResNet-18 gets a fifth).</summary>
+        public int? Predictions { get; init; }
+
+        /// <summary>latency: the "before" thread count (default: libtorch's count for a fresh thread).</summary>
+        public int? BeforeThreads { get; init; }
+
+        /// <summary>latency: busy threads of the competing load (default: one per core).</summary>
+        public int? Load { get; init; }
 
         /// <summary>streaming: the image folder (root/&lt;label&gt;/&lt;image&gt;).</summary>
         public string? Data { get; init; }
+
+        /// <summary>zoo: the least time spent in training steps per architecture (inference gets half).</summary>
+        public double? Seconds { get; init; }
 
         /// <summary>zoo: the image height and width (default 32).</summary>
         public int Size { get; init; } = 32;
@@ -87,7 +114,7 @@ namespace MlNetCnn.Benchmarks
         {
             string mode = "all", label = "";
             string? data = null;
-            int? images = null, epochs = null, repeats = null, batchOption = null;
+            int? images = null, epochs = null, repeats = null, batchOption = null, predictions = null, beforeThreads = null, load = null;
             double? seconds = null;
             int size = 32;
             string[] only = [];
@@ -104,7 +131,10 @@ namespace MlNetCnn.Benchmarks
                 }
                 switch (args[i])
                 {
-                    case "lenet" or "malloc" or "zoo" or "augment" or "streaming" or "all" or "profile": mode = args[i]; break;
+                    case "lenet" or "malloc" or "zoo" or "augment" or "onnx" or "streaming" or "all" or "profile" or "latency": mode = args[i]; break;
+                    case "--predictions": predictions = Number(); break;
+                    case "--before-threads": beforeThreads = Number(); break;
+                    case "--load": load = Number(); break;
                     case "--data": data = Value(); break;
                     case "--images": images = Number(); break;
                     case "--epochs": epochs = Number(); break;
@@ -121,8 +151,8 @@ namespace MlNetCnn.Benchmarks
                 }
             }
             // The zoo and augmentation figures are quoted at batch 128; the LeNet comparison at the trainer's default 64.
-            int batch = batchOption ?? (mode is "zoo" or "augment" ? 128 : 64);
-            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Size = size, Data = data };
+            int batch = batchOption ?? (mode is "zoo" or "augment" ? 128 : mode is "onnx" ? 256 : 64);
+            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Size = size, Predictions = predictions, BeforeThreads = beforeThreads, Load = load, Data = data };
         }
 
         /// <summary>The arguments that make a child process measure with the same settings.</summary>

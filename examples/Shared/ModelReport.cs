@@ -25,9 +25,9 @@ internal static class ModelReport
 
         Directory.CreateDirectory(outputFolder);
         string modelPath = Path.GetFullPath(Path.Combine(outputFolder, "model.zip"));
-        ml.Model.Save(model, inputSchema, modelPath);
+        ml.Model.SaveAtomically(model, inputSchema, modelPath);
         Console.WriteLine($"Saved the model to {modelPath}");
-        var cnn = ((IEnumerable<ITransformer>)model).OfType<CnnTransformer>().Single();
+        var cnn = model.GetCnnTransformer();
         string curves = Path.Combine(outputFolder, "training-curves.png"), confusion = Path.Combine(outputFolder, "confusion-matrix.png"),
             samples = Path.Combine(outputFolder, "predictions.png");
         TrainingCurves.SavePng(cnn.TrainingHistory, curves);

@@ -17,6 +17,7 @@ public abstract class CnnArchitecture
     private static readonly ConcurrentDictionary<string, CnnArchitecture> s_registry = new(StringComparer.Ordinal);
 
     /// <summary>Creates an architecture and registers it under <paramref name="name"/>.</summary>
+    /// <param name="name">The unique name saved with models; a model is loaded again by it.</param>
     /// <exception cref="ArgumentException">Another architecture is already registered under that name.</exception>
     protected CnnArchitecture(string name)
     {
@@ -100,6 +101,8 @@ public abstract class CnnArchitecture
     /// <see cref="Architectures.ResNet9"/>); named <c>ResNet9-{width}</c>. 64 is the original (6.57 M parameters); 32
     /// (1.65 M) is the fast CPU choice for 32×32 images. From 8×8. Calling it again with the same width returns the same architecture.
     /// </summary>
+    /// <param name="width">Channels of the first stage.</param>
+    /// <returns>The architecture named <c>ResNet9-{width}</c>.</returns>
     public static CnnArchitecture ResNet9(int width = 64)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
@@ -117,6 +120,8 @@ public abstract class CnnArchitecture
     /// FC classes), named <c>CnnNFeature{n}</c>; the default has 6,422 parameters on 1×28×28 with 10 classes. From 16×16.
     /// Calling it again with the same width returns the same architecture.
     /// </summary>
+    /// <param name="nFeature">Channels of both convolutions.</param>
+    /// <returns>The architecture named <c>CnnNFeature{nFeature}</c>.</returns>
     public static CnnArchitecture CnnNFeature(int nFeature = 6)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(nFeature, 1);
@@ -127,6 +132,8 @@ public abstract class CnnArchitecture
     /// The teaching material's fully connected baseline <c>FC2Layer(C·H·W, hidden, classes)</c>, named <c>Mlp{hidden}</c>;
     /// the default has 6,442 parameters on 1×28×28 with 10 classes. Calling it again with the same width returns the same architecture.
     /// </summary>
+    /// <param name="hidden">Units of the hidden layer.</param>
+    /// <returns>The architecture named <c>Mlp{hidden}</c>.</returns>
     public static CnnArchitecture Mlp(int hidden = 8)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(hidden, 1);
@@ -144,11 +151,11 @@ public abstract class CnnArchitecture
     }
 
     // Parameterized built-ins are registered on first use, so a saved model's name may not be known yet.
-    private static CnnArchitecture? FromParameterizedName(string name)
+    private static CnnArchitecture? FromParameterizedName(string name, StringComparison comparison)
     {
-        static int? Width(string name, string prefix)
-            => name.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(name.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int width)
-               && width >= 1 && name == prefix + width ? width : null;
+        int? Width(string name, string prefix)
+            => name.StartsWith(prefix, comparison) && int.TryParse(name.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int width)
+               && width >= 1 && string.Equals(name, prefix + width, comparison) ? width : null;
         if (Width(name, CnnNFeatureArchitecture.NamePrefix) is int nFeature)
             return CnnNFeature(nFeature);
         if (Width(name, ResNet9Architecture.NamePrefix) is int resNet9Width)
@@ -163,9 +170,20 @@ public abstract class CnnArchitecture
     public virtual int MinimumImageSize => 1;
 
     /// <summary>
+    /// Whether the network's parameter count grows with the input's height and width (a fully connected layer over
+    /// the flattened features), which a loaded model's recorded size is checked against; unknown networks are assumed to.
+    /// </summary>
+    internal virtual bool SizeGrowsWithImage => true;
+
+    /// <summary>
     /// Builds a freshly initialized network for images of <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/>
     /// (planar CHW floats) and <paramref name="numClasses"/> classes. Its forward pass maps a batch [N, C, H, W] to logits [N, numClasses].
     /// </summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels.</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="numClasses">Output classes, at least 2.</param>
+    /// <returns>The network, in training mode; the caller disposes it.</returns>
     public nn.Module<Tensor, Tensor> CreateModule(int channels, int height, int width, int numClasses)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
@@ -177,6 +195,11 @@ public abstract class CnnArchitecture
     }
 
     /// <summary>Builds the module; arguments are already validated.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels, at least <see cref="MinimumImageSize"/>.</param>
+    /// <param name="width">Input width in pixels, at least <see cref="MinimumImageSize"/>.</param>
+    /// <param name="numClasses">Output classes, at least 2.</param>
+    /// <returns>The network.</returns>
     protected abstract nn.Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses);
 
     /// <summary>Extra advice appended to the too-small-input error (e.g. which variant to use instead).</summary>
@@ -186,21 +209,41 @@ public abstract class CnnArchitecture
     /// Registers a user-defined network under a unique <paramref name="name"/>. The factory receives channels, height,
     /// width and the number of classes. Register it again (same name) before loading a model saved with it.
     /// </summary>
+    /// <param name="name">The unique name saved with models that use it.</param>
+    /// <param name="factory">Builds the network from channels, height, width and the number of classes.</param>
+    /// <returns>The registered architecture, for <see cref="CnnTrainerOptions.Architecture"/>.</returns>
     public static CnnArchitecture Custom(string name, Func<int, int, int, int, nn.Module<Tensor, Tensor>> factory)
     {
         ArgumentNullException.ThrowIfNull(factory);
         return new CustomArchitecture(name, factory);
     }
 
-    /// <summary>Finds a built-in or registered architecture by its <see cref="Name"/>.</summary>
-    /// <exception cref="KeyNotFoundException">No architecture has that name.</exception>
+    /// <summary>
+    /// Finds a built-in or registered architecture by its <see cref="Name"/>, e.g. <c>"ResNet18Cifar"</c>, or a
+    /// parameterized built-in by its name with the parameter: <c>"ResNet9-32"</c>, <c>"CnnNFeature6"</c>, <c>"Mlp8"</c>.
+    /// The exact name wins; otherwise a name that differs only in case matches when exactly one architecture has it
+    /// (<c>"resnet18cifar"</c>), as a person types it.
+    /// </summary>
+    /// <param name="name">The architecture's name.</param>
+    /// <returns>The architecture.</returns>
+    /// <exception cref="KeyNotFoundException">No architecture has that name; the message lists the known ones.</exception>
     public static CnnArchitecture FromName(string name)
     {
-        if (s_registry.TryGetValue(name, out var architecture) || (architecture = FromParameterizedName(name)) is not null)
+        ArgumentNullException.ThrowIfNull(name);
+        if (s_registry.TryGetValue(name, out var architecture) || (architecture = FromParameterizedName(name, StringComparison.Ordinal)) is not null)
             return architecture;
-        throw new KeyNotFoundException(
-            $"No CNN architecture named '{name}' is known. Built-in and registered ones: {string.Join(", ", s_registry.Keys.Order())}. " +
-            "A model trained with a custom architecture needs CnnArchitecture.Custom(name, factory) called again before it is loaded.");
+        var sameButCase = s_registry.Keys.Where(key => string.Equals(key, name, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (sameButCase.Count == 1)
+            return s_registry[sameButCase[0]];
+        if (sameButCase.Count == 0 && FromParameterizedName(name, StringComparison.OrdinalIgnoreCase) is { } parameterized)
+            return parameterized;
+        string known = string.Join(", ", s_registry.Keys.Order(StringComparer.Ordinal));
+        throw new KeyNotFoundException(sameButCase.Count > 1
+            ? $"The CNN architecture name '{name}' matches {string.Join(" and ", sameButCase.Order(StringComparer.Ordinal))} but none exactly; give its exact spelling."
+            : $"No CNN architecture named '{name}' is known. Built-in and registered ones: {known}; parameterized built-ins: " +
+              $"{CnnNFeatureArchitecture.NamePrefix}<n> (e.g. {CnnNFeatureArchitecture.NamePrefix}6), {MlpArchitecture.NamePrefix}<hidden> (e.g. {MlpArchitecture.NamePrefix}8), " +
+              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32). " +
+              "A model trained with a custom architecture needs CnnArchitecture.Custom(name, factory) called again before it is loaded.");
     }
 
     /// <summary>All architectures known now: the built-in ones and any registered with <see cref="Custom"/>.</summary>
@@ -213,6 +256,9 @@ public abstract class CnnArchitecture
     /// Builds the network for <paramref name="shape"/> and <paramref name="numClasses"/> and lists its layers, output
     /// shapes, parameters and multiply-accumulates (see <see cref="CnnModelSummary"/>); the network is freed afterwards.
     /// </summary>
+    /// <param name="shape">The input image shape.</param>
+    /// <param name="numClasses">Output classes.</param>
+    /// <returns>The layer table and totals.</returns>
     public CnnModelSummary Summarize(ImageShape shape, int numClasses)
     {
         using var module = CreateModule(shape.Channels, shape.Height, shape.Width, numClasses);
@@ -230,6 +276,42 @@ public abstract class CnnArchitecture
         internal override bool IsCustom => true;
 
         protected override nn.Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
-            => factory(channels, height, width, numClasses) ?? throw new InvalidOperationException($"The factory of custom architecture '{Name}' returned null.");
+        {
+            var module = factory(channels, height, width, numClasses) ?? throw new InvalidOperationException($"The factory of custom architecture '{Name}' returned null.");
+            try
+            {
+                CheckOutputWidth(module, channels, height, width, numClasses);
+                return module;
+            }
+            catch
+            {
+                module.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// Runs one zero image through a user's network (evaluation mode, so no statistics change and no random numbers
+        /// are drawn) so that a head of the wrong width fails here, naming the architecture, instead of inside libtorch's loss.
+        /// </summary>
+        private void CheckOutputWidth(nn.Module<Tensor, Tensor> module, int channels, int height, int width, int numClasses)
+        {
+            bool training = module.training;
+            long[] shape;
+            module.eval();
+            try
+            {
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                shape = module.call(zeros(1, channels, height, width)).shape;
+            }
+            finally
+            {
+                module.train(training);
+            }
+            if (shape.Length != 2 || shape[0] != 1 || shape[1] != numClasses)
+                throw new ArgumentException($"The custom architecture '{Name}' maps a batch of one {channels}×{height}×{width} image to [{string.Join(", ", shape)}], " +
+                    $"but training needs [1, {numClasses}]: one logit per class for the {numClasses} classes of the label. Size its last layer with the factory's fourth argument (the class count).");
+        }
     }
 }

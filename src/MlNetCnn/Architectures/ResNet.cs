@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -15,7 +16,7 @@ namespace MlNetCnn.Architectures;
 /// </para>
 /// Initialization as torchvision: Kaiming-normal (fan-out) convolutions, batch norms at weight 1 and bias 0.
 /// </summary>
-public sealed class ResNet : Module<Tensor, Tensor>
+public sealed class ResNet : Module<Tensor, Tensor>, IOnnxModule
 {
     private static readonly Dictionary<int, (bool Bottleneck, int[] Blocks)> s_depths = new()
     {
@@ -93,6 +94,15 @@ public sealed class ResNet : Module<Tensor, Tensor>
         x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
         return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
     }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var x = writer.Call("relu", relu, writer.Call("bn1", bn1, writer.Call("conv1", conv1, input)));
+        if (maxpool is not null)
+            x = writer.Call("maxpool", maxpool, x);
+        x = writer.Call("layer4", layer4, writer.Call("layer3", layer3, writer.Call("layer2", layer2, writer.Call("layer1", layer1, x))));
+        return writer.Call("fc", fc, writer.Flatten(writer.Call("avgpool", avgpool, x)));
+    }
 }
 
 /// <summary>A residual block: the residual branch plus the (possibly projected) input, then ReLU.</summary>
@@ -103,7 +113,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
 /// 512→1,024 and 1,024→2,048, at any image size and batch above 1) divides by zero while choosing its blocking
 /// (<c>brg_blocking_t::est_eff_1x1</c>), and the SIGFPE ends the process. Stride-1 1×1 convolutions take another path.
 /// </remarks>
-internal abstract class ResidualBlock(string name, int shortcutSubsampling) : Module<Tensor, Tensor>(name)
+internal abstract class ResidualBlock(string name, int shortcutSubsampling) : Module<Tensor, Tensor>(name), IOnnxModule
 {
     /// <summary>The branch without the final ReLU.</summary>
     protected abstract Tensor Residual(Tensor input);
@@ -119,6 +129,21 @@ internal abstract class ResidualBlock(string name, int shortcutSubsampling) : Mo
         using var scope = NewDisposeScope();
         var identity = Shortcut is null ? input : Shortcut.call(shortcutSubsampling == 1 ? input : Subsample(input, shortcutSubsampling));
         return Activation.call(Residual(input) + identity).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The branch without the final ReLU, as ONNX nodes.</summary>
+    protected abstract OnnxValue Residual(OnnxNetworkWriter writer, OnnxValue input);
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var identity = input;
+        if (Shortcut is not null)
+        {
+            var read = shortcutSubsampling == 1 ? input
+                : writer.Slice(input, [2, 3], [0, 0], [long.MaxValue, long.MaxValue], [shortcutSubsampling, shortcutSubsampling]);
+            identity = writer.Call("downsample", Shortcut, read);
+        }
+        return writer.Call("relu", Activation, writer.Add(Residual(writer, input), identity));
     }
 
     /// <summary>Every <paramref name="step"/>-th row and column from the first: what a stride-s 1×1 convolution reads.</summary>
@@ -152,6 +177,12 @@ internal sealed class BasicBlock : ResidualBlock
     protected override Module<Tensor, Tensor> Activation => relu;
 
     protected override Tensor Residual(Tensor input) => bn2.call(conv2.call(relu.call(bn1.call(conv1.call(input)))));
+
+    protected override OnnxValue Residual(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var x = writer.Call("relu", relu, writer.Call("bn1", bn1, writer.Call("conv1", conv1, input)));
+        return writer.Call("bn2", bn2, writer.Call("conv2", conv2, x));
+    }
 }
 
 /// <summary>1×1 reduce, 3×3 (carrying the stride, torchvision's v1.5), 1×1 expand by 4 (ResNet-50).</summary>
@@ -190,6 +221,13 @@ internal sealed class Bottleneck : ResidualBlock
         var x = relu.call(bn1.call(conv1.call(input)));
         x = relu.call(bn2.call(conv2.call(x)));
         return bn3.call(conv3.call(x));
+    }
+
+    protected override OnnxValue Residual(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var x = writer.Call("relu", relu, writer.Call("bn1", bn1, writer.Call("conv1", conv1, input)));
+        x = writer.Call("relu", relu, writer.Call("bn2", bn2, writer.Call("conv2", conv2, x)));
+        return writer.Call("bn3", bn3, writer.Call("conv3", conv3, x));
     }
 }
 

@@ -14,11 +14,29 @@ namespace MlNetCnn;
 /// <see cref="CnnTransformer"/> that adds <c>Score</c> and <c>PredictedLabel</c>, ready for
 /// <c>mlContext.MulticlassClassification.Evaluate</c> and <c>MapKeyToValue</c>.
 /// </summary>
+/// <example>
+/// <code>
+/// var ml = new MLContext(seed: 1);
+/// var (train, test) = ImageFolder.LoadTrainTest(ml, "digits");               // digits/train|test/&lt;label&gt;/&lt;image&gt;
+/// var pipeline = ml.Transforms.LoadImagesForCnn(width: 28, height: 28, grayscale: true)
+///     .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+///     .Append(new CnnTrainer(ml, new CnnTrainerOptions
+///     {
+///         Architecture = CnnArchitecture.LeNet5, Epochs = 5, ValidationFraction = 0.1,
+///         Progress = new ConsoleTrainingProgress(),
+///     }))
+///     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+/// using var model = pipeline.Fit(train);
+/// var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+/// </code>
+/// </example>
 public sealed class CnnTrainer : IEstimator<CnnTransformer>
 {
     private readonly IHost _host;
 
-    /// <summary>Creates the trainer; <paramref name="options"/> are validated now and read at <see cref="Fit"/>.</summary>
+    /// <summary>Creates the trainer; <paramref name="options"/> are validated now, and again when <see cref="Fit"/> reads them.</summary>
+    /// <param name="mlContext">The ML.NET context: its seed, log and cancellation.</param>
+    /// <param name="options">The training options; null for the defaults.</param>
     public CnnTrainer(MLContext mlContext, CnnTrainerOptions? options = null)
         : this((IHostEnvironment)mlContext ?? throw new ArgumentNullException(nameof(mlContext)), options)
     {
@@ -38,9 +56,17 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     {
         if (options.Architecture is null)
             throw new ArgumentException("CnnTrainerOptions.Architecture must be set, e.g. CnnArchitecture.LeNet5.", nameof(options));
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 1, "CnnTrainerOptions.Epochs");
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 0, "CnnTrainerOptions.Epochs");
+        if (options.Epochs == 0 && options.InitialWeights is null && options.InitialModel is null)
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.Epochs", 0, "CnnTrainerOptions.Epochs is 0: that only packages given weights (InitialWeights or InitialModel) without training; set one of them, or train at least 1 epoch.");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, "CnnTrainerOptions.BatchSize");
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.ScoringBatchSize, 1, "CnnTrainerOptions.ScoringBatchSize");
+        if (options.ScoringBatchSize is < 1 or > CnnTrainerOptions.MaxScoringBatchSize)
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ScoringBatchSize", options.ScoringBatchSize, $"CnnTrainerOptions.ScoringBatchSize must be between 1 and {CnnTrainerOptions.MaxScoringBatchSize}.");
+        foreach (var (name, size) in new[] { ("Channels", options.Channels), ("ImageHeight", options.ImageHeight), ("ImageWidth", options.ImageWidth) })
+        {
+            if (size is < 1)
+                throw new ArgumentOutOfRangeException($"CnnTrainerOptions.{name}", size, $"CnnTrainerOptions.{name} must be at least 1, or null to infer it from the feature column.");
+        }
         if (!Enum.IsDefined(options.DataCaching))
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.DataCaching", options.DataCaching, "Unknown data caching mode.");
         if (options.MemoryBudgetBytes is < 0)
@@ -51,8 +77,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation", options.TestTimeAugmentation, "Unknown test-time augmentation.");
         if (!(options.LearningRate > 0 && double.IsFinite(options.LearningRate)))
             throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, "CnnTrainerOptions.LearningRate must be a positive number.");
-        if (options.NumberOfThreads is < 1)
-            throw new ArgumentOutOfRangeException(nameof(options), options.NumberOfThreads, "CnnTrainerOptions.NumberOfThreads must be at least 1.");
+        if (options.NumberOfThreads is { } threads && (threads < 1 || threads > Environment.ProcessorCount))
+            throw new ArgumentOutOfRangeException(nameof(options), threads, $"CnnTrainerOptions.NumberOfThreads must be between 1 and the {Environment.ProcessorCount} processor cores (libtorch's threads spin-wait, so more threads than cores only slow training down), or null for all cores.");
         if (string.IsNullOrWhiteSpace(options.FeatureColumnName) || string.IsNullOrWhiteSpace(options.LabelColumnName))
             throw new ArgumentException("CnnTrainerOptions.FeatureColumnName and LabelColumnName must name columns.", nameof(options));
         if (options.LearningRateSchedule is null || options.Device is null)
@@ -65,10 +91,14 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), "CnnTrainerOptions.WeightDecay must be 0 or more and Momentum in [0, 1).");
         if (options.GradientClipNorm is { } clip && !(clip > 0))
             throw new ArgumentOutOfRangeException(nameof(options), clip, "CnnTrainerOptions.GradientClipNorm must be positive.");
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.ProgressInterval, 1, "CnnTrainerOptions.ProgressInterval");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.ProgressInterval, "CnnTrainerOptions.ProgressInterval");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.CheckpointEveryEpochs, 1, "CnnTrainerOptions.CheckpointEveryEpochs");
         if (options.EarlyStopping is { Patience: < 0 } or { MinDelta: < 0 })
             throw new ArgumentOutOfRangeException(nameof(options), "EarlyStoppingOptions.Patience and MinDelta must be 0 or more.");
+        if (options.CheckpointDirectory is { } checkpoints && string.IsNullOrWhiteSpace(checkpoints))
+            throw new ArgumentException("CnnTrainerOptions.CheckpointDirectory is empty: give a folder for the checkpoints, or null to write none.", nameof(options));
+        if (options.CheckpointDirectory is { } folder && File.Exists(folder))
+            throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' is a file, not a folder: give a folder for the checkpoints.", nameof(options));
         if (options.ResumeFromCheckpoint is { } resume && !File.Exists(resume))
             throw new FileNotFoundException($"The checkpoint to resume from, '{resume}', does not exist.", resume);
         if (options.InitialModel != null && options.InitialWeights != null)
@@ -78,6 +108,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     }
 
     /// <summary>Checks the input columns and describes the output: the input plus Score and PredictedLabel.</summary>
+    /// <param name="inputSchema">The schema of the data the trainer will see.</param>
+    /// <returns>The input columns plus <c>Score</c>, <c>PredictedLabel</c> and the embedding column when asked for.</returns>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
@@ -110,17 +142,25 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     /// Reads the training (and validation) images, cached in memory or streamed (see <see cref="CnnTrainerOptions.DataCaching"/>),
     /// trains the network and returns the transformer.
     /// </summary>
+    /// <param name="input">The training data: the feature column (planar CHW floats) and the key-typed label column the options name.</param>
+    /// <returns>The trained transformer.</returns>
     /// <exception cref="OperationCanceledException"><see cref="CnnTrainerOptions.CancellationToken"/> was cancelled; the last checkpoint stays valid.</exception>
     public CnnTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        // The options may have changed since construction (the trainer reads them now): check them again before any work.
+        Validate(Options);
         TorchRuntime.EnsureInitialized();
         var options = Options;
+        if (options.CheckpointDirectory is { } checkpointFolder)
+            CreateCheckpointFolder(checkpointFolder);
         var device = TorchDevices.Resolve(options.Device);
         var (imageColumn, shape) = InputColumns.ResolveImage(input.Schema, options.FeatureColumnName, options.Channels, options.ImageHeight, options.ImageWidth);
         var (labelColumn, classCount) = InputColumns.ResolveLabel(input.Schema, options.LabelColumnName);
         var keyValues = LabelKeyValues.FromColumn(labelColumn);
         var augmentation = ImageAugmentingTransformer.FromColumn(imageColumn);
+        if (augmentation != null)
+            ImageAugmenter.CheckFits(augmentation, shape, imageColumn.Name);
         int seed = options.Seed ?? _host.Rand.Next();
 
         using var channel = _host.Start("Training");
@@ -132,7 +172,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         channel.Info(MessageSensitivity.None, $"CnnTrainer: {train.Count} training images of {shape}, {classCount} classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture {options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device {options.Device}{(augmentation is null ? "" : $", augmentation {augmentation.Serialize()}")}.");
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
-        var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath) : null;
+        var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath, shape.Channels) : null;
         var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std)
             : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray())
             : options.StandardizeInputs ? InputStandardization.Fit(train, shape, options.CancellationToken) : InputStandardization.Identity(shape.Channels);
@@ -140,6 +180,11 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         try
         {
             module.to(device);
+            CnnTransformer Package(IReadOnlyList<EpochSummary> history) => new(options.Architecture,
+                new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName, options.TestTimeAugmentation),
+                options.FeatureColumnName, keyValues, history, options.ScoringBatchSize);
+            if (options.Epochs == 0)
+                return Package([]);
             string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed) + "|augment=" + augmentation?.Serialize();
             var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation);
             using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter))
@@ -147,9 +192,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
                 if (checkpoint != null)
                     loop.Restore(checkpoint);
                 loop.Run(train, validation, shape);
-                var network = new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName,
-                    options.TestTimeAugmentation);
-                return new CnnTransformer(options.Architecture, network, options.FeatureColumnName, keyValues, loop.History.ToList(), options.ScoringBatchSize);
+                return Package(loop.History.ToList());
             }
         }
         catch
@@ -195,22 +238,41 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
 
     private static readonly object WeightDraws = new();
 
+    /// <summary>Creates the checkpoint folder now, so a path that cannot be a folder fails before training rather than after the first epoch.</summary>
+    private static void CreateCheckpointFolder(string folder)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' cannot be created: {e.Message}", nameof(CnnTrainerOptions.CheckpointDirectory), e);
+        }
+    }
+
     /// <summary>Initialization, or weights copied from the initial model (fine-tuning) and optionally frozen.</summary>
     private static void PrepareWeights(nn.Module<Tensor, Tensor> module, CnnTrainerOptions options, IChannel channel)
     {
         ModuleWeights.Initialize(module, options.WeightInitialization);
         if (options.InitialWeights is { } pretrained)
         {
-            var report = pretrained.LoadInto(module, strict: false);
+            // Without training every weight must come from the file: a fresh head or layer would score at random.
+            var report = pretrained.LoadInto(module, strict: options.Epochs == 0);
+            if (options.Epochs == 0 && report.ReplacedHead is { } head)
+                throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but the classifier head '{head}' in {pretrained.Source} does not fit {options.Architecture.Name} with these classes (another class count, or absent); weights packaged without training must come from a network with the same classes.");
             channel.Info(MessageSensitivity.None, $"CnnTrainer: pretrained weights {report}");
             return;
         }
         if (options.InitialModel is not { } initial)
             return;
+        initial.Network.ThrowIfDisposed("CnnTrainerOptions.InitialModel");
         var copied = ModuleWeights.CopyMatching(initial.Network.Module, module);
         int total = module.state_dict().Count;
         if (copied.Count == 0)
             throw new ArgumentException($"No layer of the initial model ({initial.Architecture.Name}) fits {options.Architecture.Name} at this input size; fine-tuning needs the same architecture.");
+        if (options.Epochs == 0 && copied.Count != total)
+            throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but only {copied.Count} of {total} tensors of the initial model ({initial.Architecture.Name}) fit {options.Architecture.Name} here (another class count or input size?); without training every weight must come from it.");
         int frozen = options.FreezeCopiedLayers ? ModuleWeights.FreezeCopied(module, copied) : 0;
         channel.Info(MessageSensitivity.None, $"CnnTrainer: fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
     }
