@@ -72,6 +72,22 @@ public sealed class DataCachingTests : IDisposable
     }
 
     [Fact]
+    public void TheLoadImagesForCnnPipelineStreamsFullyReshuffled()
+    {
+        var ml = new MLContext(seed: 1);
+        var listing = ImageFolder.Load(ml, StreamingImageFolder.Create(_temp, perClass: 8));
+        var data = ml.Transforms.LoadImagesForCnn(16, 16).Append(ml.Transforms.Conversion.MapValueToKey("Label")).Fit(listing).Transform(listing);
+        var (streamed, log) = Train(data, StreamingImageFolder.Options(DataCaching.Streaming, epochs: 1));
+        var (cached, _) = Train(data, StreamingImageFolder.Options(DataCaching.InMemory, epochs: 1));
+        using (streamed)
+        using (cached)
+        {
+            Assert.Contains(log, l => l.Contains("fully reshuffled"));
+            Assert.Equal(StreamingImageFolder.Weights(cached), StreamingImageFolder.Weights(streamed));
+        }
+    }
+
+    [Fact]
     public void AutoCachesWithinTheBudgetAndStreamsBeyondIt()
     {
         var ml = new MLContext(seed: 1);
