@@ -8,6 +8,7 @@ internal static class BenchmarkHelp
           malloc       a VGG-style network on 3×32×32 in child processes: MlNetCnn's mallopt tuning off, on, GLIBC_TUNABLES
           zoo          every architecture's training and inference images/s on random 3×32×32 batches
           augment      pipeline epochs with and without AugmentImages (CIFAR-size images)
+          streaming    the data path on JPG files (--data DIR): decode cost, cached vs streamed ResNet-18, byte vs float cache, memory
           all          lenet then malloc (the default)
           profile      the trainer against the plain loop with the trainer's extras added one by one, per-phase times
           (other modes in the usage line are described at the top of Program.cs)
@@ -19,6 +20,7 @@ internal static class BenchmarkHelp
           --seconds S  zoo: least time in training steps per architecture
           --only A,B   zoo: only these architectures (names as ArchitectureZoo lists them)
           --size N     zoo: image height and width (default 32)
+          --data DIR   streaming: a root/<label>/<image> folder, e.g. the CIFAR-10 JPGs extracted to /tmp
         Run with -c Release; every run reports how many cores other processes used meanwhile.
         """;
 }

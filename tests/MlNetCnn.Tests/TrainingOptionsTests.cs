@@ -130,11 +130,19 @@ public sealed class TrainingOptionsTests : IDisposable
         Assert.Contains("ValidationFraction", error.Message);
     }
 
-    [Fact]
-    public void InterruptedAndResumedTrainingEqualsAnUninterruptedRun()
+    [Theory]
+    [InlineData(DataCaching.InMemory)]
+    [InlineData(DataCaching.Streaming)]
+    public void InterruptedAndResumedTrainingEqualsAnUninterruptedRun(DataCaching caching)
     {
         var ml = new MLContext(seed: 1);
         var data = Data(ml);
+        CnnTrainerOptions Options(int epochs)
+        {
+            var options = TrainingOptionsTests.Options(epochs);
+            options.DataCaching = caching;
+            return options;
+        }
         var uninterruptedOptions = Options(4);
         uninterruptedOptions.CheckpointDirectory = _temp.Combine("uninterrupted");
         using var uninterrupted = new CnnTrainer(ml, uninterruptedOptions).Fit(data);

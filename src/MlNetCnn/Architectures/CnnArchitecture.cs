@@ -288,8 +288,13 @@ public abstract class CnnArchitecture
     /// <inheritdoc />
     public override string ToString() => Name;
 
+    /// <summary>True for a user's factory (<see cref="Custom"/>), whose network may hold tensors of its own.</summary>
+    internal virtual bool IsCustom => false;
+
     private sealed class CustomArchitecture(string name, Func<int, int, int, int, nn.Module<Tensor, Tensor>> factory) : CnnArchitecture(name)
     {
+        internal override bool IsCustom => true;
+
         protected override nn.Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         {
             var module = factory(channels, height, width, numClasses) ?? throw new InvalidOperationException($"The factory of custom architecture '{Name}' returned null.");

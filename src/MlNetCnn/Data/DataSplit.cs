@@ -44,6 +44,9 @@ public static class DataSplit
         var isValidation = new bool[classes.Length];
         foreach (int row in validation)
             isValidation[row] = true;
+        // Data readable by position stays so, so the trainer can still shuffle each part fully without decoding it.
+        if (data is IRowIndexedDataView indexed)
+            return (indexed.SelectRows(Enumerable.Range(0, classes.Length).Where(r => !isValidation[r]).ToArray()), indexed.SelectRows(validation));
         return (new RowSubsetDataView(data, isValidation, false, classes.Length - validation.Length),
                 new RowSubsetDataView(data, isValidation, true, validation.Length));
     }

@@ -55,7 +55,7 @@ public static class ImageFolder
             using var channel = ((IHostEnvironment)mlContext).Register(nameof(ImageFolder)).Start(nameof(Load));
             channel.Warning(MessageSensitivity.None, $"ImageFolder: skipped {listing.SkippedFiles.Count} files under '{listing.Root}' that do not decode as images or exceed {maxImagePixels:N0} pixels, e.g. '{listing.SkippedFiles[0]}'.");
         }
-        return mlContext.Data.LoadFromEnumerable(listing);
+        return new ImageFolderDataView(listing);
     }
 
     /// <summary>

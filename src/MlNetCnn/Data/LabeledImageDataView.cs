@@ -16,18 +16,27 @@ internal sealed record LabeledImageBytes(byte[] Pixels, int PixelOffset, byte[] 
 /// pixels scaled to [0, 1], and <c>Label</c>, a key over the class names (with the KeyValues annotation). The bytes are
 /// decoded once, when the first cursor moves; each row's floats are computed only when its Features getter is called.
 /// </summary>
-internal sealed class LabeledImageDataView : IDataView
+internal sealed class LabeledImageDataView : IRowIndexedDataView
 {
     private const float Scale = 1f / 255;
     private readonly Lazy<LabeledImageBytes> _data;
     private readonly ImageShape _shape;
     private readonly int _count;
+    private readonly int[]? _selection;
+    private readonly IReadOnlyList<string> _classNames;
 
     public LabeledImageDataView(ImageShape shape, IReadOnlyList<string> classNames, int count, Func<LabeledImageBytes> decode)
+        : this(shape, classNames, count, new Lazy<LabeledImageBytes>(decode, LazyThreadSafetyMode.ExecutionAndPublication), null)
+    {
+    }
+
+    private LabeledImageDataView(ImageShape shape, IReadOnlyList<string> classNames, int count, Lazy<LabeledImageBytes> data, int[]? selection)
     {
         _shape = shape;
-        _count = count;
-        _data = new Lazy<LabeledImageBytes>(decode, LazyThreadSafetyMode.ExecutionAndPublication);
+        _count = selection?.Length ?? count;
+        _selection = selection;
+        _classNames = classNames;
+        _data = data;
         var names = classNames.Select(n => n.AsMemory()).ToArray();
         var keyValues = new DataViewSchema.Annotations.Builder();
         keyValues.AddKeyValues(names.Length, TextDataViewType.Instance, (ref VBuffer<ReadOnlyMemory<char>> destination) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names).CopyTo(ref destination));
@@ -40,6 +49,13 @@ internal sealed class LabeledImageDataView : IDataView
     public DataViewSchema Schema { get; }
 
     public bool CanShuffle => true;
+
+    public IDataView SelectRows(int[] rows)
+    {
+        foreach (int row in rows)
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)_count, nameof(rows));
+        return new LabeledImageDataView(_shape, _classNames, rows.Length, _data, _selection is null ? rows : rows.Select(r => _selection[r]).ToArray());
+    }
 
     public long? GetRowCount() => _count;
 
@@ -80,7 +96,8 @@ internal sealed class LabeledImageDataView : IDataView
             }
             _data ??= parent._data.Value;
             _position++;
-            _row = order?[_position] ?? (int)_position;
+            int row = order?[_position] ?? (int)_position;
+            _row = parent._selection?[row] ?? row;
             return true;
         }
 

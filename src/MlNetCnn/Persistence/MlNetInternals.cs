@@ -114,6 +114,48 @@ namespace MlNetCnn.Persistence
         /// <summary>What ML.NET's pipelines pass to GetOutputSchema for data of this schema.</summary>
         public static SchemaShape ToSchemaShape(DataViewSchema schema) => SchemaShape.Create(schema);
 
+        /// <summary>
+        /// When <paramref name="view"/> is a chain of one-row-in, one-row-out transforms (ML.NET's row mappers such as
+        /// LoadImages, ResizeImages, ExtractPixels, MapValueToKey, and MlNetCnn's image transforms) over data readable by
+        /// position, returns a function that builds the same chain over chosen rows of that data, in the chosen order;
+        /// otherwise null. Row positions in <paramref name="view"/> and in its source are then the same. ML.NET keeps
+        /// IDataTransform.Source and ITransformTemplate (how a transform is re-applied to other data) internal.
+        /// </summary>
+        public static Func<int[], IDataView>? RowSelector(IHostEnvironment environment, IDataView view)
+        {
+            var steps = new List<Func<IDataView, IDataView>>();
+            var current = view;
+            while (current is not IRowIndexedDataView)
+            {
+                switch (current)
+                {
+                    case OnnxExportingView exporting:
+                        // Only the ONNX converter needs this wrapper; reading rows needs what it wraps.
+                        current = exporting.View;
+                        break;
+                    case ImageColumnMapping.MappedView mapped:
+                        steps.Add(mapped.Mapping.Transform);
+                        current = mapped.Source;
+                        break;
+                    case ITransformTemplate template when current is IRowToRowMapper:
+                        steps.Add(source => template.ApplyToData(environment, source));
+                        current = template.Source;
+                        break;
+                    default:
+                        return null;
+                }
+            }
+            var root = (IRowIndexedDataView)current;
+            steps.Reverse();
+            return rows =>
+            {
+                IDataView selected = root.SelectRows(rows);
+                foreach (var step in steps)
+                    selected = step(selected);
+                return selected;
+            };
+        }
+
         // ONNX export. ML.NET's converter (mlContext.Model.ConvertToOnnx, package Microsoft.ML.OnnxConverter) applies the
         // model to the data, then walks back from the result through IDataTransform.Source and asks every view that is an
         // ITransformCanSaveOnnx (both internal) to write its nodes into an OnnxContext (internal too). MlNetCnn's
@@ -132,6 +174,9 @@ namespace MlNetCnn.Persistence
         private sealed class OnnxExportingView(IDataView view, IDataView source, IOnnxExportable exporter) : ITransformCanSaveOnnx
         {
             public IDataView Source => source;
+
+            /// <summary>The transformer's own output view.</summary>
+            public IDataView View => view;
 
             public DataViewSchema Schema => view.Schema;
 

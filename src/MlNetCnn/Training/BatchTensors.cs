@@ -4,7 +4,10 @@ using static TorchSharp.torch;
 
 namespace MlNetCnn;
 
-/// <summary>Two preallocated tensors (images and labels) that each batch is copied into, without per-batch allocations.</summary>
+/// <summary>
+/// Two preallocated tensors (images and labels) that every batch is written into, without per-batch allocations:
+/// a batch source writes straight into <see cref="Pixels"/> and <see cref="Labels"/>, the loop takes the first rows.
+/// </summary>
 internal sealed class BatchTensors : IDisposable
 {
     private readonly Tensor _images;
@@ -13,6 +16,7 @@ internal sealed class BatchTensors : IDisposable
     public BatchTensors(int capacity, ImageShape shape)
     {
         Capacity = capacity;
+        Shape = shape;
         using (NewDisposeScope())
         {
             _images = empty(capacity, shape.Channels, shape.Height, shape.Width).DetachFromDisposeScope();
@@ -22,19 +26,17 @@ internal sealed class BatchTensors : IDisposable
 
     public int Capacity { get; }
 
-    /// <summary>Copies the images and labels at <paramref name="indices"/>; returns views of the first indices.Length rows.</summary>
-    public (Tensor Images, Tensor Labels) Fill(InMemoryImages data, ReadOnlySpan<int> indices)
-    {
-        int size = data.Shape.Size;
-        var pixels = MemoryMarshal.Cast<byte, float>(_images.bytes);
-        var labels = MemoryMarshal.Cast<byte, long>(_labels.bytes);
-        for (int i = 0; i < indices.Length; i++)
-        {
-            data.Pixels.AsSpan(indices[i] * size, size).CopyTo(pixels.Slice(i * size, size));
-            labels[i] = data.Labels[indices[i]];
-        }
-        return indices.Length == Capacity ? (_images, _labels) : (_images.narrow(0, 0, indices.Length), _labels.narrow(0, 0, indices.Length));
-    }
+    public ImageShape Shape { get; }
+
+    /// <summary>Capacity × C × H × W values, image after image, in the image tensor's own memory.</summary>
+    public Span<float> Pixels => MemoryMarshal.Cast<byte, float>(_images.bytes);
+
+    /// <summary>The zero-based class of each image, in the label tensor's own memory.</summary>
+    public Span<long> Labels => MemoryMarshal.Cast<byte, long>(_labels.bytes);
+
+    /// <summary>The first <paramref name="count"/> images and labels (the tensors themselves when the batch is full).</summary>
+    public (Tensor Images, Tensor Labels) Take(int count)
+        => count == Capacity ? (_images, _labels) : (_images.narrow(0, 0, count), _labels.narrow(0, 0, count));
 
     public void Dispose()
     {

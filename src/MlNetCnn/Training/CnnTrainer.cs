@@ -67,6 +67,12 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             if (size is < 1)
                 throw new ArgumentOutOfRangeException($"CnnTrainerOptions.{name}", size, $"CnnTrainerOptions.{name} must be at least 1, or null to infer it from the feature column.");
         }
+        if (!Enum.IsDefined(options.DataCaching))
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.DataCaching", options.DataCaching, "Unknown data caching mode.");
+        if (options.MemoryBudgetBytes is < 0)
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.MemoryBudgetBytes", options.MemoryBudgetBytes, "The memory budget must be 0 or more bytes.");
+        if (options.DataLoadingThreads is < 1)
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.DataLoadingThreads", options.DataLoadingThreads, "At least one thread must decode images.");
         if (!Enum.IsDefined(options.TestTimeAugmentation))
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation", options.TestTimeAugmentation, "Unknown test-time augmentation.");
         if (!(options.LearningRate > 0 && double.IsFinite(options.LearningRate)))
@@ -135,7 +141,10 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         return new SchemaShape(columns);
     }
 
-    /// <summary>Reads the training (and validation) images into memory, trains the network and returns the transformer.</summary>
+    /// <summary>
+    /// Reads the training (and validation) images, cached in memory or streamed (see <see cref="CnnTrainerOptions.DataCaching"/>),
+    /// trains the network and returns the transformer.
+    /// </summary>
     /// <param name="input">The training data: the feature column (planar CHW floats) and the key-typed label column the options name.</param>
     /// <returns>The trained transformer.</returns>
     /// <exception cref="OperationCanceledException"><see cref="CnnTrainerOptions.CancellationToken"/> was cancelled; the last checkpoint stays valid.</exception>
@@ -158,29 +167,22 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         int seed = options.Seed ?? _host.Rand.Next();
 
         using var channel = _host.Start("Training");
-        var train = InMemoryImages.Load(input, imageColumn, labelColumn, shape, "training");
-        if (train.SkippedRows > 0)
-            channel.Warning(MessageSensitivity.None, $"CnnTrainer: skipped {train.SkippedRows} training rows whose label is missing.");
-        InMemoryImages? validation = null;
-        if (options.ValidationData != null)
-            validation = LoadValidation(options.ValidationData, shape, classCount);
-        else if (options.ValidationFraction > 0)
-            (train, validation) = train.SplitStratified(options.ValidationFraction, seed);
+        var validationColumns = options.ValidationData is { } validationData ? ResolveValidation(validationData, shape, classCount) : default((IDataView, DataViewSchema.Column, DataViewSchema.Column)?);
+        using var data = TrainingData.Create(_host, channel, options, seed, (input, imageColumn, labelColumn), shape, validationColumns);
+        var (train, validation) = (data.Train, data.Validation);
         if (options.EarlyStopping is { } early && TrainingMetrics.NeedsValidation(early.Metric) && validation is null)
             throw new ArgumentException($"Early stopping on {early.Metric} needs validation data: set ValidationData or ValidationFraction, or watch {TrainingMetric.TrainLoss}.");
         channel.Info(MessageSensitivity.None, $"CnnTrainer: {train.Count} training images of {shape}, {classCount} classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture {options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device {options.Device}{(augmentation is null ? "" : $", augmentation {augmentation.Serialize()}")}.");
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
-        torch.random.manual_seed(seed);
         var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath, shape.Channels) : null;
         var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std, shape)
             : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray(), shape)
-            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs ? PretrainedStandardization(expected, train, shape, channel)
-            : options.StandardizeInputs ? InputStandardization.Fit(train) : InputStandardization.Identity(shape.Channels);
-        var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
+            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs ? PretrainedStandardization(expected, train, shape, channel, options.CancellationToken)
+            : options.StandardizeInputs ? InputStandardization.Fit(train, shape, options.CancellationToken) : InputStandardization.Identity(shape.Channels);
+        var module = DrawWeights(options, shape, classCount, seed, channel, standardization);
         try
         {
-            PrepareWeights(module, options, channel);
             module.to(device);
             CnnTransformer Package(IReadOnlyList<EpochSummary> history) => new(options.Architecture,
                 new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName, options.TestTimeAugmentation),
@@ -193,7 +195,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             {
                 if (checkpoint != null)
                     loop.Restore(checkpoint);
-                loop.Run(train, validation);
+                loop.Run(train, validation, shape);
                 return Package(loop.History.ToList());
             }
         }
@@ -204,6 +206,41 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw;
         }
     }
+
+    /// <summary>
+    /// Creates the network and draws its weights from libtorch's default generator, seeded. Concurrent Fit calls share
+    /// that one generator, so seeding and drawing happen under one lock: the same seed always gives the same weights.
+    /// </summary>
+    private static nn.Module<Tensor, Tensor> DrawWeights(CnnTrainerOptions options, ImageShape shape, int classCount, int seed, IChannel channel, InputStandardization standardization)
+    {
+        lock (WeightDraws)
+        {
+            torch.random.manual_seed(seed);
+            // Layer constructors and in-place initializers hand back temporary tensor wrappers; a dispose scope frees
+            // them, and only the network's own parameters and buffers leave it. A custom factory may keep other
+            // tensors, so its network is created outside any scope.
+            using var scope = !options.Architecture.IsCustom ? NewDisposeScope() : null;
+            var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
+            try
+            {
+                PrepareWeights(module, options, channel);
+                if (scope != null)
+                {
+                    foreach (var tensor in module.parameters().Concat(module.buffers()))
+                        tensor.DetachFromDisposeScope();
+                }
+                return module;
+            }
+            catch
+            {
+                module.Dispose();
+                standardization.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private static readonly object WeightDraws = new();
 
     /// <summary>Creates the checkpoint folder now, so a path that cannot be a folder fails before training rather than after the first epoch.</summary>
     private static void CreateCheckpointFolder(string folder)
@@ -245,9 +282,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     }
 
     /// <summary>The normalization the pretrained weights expect, scaled to how the pixels were extracted (0–1 or 0–255).</summary>
-    private static InputStandardization PretrainedStandardization(PretrainedInputNormalization expected, InMemoryImages train, ImageShape shape, IChannel channel)
+    private static InputStandardization PretrainedStandardization(PretrainedInputNormalization expected, ITrainingBatchSource train, ImageShape shape, IChannel channel, CancellationToken cancellation)
     {
-        float scale = PretrainedInputNormalization.PixelScale(train);
+        float scale = PretrainedInputNormalization.PixelScale(train, shape, cancellation);
         channel.Info(MessageSensitivity.None, $"CnnTrainer: input normalization of the pretrained weights: {expected} (pixels on the 0–{scale:0} scale).");
         return expected.Create(shape, scale);
     }
@@ -263,12 +300,12 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}" : "");
     }
 
-    private InMemoryImages LoadValidation(IDataView data, ImageShape shape, int classCount)
+    private (IDataView Data, DataViewSchema.Column Image, DataViewSchema.Column Label) ResolveValidation(IDataView data, ImageShape shape, int classCount)
     {
         var (image, _) = InputColumns.ResolveImage(data.Schema, Options.FeatureColumnName, shape.Channels, shape.Height, shape.Width, "validation feature");
         var (label, validationClasses) = InputColumns.ResolveLabel(data.Schema, Options.LabelColumnName);
         if (validationClasses != classCount)
             throw new ArgumentOutOfRangeException(nameof(data), $"The validation label column '{label.Name}' has {validationClasses} key values but the training label has {classCount}; map both with the same fitted MapValueToKey.");
-        return InMemoryImages.Load(data, image, label, shape, "validation");
+        return (data, image, label);
     }
 }

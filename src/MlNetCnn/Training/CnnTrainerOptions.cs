@@ -84,6 +84,26 @@ public sealed class CnnTrainerOptions
     /// </summary>
     public double ValidationFraction { get; set; }
 
+    /// <summary>
+    /// Whether the decoded images are cached in memory or decoded again every epoch while the network trains (for
+    /// collections larger than memory). Default <see cref="MlNetCnn.DataCaching.Auto"/>: cached when they fit
+    /// <see cref="MemoryBudgetBytes"/>. Training gives the same result either way when the data can be read by
+    /// position (e.g. <see cref="ImageFolder"/>); other data streamed is shuffled through a buffer.
+    /// </summary>
+    public DataCaching DataCaching { get; set; } = DataCaching.Auto;
+
+    /// <summary>
+    /// The memory the cached images (training and validation) may take with <see cref="MlNetCnn.DataCaching.Auto"/>;
+    /// null (default) allows a quarter of the memory available to the process.
+    /// </summary>
+    public long? MemoryBudgetBytes { get; set; }
+
+    /// <summary>Caches floats even for 8-bit images (the float path, for benchmarks and tests).</summary>
+    internal bool CacheAsFloats { get; set; }
+
+    /// <summary>Threads that decode images while training when they are streamed; null (default) uses half the cores (at least one).</summary>
+    public int? DataLoadingThreads { get; set; }
+
     /// <summary>Stop when a metric stops improving; null trains all <see cref="Epochs"/>.</summary>
     public EarlyStoppingOptions? EarlyStopping { get; set; }
 

@@ -22,6 +22,7 @@ internal sealed class InputStandardization : IDisposable
         Std = std;
         if (mean.Any(m => m != 0) || std.Any(s => s != 1))
         {
+            using var scope = NewDisposeScope();
             _mean = (perPixel ? tensor(mean).reshape(1, shape!.Value.Channels, shape.Value.Height, shape.Value.Width) : tensor(mean).reshape(1, mean.Length, 1, 1)).DetachFromDisposeScope();
             _std = tensor(std).reshape(1, std.Length, 1, 1).DetachFromDisposeScope();
         }
@@ -35,11 +36,19 @@ internal sealed class InputStandardization : IDisposable
         => new(new float[channels], Enumerable.Repeat(1f, channels).ToArray());
 
     /// <summary>Per-channel mean and standard deviation of the images (a standard deviation of 0 becomes 1).</summary>
-    public static InputStandardization Fit(InMemoryImages images)
+    /// <remarks>Reads the images once, in order (for streamed images, one extra decoding pass).</remarks>
+    public static InputStandardization Fit(ITrainingBatchSource images, ImageShape shape, CancellationToken cancellation)
     {
-        var statistics = new ChannelStatistics(images.Shape);
-        for (int i = 0; i < images.Count; i++)
-            statistics.Add(images.Image(i));
+        var statistics = new ChannelStatistics(shape);
+        using (var batch = new BatchTensors(Math.Min(256, images.Count), shape))
+        using (var stream = images.Read(null, batch, cancellation))
+        {
+            for (int count; (count = stream.Next()) > 0;)
+            {
+                for (int i = 0; i < count; i++)
+                    statistics.Add(batch.Pixels.Slice(i * shape.Size, shape.Size));
+            }
+        }
         return new InputStandardization(statistics.Mean(), statistics.StandardDeviation());
     }
 

@@ -79,13 +79,17 @@ public sealed class PretrainedInputNormalization
         return new InputStandardization(mean, std, shape);
     }
 
-    /// <summary>1 when every pixel is at most 1.5 (images scaled to 0–1), else 255.</summary>
-    internal static float PixelScale(InMemoryImages images)
+    /// <summary>1 when every pixel is at most 1.5 (images scaled to 0–1), else 255; reads until the first larger pixel.</summary>
+    internal static float PixelScale(ITrainingBatchSource images, ImageShape shape, CancellationToken cancellation)
     {
-        for (int i = 0; i < images.Count; i++)
-            foreach (float v in images.Image(i))
+        using var batch = new BatchTensors(Math.Min(256, images.Count), shape);
+        using var stream = images.Read(null, batch, cancellation);
+        for (int count; (count = stream.Next()) > 0;)
+        {
+            foreach (float v in batch.Pixels[..(count * shape.Size)])
                 if (v > 1.5f)
                     return 255f;
+        }
         return 1f;
     }
 

@@ -9,9 +9,9 @@ namespace MlNetCnn;
 
 /// <summary>
 /// Mini-batch training: a seeded reshuffle every epoch, cross-entropy (with optional label smoothing), the chosen
-/// optimizer and learning-rate schedule, gradient clipping, validation, early stopping and checkpoints. Batches are
-/// copied straight from the in-memory images into two preallocated tensors, and every tensor a step creates is freed
-/// by its dispose scope, so native memory stays flat however long training runs.
+/// optimizer and learning-rate schedule, gradient clipping, validation, early stopping and checkpoints. A batch source
+/// (cached or streamed images) writes each batch straight into two preallocated tensors, and every tensor a step
+/// creates is freed by its dispose scope, so native memory stays flat however long training runs.
 /// </summary>
 internal sealed class TrainingLoop : IDisposable
 {
@@ -37,6 +37,9 @@ internal sealed class TrainingLoop : IDisposable
     private double? _lossLimit;
 
     private const int UsabilityCheckImages = 8;
+
+    /// <summary>Images in the last batch written into the batch tensors.</summary>
+    private int _lastBatchCount;
 
     public TrainingLoop(nn.Module<Tensor, Tensor> model, InputStandardization standardization, CnnTrainerOptions options,
         IChannel channel, Device device, int seed, string fingerprint, bool hasValidation, ImageAugmenter? augmenter)
@@ -87,11 +90,11 @@ internal sealed class TrainingLoop : IDisposable
         _channel.Info(MessageSensitivity.None, $"CnnTrainer: resumed after epoch {restored.CompletedEpochs} (step {restored.Step}).");
     }
 
-    public void Run(InMemoryImages train, InMemoryImages? validation)
+    public void Run(ITrainingBatchSource train, ITrainingBatchSource? validation, ImageShape shape)
     {
         int batchSize = Math.Min(_options.BatchSize, train.Count);
         int stepsPerEpoch = (train.Count + batchSize - 1) / batchSize;
-        using var batch = new BatchTensors(batchSize, train.Shape);
+        using var batch = new BatchTensors(batchSize, shape);
         var total = Stopwatch.StartNew();
         int epochsThisRun = 0;
 
@@ -99,7 +102,7 @@ internal sealed class TrainingLoop : IDisposable
         {
             var clock = Stopwatch.StartNew();
             var (loss, accuracy, learningRate) = TrainEpoch(train, batch, epoch, stepsPerEpoch, total, epochsThisRun);
-            EnsureUsable(epoch, train, batch);
+            EnsureUsable(epoch, batch);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             var (validationLoss, validationAccuracy) = validation is null ? ((double?)null, (double?)null) : Evaluate(validation, batch);
             var summary = new EpochSummary(epoch, loss, accuracy, validationLoss, validationAccuracy, learningRate, clock.Elapsed, train.Count / trainSeconds);
@@ -129,13 +132,12 @@ internal sealed class TrainingLoop : IDisposable
         _model.eval();
     }
 
-    private (double Loss, double Accuracy, double LearningRate) TrainEpoch(InMemoryImages train, BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun)
+    private (double Loss, double Accuracy, double LearningRate) TrainEpoch(ITrainingBatchSource train, BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun)
     {
         _model.train();
         _fineTuning?.BeginEpoch(epoch);
         // The order depends only on the seed and the epoch, so a resumed run shuffles exactly as an uninterrupted one.
-        int[] order = Enumerable.Range(0, train.Count).ToArray();
-        new Random(unchecked(_seed * 7919 + epoch)).Shuffle(order);
+        using var stream = train.Read(new Random(unchecked(_seed * 7919 + epoch)), batch, _options.CancellationToken);
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
         double lossSum = 0, learningRate = 0;
@@ -144,7 +146,10 @@ internal sealed class TrainingLoop : IDisposable
         for (int b = 0; b < stepsPerEpoch; b++)
         {
             _options.CancellationToken.ThrowIfCancellationRequested();
-            int start = b * batch.Capacity, count = Math.Min(batch.Capacity, train.Count - start);
+            int count = stream.Next();
+            if (count == 0)
+                throw new InvalidOperationException($"The training data ended after {seen} of {train.Count} images in epoch {epoch}: it must return the same rows on every pass.");
+            _lastBatchCount = count;
             learningRate = CurrentLearningRate(stepsPerEpoch);
             int groupIndex = 0;
             foreach (var group in _optimizer.ParamGroups)
@@ -152,7 +157,7 @@ internal sealed class TrainingLoop : IDisposable
 
             using (NewDisposeScope())
             {
-                var (images, labels) = batch.Fill(train, order.AsSpan(start, count));
+                var (images, labels) = batch.Take(count);
                 if (_augmenter != null)
                     images = _augmenter.Apply(images, new Random(unchecked(_seed * 31 + (int)_state.Step)));
                 var logits = _model.call(_standardization.Apply(images).to(_device));
@@ -182,6 +187,8 @@ internal sealed class TrainingLoop : IDisposable
                 Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, (double)correct / seen, learningRate, seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
             }
         }
+        if (stream.QueueReport is { } report)
+            _channel.Info(MessageSensitivity.None, $"CnnTrainer: epoch {epoch}: {report}.");
         return (lossSum / train.Count, (double)correct / train.Count, learningRate);
     }
 
@@ -196,7 +203,7 @@ internal sealed class TrainingLoop : IDisposable
     /// mode), must give finite outputs for a few training images: finite weights can still be garbage (one Adam step at a
     /// rate of 1e30 moves every weight by 1e30). One small forward pass per epoch.
     /// </summary>
-    private void EnsureUsable(int epoch, InMemoryImages train, BatchTensors batch)
+    private void EnsureUsable(int epoch, BatchTensors batch)
     {
         var bad = ModuleWeights.NonFinite(_model);
         if (bad.Count > 0)
@@ -206,8 +213,9 @@ internal sealed class TrainingLoop : IDisposable
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            // Garbage weights spoil every image's outputs, so a few images tell as well as a batch, for less.
-            var (images, _) = batch.Fill(train, Enumerable.Range(0, Math.Min(Math.Min(batch.Capacity, train.Count), UsabilityCheckImages)).ToArray());
+            // Garbage weights spoil every image's outputs, so a few images tell as well as a batch, for less: the
+            // first images of the epoch's last batch, still in the batch tensor (streamed data is not read again).
+            var (images, _) = batch.Take(Math.Min(_lastBatchCount, UsabilityCheckImages));
             if (!_model.call(_standardization.Apply(images).to(_device)).isfinite().all().item<bool>())
                 throw Diverged($"after epoch {epoch} the network's outputs are NaN or infinite (its weights are finite but far too large); no checkpoint of it was written");
         }
@@ -311,18 +319,17 @@ internal sealed class TrainingLoop : IDisposable
         _options.Progress.Report(new TrainingProgress(epoch, _options.Epochs, batch, batches, loss, accuracy, learningRate, imagesPerSecond, remaining, summary));
     }
 
-    private (double? Loss, double? Accuracy) Evaluate(InMemoryImages data, BatchTensors batch)
+    private (double? Loss, double? Accuracy) Evaluate(ITrainingBatchSource data, BatchTensors batch)
     {
         _model.eval();
         using var noGrad = no_grad();
         double lossSum = 0;
         long correct = 0;
-        int[] order = Enumerable.Range(0, data.Count).ToArray();
-        for (int start = 0; start < data.Count; start += batch.Capacity)
+        using var stream = data.Read(null, batch, _options.CancellationToken);
+        for (int count; (count = stream.Next()) > 0;)
         {
-            int count = Math.Min(batch.Capacity, data.Count - start);
             using var scope = NewDisposeScope();
-            var (images, labels) = batch.Fill(data, order.AsSpan(start, count));
+            var (images, labels) = batch.Take(count);
             var logProbabilities = TestTimeAugmenter.LogProbabilities(_model, _standardization.Apply(images).to(_device), _options.TestTimeAugmentation);
             var target = labels.to(_device);
             lossSum += nn.functional.nll_loss(logProbabilities, target, reduction: nn.Reduction.Sum).item<float>();

@@ -64,9 +64,14 @@ internal sealed class ImageColumnMapping
         };
     }
 
-    private sealed class MappedView(ImageColumnMapping mapping, IDataView source) : IDataView
+    /// <summary>The lazy output of <see cref="Transform"/>; the trainer rebuilds it over a reordered source to stream shuffled rows.</summary>
+    internal sealed class MappedView(ImageColumnMapping mapping, IDataView source) : IDataView
     {
         private readonly DataViewSchema.Column _input = mapping.ResolveInput(source.Schema).Input;
+
+        public ImageColumnMapping Mapping => mapping;
+
+        public IDataView Source => source;
 
         public DataViewSchema Schema { get; } = mapping.GetOutputSchema(source.Schema);
 
@@ -77,13 +82,21 @@ internal sealed class ImageColumnMapping
         public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
         {
             var active = columnsNeeded.Select(c => c.Index).ToHashSet();
-            int added = source.Schema.Count;
-            var inputColumns = source.Schema.Where(c => active.Contains(c.Index) || (active.Contains(added) && c.Index == _input.Index));
-            return new Cursor(mapping, this, source.GetRowCursor(inputColumns, rand), active);
+            return new Cursor(mapping, this, source.GetRowCursor(InputColumns(active), rand), active);
         }
 
+        // Passes the cursor count on, so a caller asking for one cursor gets no hidden splitting upstream.
         public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
-            => [GetRowCursor(columnsNeeded, rand)];
+        {
+            var active = columnsNeeded.Select(c => c.Index).ToHashSet();
+            return source.GetRowCursorSet(InputColumns(active), n, rand).Select(input => (DataViewRowCursor)new Cursor(mapping, this, input, active)).ToArray();
+        }
+
+        private IEnumerable<DataViewSchema.Column> InputColumns(HashSet<int> active)
+        {
+            int added = source.Schema.Count;
+            return source.Schema.Where(c => active.Contains(c.Index) || (active.Contains(added) && c.Index == _input.Index));
+        }
 
         private sealed class Cursor(ImageColumnMapping mapping, MappedView view, DataViewRowCursor input, HashSet<int> active) : DataViewRowCursor
         {
