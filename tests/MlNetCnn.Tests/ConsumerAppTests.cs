@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.IO.Compression;
+using System.Xml.Linq;
+
+namespace MlNetCnn.Tests;
+
+/// <summary>
+/// MlNetCnn as its users build it, outside the repository, in child processes: a scoring-only program with a
+/// ProjectReference (built, then published), and a fresh app that trains, saves, loads and predicts from the two packages
+/// on a local feed. Each first run must work without any MlNetCnn call before <c>Model.Load</c>.
+/// </summary>
+[Collection(nameof(ConsumerAppTests))]
+public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture<ConsumerAppFixture>
+{
+    [LinuxFact]
+    public void ScoringOnlyProgramWithAProjectReferencePredictsOnTheFirstRunBuiltAndPublished()
+    {
+        string app = Directory.CreateDirectory(fixture.Combine("project-reference")).FullName;
+        string artifacts = fixture.Combine("project-reference-artifacts");
+        string library = Path.Combine(fixture.RepositoryRoot, "src", "MlNetCnn", "MlNetCnn.csproj");
+        string targets = Path.Combine(fixture.RepositoryRoot, "src", "MlNetCnn", "buildTransitive", "MlNetCnn.targets");
+        File.WriteAllText(Path.Combine(app, "ConsumerApp.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <Nullable>enable</Nullable>
+                {HardLinks}
+              </PropertyGroup>
+              <ItemGroup>
+                <Compile Include="{fixture.ProgramSource}" />
+                <ProjectReference Include="{library}" />
+                <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
+              </ItemGroup>
+              <Import Project="{targets}" Condition="'$(ImportMlNetCnnTargets)' == 'true'" />
+            </Project>
+            """);
+        // --artifacts-path keeps every output, the library's included, out of the repository's bin and obj folders.
+        string rid = ConsumerAppFixture.RuntimeIdentifier;
+        fixture.Dotnet(app, null, "restore", "-r", rid, "--artifacts-path", artifacts);
+
+        // 1. A plain build, nothing imported: the library's module initializer runs when ML.NET loads it, before TorchSharp.
+        fixture.Dotnet(app, null, "build", "--no-restore", "--artifacts-path", artifacts, "--disable-build-servers", "-nodeReuse:false");
+        string output = Path.Combine(artifacts, "bin", "ConsumerApp", "debug");
+        string scored = fixture.Dotnet(output, null, "ConsumerApp.dll", "score", fixture.ModelPath, fixture.ImageList);
+        Assert.Equal(fixture.ExpectedLabels, ConsumerAppFixture.PredictedLabels(scored));
+        Assert.False(Directory.Exists(Path.Combine(output, "cpu")), "TorchSharp fell back to copying libtorch into <app>/cpu");
+
+        // 2. Published for one runtime with the build targets imported (as a package reference does): a TorchSharp call
+        //    before any MlNetCnn code, and the opt-out of the ImageAnalytics fix carried into runtimeconfig.json.
+        string published = fixture.Combine("published");
+        fixture.Dotnet(app, null, "publish", "--no-restore", "-r", rid, "--self-contained", "false", "--artifacts-path", artifacts, "-o", published,
+            "--disable-build-servers", "-nodeReuse:false", "-p:ImportMlNetCnnTargets=true", "-p:MlNetCnnPatchImageAnalytics=false");
+        string torchFirst = fixture.Dotnet(published, null, "ConsumerApp.dll", "torch-first", fixture.ModelPath, fixture.ImageList);
+        Assert.Equal(fixture.ExpectedLabels, ConsumerAppFixture.PredictedLabels(torchFirst));
+        string runtimeConfig = File.ReadAllText(Path.Combine(published, "ConsumerApp.runtimeconfig.json"));
+        Assert.Contains("\"MlNetCnn.PatchImageAnalytics\": false", runtimeConfig, StringComparison.Ordinal);
+    }
+
+    [LinuxFact]
+    public void PackagesFromALocalFeedTrainSaveLoadAndPredictInAFreshApp()
+    {
+        // A version no cache can hold already, and a private package folder (deleted with the fixture) for what restore adds.
+        string version = $"0.0.0-ci.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
+        string feed = Directory.CreateDirectory(fixture.Combine("feed")).FullName;
+        string packages = Directory.CreateDirectory(fixture.Combine("packages")).FullName;
+        foreach (var project in new[] { "MlNetCnn", "MlNetCnn.Visualization" })
+        {
+            string packed = fixture.Dotnet(fixture.RepositoryRoot, null, "pack", Path.Combine("src", project, project + ".csproj"), "--no-build",
+                "-c", fixture.Configuration, "-o", feed, $"-p:Version={version}", $"-p:NuspecOutputPath={fixture.Combine("nuspec", project)}/");
+            Assert.DoesNotContain("warning", packed, StringComparison.OrdinalIgnoreCase);
+        }
+        AssertDependencies(feed, "MlNetCnn", version, "Microsoft.ML", "Microsoft.ML.ImageAnalytics", "Mono.Cecil", "SkiaSharp",
+            "SkiaSharp.NativeAssets.Linux.NoDependencies", "TorchSharp");
+        AssertDependencies(feed, "MlNetCnn.Visualization", version, "MlNetCnn", "ScottPlot", "SkiaSharp", "SkiaSharp.NativeAssets.Linux.NoDependencies");
+
+        string app = Directory.CreateDirectory(fixture.Combine("package-consumer")).FullName;
+        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <add key="local-feed" value="{feed}" />
+              </packageSources>
+              <fallbackPackageFolders>
+                <add key="repository-cache" value="{ConsumerAppFixture.PackageCache}" />
+              </fallbackPackageFolders>
+            </configuration>
+            """);
+        File.WriteAllText(Path.Combine(app, "ConsumerApp.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <Nullable>enable</Nullable>
+                <DefineConstants>$(DefineConstants);PLOTS</DefineConstants>
+                {HardLinks}
+              </PropertyGroup>
+              <ItemGroup>
+                <Compile Include="{fixture.ProgramSource}" />
+                <PackageReference Include="MlNetCnn" Version="{version}" />
+                <PackageReference Include="MlNetCnn.Visualization" Version="{version}" />
+                <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
+              </ItemGroup>
+            </Project>
+            """);
+        var environment = new Dictionary<string, string> { ["NUGET_PACKAGES"] = packages };
+        fixture.Dotnet(app, environment, "build", "--disable-build-servers", "-nodeReuse:false");
+        string output = Path.Combine(app, "bin", "Debug", "net10.0");
+
+        // First run of the fresh build: scoring only, with the model trained in this process.
+        string scored = fixture.Dotnet(output, null, "ConsumerApp.dll", "score", fixture.ModelPath, fixture.ImageList);
+        Assert.Equal(fixture.ExpectedLabels, ConsumerAppFixture.PredictedLabels(scored));
+
+        // Train, save, reload in a fresh MLContext and predict; a plot from the Visualization package.
+        string trained = fixture.Dotnet(output, null, "ConsumerApp.dll", "train", fixture.ImagesRoot, fixture.Combine("trained.zip"), app);
+        double accuracy = double.Parse(trained.Split('\n').Single(l => l.StartsWith("accuracy ", StringComparison.Ordinal))["accuracy ".Length..], CultureInfo.InvariantCulture);
+        Assert.True(accuracy >= 0.9, $"training accuracy {accuracy}");
+        Assert.True(new FileInfo(Path.Combine(app, "curves.png")).Length > 1000, "no training-curve plot");
+        var reloaded = ConsumerAppFixture.Predictions(trained);
+        Assert.Equal(fixture.ExpectedLabels.Count, reloaded.Count);
+
+        // Another process, a TorchSharp call first: the same scores, bit for bit.
+        string torchFirst = fixture.Dotnet(output, null, "ConsumerApp.dll", "torch-first", fixture.Combine("trained.zip"), fixture.ImageList);
+        Assert.Equal(reloaded, ConsumerAppFixture.Predictions(torchFirst));
+    }
+
+    /// <summary>Hard links instead of copies of libtorch's ~500 MB (the fixes replace a file, never write through a link).</summary>
+    private const string HardLinks = "<CreateHardLinksForCopyLocalIfPossible>true</CreateHardLinksForCopyLocalIfPossible>"
+        + "<CreateHardLinksForPublishFilesIfPossible>true</CreateHardLinksForPublishFilesIfPossible>";
+
+    private static void AssertDependencies(string feed, string id, string version, params string[] expected)
+    {
+        using var package = ZipFile.OpenRead(Path.Combine(feed, $"{id}.{version}.nupkg"));
+        using var nuspec = package.GetEntry(id + ".nuspec")!.Open();
+        var document = XDocument.Load(nuspec);
+        var dependencies = document.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => (string)e.Attribute("id")!).Distinct().Order(StringComparer.Ordinal);
+        Assert.Equal(expected, dependencies);
+        var metadata = document.Descendants().Single(e => e.Name.LocalName == "metadata");
+        Assert.Equal("MIT", metadata.Elements().Single(e => e.Name.LocalName == "license").Value);
+        Assert.Equal("README.md", metadata.Elements().Single(e => e.Name.LocalName == "readme").Value);
+        Assert.NotNull(package.GetEntry("README.md"));
+        Assert.NotNull(package.GetEntry("LICENSE"));
+    }
+}
+
+[CollectionDefinition(nameof(ConsumerAppTests))]
+public sealed class ConsumerAppCollection;
