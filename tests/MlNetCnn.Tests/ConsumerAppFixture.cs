@@ -18,7 +18,7 @@ public sealed class ConsumerAppFixture : IDisposable
     {
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         Configuration = testBin.Parent!.Name;
-        RepositoryRoot = FindRepositoryRoot(testBin);
+        RepositoryRoot = FindRepositoryRoot();
         ImagesRoot = SyntheticImages.CreateFolder(Combine("images"), perClass: 12, seed: 21);
         ImageList = Combine("images.tsv");
         var rows = ImageFolder.List(ImagesRoot);
@@ -117,14 +117,15 @@ public sealed class ConsumerAppFixture : IDisposable
     public static Dictionary<string, string> PredictedLabels(string output)
         => Predictions(output).ToDictionary(p => p.Key, p => p.Value.Split(' ')[0]);
 
-    private static string FindRepositoryRoot(DirectoryInfo start)
+    /// <summary>The repository these tests were built from: the folder above the test output that holds MlNetCnn.sln.</summary>
+    public static string FindRepositoryRoot()
     {
-        for (var folder = start; folder != null; folder = folder.Parent)
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder != null; folder = folder.Parent)
         {
             if (File.Exists(Path.Combine(folder.FullName, "MlNetCnn.sln")))
                 return folder.FullName;
         }
-        throw new InvalidOperationException($"No MlNetCnn.sln above {start.FullName}.");
+        throw new InvalidOperationException($"No MlNetCnn.sln above {AppContext.BaseDirectory}.");
     }
 
     public void Dispose() => _temp.Dispose();

@@ -124,6 +124,16 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
         // Another process, a TorchSharp call first: the same scores, bit for bit.
         string torchFirst = fixture.Dotnet(output, null, "ConsumerApp.dll", "torch-first", fixture.Combine("trained.zip"), fixture.ImageList);
         Assert.Equal(reloaded, ConsumerAppFixture.Predictions(torchFirst));
+
+        // A file-based app (dotnet run app.cs) defaults to PublishAot=true, which turns dynamic code off even in a plain
+        // run, and ML.NET needs it: the package turns native AOT off for such apps.
+        string fileBasedApp = Path.Combine(app, "dynamic-code.cs");
+        File.WriteAllText(fileBasedApp, $"""
+            #:package MlNetCnn@{version}
+            Console.WriteLine($"dynamic code {System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported}");
+            """);
+        string ran = fixture.Dotnet(app, environment, "run", "--file", fileBasedApp, "--artifacts-path", fixture.Combine("file-based-artifacts"));
+        Assert.Contains("dynamic code True", ran, StringComparison.Ordinal);
     }
 
     /// <summary>Hard links instead of copies of libtorch's ~500 MB (the fixes replace a file, never write through a link).</summary>
