@@ -65,6 +65,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), "EarlyStoppingOptions.Patience and MinDelta must be 0 or more.");
         if (options.ResumeFromCheckpoint is { } resume && !File.Exists(resume))
             throw new FileNotFoundException($"The checkpoint to resume from, '{resume}', does not exist.", resume);
+        if (options.InitialModel != null && options.InitialWeights != null)
+            throw new ArgumentException("Set either CnnTrainerOptions.InitialModel (a trained CnnTransformer) or InitialWeights (pretrained weights), not both.", nameof(options));
         if (options.EmbeddingColumnName is { } embedding && (string.IsNullOrWhiteSpace(embedding) || embedding is DefaultColumnNames.Score or DefaultColumnNames.PredictedLabel))
             throw new ArgumentException($"CnnTrainerOptions.EmbeddingColumnName '{embedding}' must be a new column name.", nameof(options));
     }
@@ -160,6 +162,12 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     private static void PrepareWeights(nn.Module<Tensor, Tensor> module, CnnTrainerOptions options, IChannel channel)
     {
         ModuleWeights.Initialize(module, options.WeightInitialization);
+        if (options.InitialWeights is { } pretrained)
+        {
+            var report = pretrained.LoadInto(module, strict: false);
+            channel.Info(MessageSensitivity.None, $"CnnTrainer: pretrained weights {report}");
+            return;
+        }
         if (options.InitialModel is not { } initial)
             return;
         var copied = ModuleWeights.CopyMatching(initial.Network.Module, module);

@@ -99,6 +99,14 @@ public sealed class CnnTrainerOptions
     /// </summary>
     public CnnTransformer? InitialModel { get; set; }
 
+    /// <summary>
+    /// Transfer learning: start from pretrained weights (<see cref="PretrainedWeights.FromFile"/>: PyTorch, safetensors or
+    /// ONNX files) matched to the architecture's layers by torchvision's
+    /// state_dict names; a classifier head of another class count starts fresh. The log lists what was loaded, skipped
+    /// and missing. Not together with <see cref="InitialModel"/>.
+    /// </summary>
+    public PretrainedWeights? InitialWeights { get; set; }
+
     /// <summary>With <see cref="InitialModel"/>: train only the layers that were not copied from it (e.g. the new head) plus the last layer.</summary>
     public bool FreezeCopiedLayers { get; set; }
 

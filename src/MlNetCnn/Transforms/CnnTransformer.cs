@@ -105,6 +105,29 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     /// </summary>
     public CnnModelSummary Summary() => Network.Summarize(Architecture.Name);
 
+    /// <summary>
+    /// Writes the network's weights with torchvision's state_dict names, atomically: <c>.safetensors</c>, or a PyTorch
+    /// file (<c>.pt</c>/<c>.pth</c>) that <c>torch.load</c> reads and <c>load_state_dict</c> accepts for the matching
+    /// torchvision model. The input standardization is not part of the weights (see <see cref="InputMean"/>).
+    /// </summary>
+    /// <param name="path">The file to write; its extension picks the format.</param>
+    /// <exception cref="NotSupportedException">The extension is neither .safetensors nor .pt/.pth.</exception>
+    public void SaveWeights(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        switch (Path.GetExtension(path).ToLowerInvariant())
+        {
+            case ".safetensors":
+                SafeTensorsFile.Write(path, Network.Module.state_dict().Select(p => (p.Key, p.Value)));
+                break;
+            case ".pt" or ".pth":
+                PyTorchStateDictFile.Write(path, Network.Module.state_dict().Select(p => (p.Key, p.Value)).ToList());
+                break;
+            default:
+                throw new NotSupportedException($"'{path}': weights are written as .safetensors or .pt/.pth.");
+        }
+    }
+
     void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
 
     /// <summary>Frees the network's native memory.</summary>
