@@ -65,6 +65,14 @@ public sealed class ConsumerAppFixture : IDisposable
     /// <summary>Runs dotnet with <paramref name="arguments"/>; fails the test with the output when it exits non-zero.</summary>
     public string Dotnet(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
+        var (exitCode, text) = TryDotnet(workingDirectory, environment, arguments);
+        Assert.True(exitCode == 0, $"dotnet {string.Join(' ', arguments)} exited with {exitCode}:\n{text}");
+        return text;
+    }
+
+    /// <summary>Runs dotnet with <paramref name="arguments"/> and returns its exit code and output (standard output and error).</summary>
+    public (int ExitCode, string Output) TryDotnet(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             WorkingDirectory = workingDirectory,
@@ -104,8 +112,7 @@ public sealed class ConsumerAppFixture : IDisposable
         string text;
         lock (lockObject)
             text = output.ToString();
-        Assert.True(process.ExitCode == 0, $"dotnet {string.Join(' ', arguments)} exited with {process.ExitCode}:\n{text}");
-        return text;
+        return (process.ExitCode, text);
     }
 
     /// <summary>The "predict &lt;path&gt; &lt;label&gt; &lt;score bits&gt;" lines of a consumer app run, by image path.</summary>

@@ -31,7 +31,7 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
               <ItemGroup>
                 <Compile Include="{fixture.ProgramSource}" />
                 <ProjectReference Include="{library}" />
-                <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
+                <PackageReference Include="TorchSharp-cpu" Version="0.107.0" Condition="'$(WithoutBackend)' != 'true'" />
               </ItemGroup>
               <Import Project="{targets}" Condition="'$(ImportMlNetCnnTargets)' == 'true'" />
             </Project>
@@ -56,6 +56,15 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
         Assert.Equal(fixture.ExpectedLabels, ConsumerAppFixture.PredictedLabels(torchFirst));
         string runtimeConfig = File.ReadAllText(Path.Combine(published, "ConsumerApp.runtimeconfig.json"));
         Assert.Contains("\"MlNetCnn.PatchImageAnalytics\": false", runtimeConfig, StringComparison.Ordinal);
+
+        // 3. Without a TorchSharp backend package: MlNetCnn's error says which packages to add.
+        fixture.Dotnet(app, null, "build", "-r", rid, "--artifacts-path", artifacts, "--disable-build-servers", "-nodeReuse:false", "-p:WithoutBackend=true");
+        // An empty package folder: TorchSharp's fallback would otherwise copy libtorch (~480 MB) from the cache into <app>/cpu.
+        var noPackages = new Dictionary<string, string> { ["NUGET_PACKAGES"] = Directory.CreateDirectory(fixture.Combine("no-packages")).FullName };
+        var (exitCode, failed) = fixture.TryDotnet(Path.Combine(artifacts, "bin", "ConsumerApp", "debug_" + rid), noPackages,
+            "ConsumerApp.dll", "train", fixture.ImagesRoot, fixture.Combine("not-trained.zip"), app);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("the application chooses the native backend: add TorchSharp-cpu", failed, StringComparison.Ordinal);
     }
 
     [LinuxFact]
