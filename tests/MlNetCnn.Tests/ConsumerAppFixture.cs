@@ -62,6 +62,31 @@ public sealed class ConsumerAppFixture : IDisposable
 
     public string Combine(params string[] parts) => _temp.Combine(parts);
 
+    /// <summary>
+    /// Writes <c>folder/ConsumerApp.csproj</c>: an executable compiling <see cref="ProgramSource"/> with
+    /// <paramref name="items"/> (its references). Copies of libtorch's ~500 MB are hard links (the fixes replace a file,
+    /// never write through a link).
+    /// </summary>
+    public void WriteProject(string folder, string properties, string items, string imports = "")
+        => File.WriteAllText(Path.Combine(folder, "ConsumerApp.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <Nullable>enable</Nullable>
+                <CreateHardLinksForCopyLocalIfPossible>true</CreateHardLinksForCopyLocalIfPossible>
+                <CreateHardLinksForPublishFilesIfPossible>true</CreateHardLinksForPublishFilesIfPossible>
+                {properties}
+              </PropertyGroup>
+              <ItemGroup>
+                <Compile Include="{ProgramSource}" />
+                {items}
+              </ItemGroup>
+              {imports}
+            </Project>
+            """);
+
     /// <summary>Runs dotnet with <paramref name="arguments"/>; fails the test with the output when it exits non-zero.</summary>
     public string Dotnet(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {

@@ -16,33 +16,20 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
     public void ScoringOnlyProgramWithAProjectReferencePredictsOnTheFirstRunBuiltAndPublished()
     {
         string app = Directory.CreateDirectory(fixture.Combine("project-reference")).FullName;
-        string artifacts = fixture.Combine("project-reference-artifacts");
         string library = Path.Combine(fixture.RepositoryRoot, "src", "MlNetCnn", "MlNetCnn.csproj");
         string targets = Path.Combine(fixture.RepositoryRoot, "src", "MlNetCnn", "buildTransitive", "MlNetCnn.targets");
-        File.WriteAllText(Path.Combine(app, "ConsumerApp.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <Nullable>enable</Nullable>
-                {HardLinks}
-              </PropertyGroup>
-              <ItemGroup>
-                <Compile Include="{fixture.ProgramSource}" />
-                <ProjectReference Include="{library}" />
-                <PackageReference Include="TorchSharp-cpu" Version="0.107.0" Condition="'$(WithoutBackend)' != 'true'" />
-              </ItemGroup>
-              <Import Project="{targets}" Condition="'$(ImportMlNetCnnTargets)' == 'true'" />
-            </Project>
-            """);
-        // --artifacts-path keeps every output, the library's included, out of the repository's bin and obj folders.
         string rid = ConsumerAppFixture.RuntimeIdentifier;
-        fixture.Dotnet(app, null, "restore", "-r", rid, "--artifacts-path", artifacts);
+        // RuntimeIdentifiers in the app (not -r at restore) leaves the library's restore as the repository made it; built
+        // in the test run's configuration, the library is up to date and not compiled again.
+        fixture.WriteProject(app, properties: $"<RuntimeIdentifiers>{rid}</RuntimeIdentifiers>", items: $"""
+            <ProjectReference Include="{library}" />
+            <PackageReference Include="TorchSharp-cpu" Version="0.107.0" Condition="'$(WithoutBackend)' != 'true'" />
+            """, imports: $"""<Import Project="{targets}" Condition="'$(ImportMlNetCnnTargets)' == 'true'" />""");
+        string[] build = ["-c", fixture.Configuration, "--disable-build-servers", "-nodeReuse:false"];
 
         // 1. A plain build, nothing imported: the library's module initializer runs when ML.NET loads it, before TorchSharp.
-        fixture.Dotnet(app, null, "build", "--no-restore", "--artifacts-path", artifacts, "--disable-build-servers", "-nodeReuse:false");
-        string output = Path.Combine(artifacts, "bin", "ConsumerApp", "debug");
+        fixture.Dotnet(app, null, ["build", .. build]);
+        string output = Path.Combine(app, "bin", fixture.Configuration, "net10.0");
         string scored = fixture.Dotnet(output, null, "ConsumerApp.dll", "score", fixture.ModelPath, fixture.ImageList);
         Assert.Equal(fixture.ExpectedLabels, ConsumerAppFixture.PredictedLabels(scored));
         Assert.False(Directory.Exists(Path.Combine(output, "cpu")), "TorchSharp fell back to copying libtorch into <app>/cpu");
@@ -50,18 +37,18 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
         // 2. Published for one runtime with the build targets imported (as a package reference does): a TorchSharp call
         //    before any MlNetCnn code, and the opt-out of the ImageAnalytics fix carried into runtimeconfig.json.
         string published = fixture.Combine("published");
-        fixture.Dotnet(app, null, "publish", "--no-restore", "-r", rid, "--self-contained", "false", "--artifacts-path", artifacts, "-o", published,
-            "--disable-build-servers", "-nodeReuse:false", "-p:ImportMlNetCnnTargets=true", "-p:MlNetCnnPatchImageAnalytics=false");
+        fixture.Dotnet(app, null, ["publish", "--no-restore", "-r", rid, "--self-contained", "false", "-o", published, .. build,
+            "-p:ImportMlNetCnnTargets=true", "-p:MlNetCnnPatchImageAnalytics=false"]);
         string torchFirst = fixture.Dotnet(published, null, "ConsumerApp.dll", "torch-first", fixture.ModelPath, fixture.ImageList);
         Assert.Equal(fixture.ExpectedLabels, ConsumerAppFixture.PredictedLabels(torchFirst));
         string runtimeConfig = File.ReadAllText(Path.Combine(published, "ConsumerApp.runtimeconfig.json"));
         Assert.Contains("\"MlNetCnn.PatchImageAnalytics\": false", runtimeConfig, StringComparison.Ordinal);
 
         // 3. Without a TorchSharp backend package: MlNetCnn's error says which packages to add.
-        fixture.Dotnet(app, null, "build", "-r", rid, "--artifacts-path", artifacts, "--disable-build-servers", "-nodeReuse:false", "-p:WithoutBackend=true");
+        fixture.Dotnet(app, null, ["build", "-r", rid, "-p:WithoutBackend=true", .. build]);
         // An empty package folder: TorchSharp's fallback would otherwise copy libtorch (~480 MB) from the cache into <app>/cpu.
         var noPackages = new Dictionary<string, string> { ["NUGET_PACKAGES"] = Directory.CreateDirectory(fixture.Combine("no-packages")).FullName };
-        var (exitCode, failed) = fixture.TryDotnet(Path.Combine(artifacts, "bin", "ConsumerApp", "debug_" + rid), noPackages,
+        var (exitCode, failed) = fixture.TryDotnet(Path.Combine(output, rid), noPackages,
             "ConsumerApp.dll", "train", fixture.ImagesRoot, fixture.Combine("not-trained.zip"), app);
         Assert.NotEqual(0, exitCode);
         Assert.Contains("the application chooses the native backend: add TorchSharp-cpu", failed, StringComparison.Ordinal);
@@ -96,23 +83,10 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
               </fallbackPackageFolders>
             </configuration>
             """);
-        File.WriteAllText(Path.Combine(app, "ConsumerApp.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <Nullable>enable</Nullable>
-                <DefineConstants>$(DefineConstants);PLOTS</DefineConstants>
-                {HardLinks}
-              </PropertyGroup>
-              <ItemGroup>
-                <Compile Include="{fixture.ProgramSource}" />
-                <PackageReference Include="MlNetCnn" Version="{version}" />
-                <PackageReference Include="MlNetCnn.Visualization" Version="{version}" />
-                <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
-              </ItemGroup>
-            </Project>
+        fixture.WriteProject(app, properties: "<DefineConstants>$(DefineConstants);PLOTS</DefineConstants>", items: $"""
+            <PackageReference Include="MlNetCnn" Version="{version}" />
+            <PackageReference Include="MlNetCnn.Visualization" Version="{version}" />
+            <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
             """);
         var environment = new Dictionary<string, string> { ["NUGET_PACKAGES"] = packages };
         fixture.Dotnet(app, environment, "build", "--disable-build-servers", "-nodeReuse:false");
@@ -144,10 +118,6 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
         string ran = fixture.Dotnet(app, environment, "run", "--file", fileBasedApp, "--artifacts-path", fixture.Combine("file-based-artifacts"));
         Assert.Contains("dynamic code True", ran, StringComparison.Ordinal);
     }
-
-    /// <summary>Hard links instead of copies of libtorch's ~500 MB (the fixes replace a file, never write through a link).</summary>
-    private const string HardLinks = "<CreateHardLinksForCopyLocalIfPossible>true</CreateHardLinksForCopyLocalIfPossible>"
-        + "<CreateHardLinksForPublishFilesIfPossible>true</CreateHardLinksForPublishFilesIfPossible>";
 
     private static void AssertDependencies(string feed, string id, string version, params string[] expected)
     {
