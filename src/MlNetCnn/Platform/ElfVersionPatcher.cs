@@ -161,7 +161,11 @@ namespace MlNetCnn.Platform
             string temporary = libraryPath + ".patching-" + Guid.NewGuid().ToString("N");
             try
             {
-                File.WriteAllBytes(temporary, elf);
+                using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+                {
+                    stream.Write(elf, 0, elf.Length);
+                    stream.Flush(flushToDisk: true);
+                }
                 File.Replace(temporary, libraryPath, null);
             }
             finally

@@ -51,6 +51,8 @@ namespace MlNetCnn.Platform
                         return PixelSpanPatchOutcome.NotNeeded;
                     module.Write(temporary);
                 }
+                using (var written = new FileStream(temporary, FileMode.Open, FileAccess.ReadWrite))
+                    written.Flush(flushToDisk: true);
                 File.Replace(temporary, imageAnalyticsPath, null);
                 return PixelSpanPatchOutcome.Patched;
             }
