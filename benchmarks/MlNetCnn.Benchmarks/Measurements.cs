@@ -52,6 +52,12 @@ internal sealed class PipelineSource
 
     public SyntheticImages Data { get; }
 
+    /// <summary>The rows, as a user's objects.</summary>
+    public IReadOnlyList<ImageRow> Rows => _rows;
+
+    /// <summary>The schema that gives <see cref="ImageRow.Features"/> this data's image shape.</summary>
+    public SchemaDefinition Schema => _schema;
+
     public IDataView Load(MLContext ml) => ml.Data.LoadFromEnumerable(_rows, _schema);
 }
 

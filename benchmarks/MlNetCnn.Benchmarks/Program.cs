@@ -6,8 +6,11 @@
 //   augment — pipeline epochs with and without the AugmentImages transform (CIFAR-size images), same process.
 //   all     — lenet then malloc (the default).
 //   profile — the LeNet-5 trainer against the plain loop with the trainer's extras added one by one, per-phase times.
-// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N]
+//   latency — single-image PredictionEngine latency (p50/p99) of reloaded LeNet-5 and ResNet-18 models, libtorch's default
+//             thread count against MlNetCnn's scoring default, quiet and beside busy threads.
+// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|all|profile|latency] [--images N] [--epochs N]
 //   [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]
+//   [--predictions N] [--before-threads N] [--load N]
 // Before every timed run the harness waits up to --max-wait seconds (default 30, 0 = never) for other processes to
 // leave the cores, and every run reports how many cores other processes used meanwhile.
 using System.Diagnostics;
@@ -34,6 +37,8 @@ catch (ArgumentException e)
 
 // Runs MlNetCnn's start-up (libLibTorchSharp fix-up, mallopt unless MLNETCNN_MALLOC_TUNING=0) before any tensor exists.
 TorchRuntime.EnsureInitialized();
+// The count libtorch gives a thread nobody configured: what a loaded model scored with before TorchRuntime.ScoringThreads.
+int libtorchDefaultThreads = torch.get_num_threads();
 torch.set_num_threads(options.Threads);
 QuietMachine.MaxWaitSeconds = options.MaxWaitSeconds;
 
@@ -52,6 +57,8 @@ if (options.Mode is "zoo")
     report.AddRange(ZooBenchmark.Run(options));
 if (options.Mode is "augment")
     report.AddRange(AugmentationBenchmark.Run(options));
+if (options.Mode is "latency")
+    report.AddRange(LatencyBenchmark.Run(options, libtorchDefaultThreads));
 if (options.Mode is "profile")
     report.AddRange(LeNetBenchmark.Profile(options));
 
@@ -65,7 +72,16 @@ namespace MlNetCnn.Benchmarks
 {
     internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats, int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
     {
-        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|all|profile] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]";
+        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|all|profile|latency] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--predictions N] [--before-threads N] [--load N]";
+
+        /// <summary>latency: predictions per repeat (LeNet-5; ResNet-18 gets a fifth).</summary>
+        public int? Predictions { get; init; }
+
+        /// <summary>latency: the "before" thread count (default: libtorch's count for a fresh thread).</summary>
+        public int? BeforeThreads { get; init; }
+
+        /// <summary>latency: busy threads of the competing load (default: one per core).</summary>
+        public int? Load { get; init; }
 
         /// <summary>zoo: the least time spent in training steps per architecture (inference gets half).</summary>
         public double? Seconds { get; init; }
@@ -79,7 +95,7 @@ namespace MlNetCnn.Benchmarks
         public static BenchmarkOptions Parse(string[] args)
         {
             string mode = "all", label = "";
-            int? images = null, epochs = null, repeats = null, batchOption = null;
+            int? images = null, epochs = null, repeats = null, batchOption = null, predictions = null, beforeThreads = null, load = null;
             double? seconds = null;
             int size = 32;
             string[] only = [];
@@ -96,7 +112,10 @@ namespace MlNetCnn.Benchmarks
                 }
                 switch (args[i])
                 {
-                    case "lenet" or "malloc" or "zoo" or "augment" or "all" or "profile": mode = args[i]; break;
+                    case "lenet" or "malloc" or "zoo" or "augment" or "all" or "profile" or "latency": mode = args[i]; break;
+                    case "--predictions": predictions = Number(); break;
+                    case "--before-threads": beforeThreads = Number(); break;
+                    case "--load": load = Number(); break;
                     case "--images": images = Number(); break;
                     case "--epochs": epochs = Number(); break;
                     case "--batch": batchOption = Number(); break;
@@ -113,7 +132,7 @@ namespace MlNetCnn.Benchmarks
             }
             // The zoo and augmentation figures are quoted at batch 128; the LeNet comparison at the trainer's default 64.
             int batch = batchOption ?? (mode is "zoo" or "augment" ? 128 : 64);
-            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Size = size };
+            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Size = size, Predictions = predictions, BeforeThreads = beforeThreads, Load = load };
         }
 
         /// <summary>The arguments that make a child process measure with the same settings.</summary>

@@ -77,7 +77,7 @@ static int Run(Arguments arguments)
 static bool CheckReloadedModel(string modelPath, string testRoot, MulticlassClassificationMetrics original)
 {
     var ml = new MLContext();
-    var model = ml.Model.Load(modelPath, out _);
+    var model = ml.Model.LoadCnnModel(modelPath, out _); // Model.Load, with a damaged file reported as one InvalidDataException naming it
     try
     {
         using var engine = ml.Model.CreatePredictionEngine<ImageInput, ImagePrediction>(model);

@@ -25,7 +25,7 @@ internal static class ModelReport
 
         Directory.CreateDirectory(outputFolder);
         string modelPath = Path.GetFullPath(Path.Combine(outputFolder, "model.zip"));
-        ml.Model.Save(model, inputSchema, modelPath);
+        ml.Model.SaveAtomically(model, inputSchema, modelPath);
         Console.WriteLine($"Saved the model to {modelPath}");
         var cnn = ((IEnumerable<ITransformer>)model).OfType<CnnTransformer>().Single();
         string curves = Path.Combine(outputFolder, "training-curves.png"), confusion = Path.Combine(outputFolder, "confusion-matrix.png"),

@@ -93,6 +93,28 @@ internal static class DatasetFiles
         return path;
     }
 
+    /// <summary>
+    /// Writes a tiny PNG whose header declares <paramref name="width"/>×<paramref name="height"/> grayscale pixels (valid
+    /// chunk CRCs) but whose data holds one row: a decompression bomb's header without the bomb.
+    /// </summary>
+    public static string WriteOversizedPngHeader(string path, int width, int height)
+    {
+        using var compressed = new MemoryStream();
+        using (var zlib = new ZLibStream(compressed, CompressionLevel.Optimal))
+            zlib.Write(new byte[1 + width]);
+        var header = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(header, width);
+        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
+        header[8] = 8;
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var file = File.Create(path);
+        file.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        WriteChunk(file, "IHDR", header);
+        WriteChunk(file, "IDAT", compressed.ToArray());
+        WriteChunk(file, "IEND", []);
+        return path;
+    }
+
     private static void WriteChunk(Stream stream, string type, byte[] data)
     {
         var chunk = new byte[12 + data.Length];

@@ -8,5 +8,8 @@ internal abstract class BuiltInArchitecture(string name, int minimumImageSize, s
 {
     public override int MinimumImageSize => minimumImageSize;
 
+    // Most families pool adaptively before their classifier; those that flatten a fixed-size map override this.
+    internal override bool SizeGrowsWithImage => false;
+
     protected override string SmallInputAdvice => smallInputAdvice ?? base.SmallInputAdvice;
 }

@@ -163,6 +163,12 @@ public abstract class CnnArchitecture
     public virtual int MinimumImageSize => 1;
 
     /// <summary>
+    /// Whether the network's parameter count grows with the input's height and width (a fully connected layer over
+    /// the flattened features), which a loaded model's recorded size is checked against; unknown networks are assumed to.
+    /// </summary>
+    internal virtual bool SizeGrowsWithImage => true;
+
+    /// <summary>
     /// Builds a freshly initialized network for images of <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/>
     /// (planar CHW floats) and <paramref name="numClasses"/> classes. Its forward pass maps a batch [N, C, H, W] to logits [N, numClasses].
     /// </summary>
@@ -225,6 +231,42 @@ public abstract class CnnArchitecture
     private sealed class CustomArchitecture(string name, Func<int, int, int, int, nn.Module<Tensor, Tensor>> factory) : CnnArchitecture(name)
     {
         protected override nn.Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
-            => factory(channels, height, width, numClasses) ?? throw new InvalidOperationException($"The factory of custom architecture '{Name}' returned null.");
+        {
+            var module = factory(channels, height, width, numClasses) ?? throw new InvalidOperationException($"The factory of custom architecture '{Name}' returned null.");
+            try
+            {
+                CheckOutputWidth(module, channels, height, width, numClasses);
+                return module;
+            }
+            catch
+            {
+                module.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// Runs one zero image through a user's network (evaluation mode, so no statistics change and no random numbers
+        /// are drawn) so that a head of the wrong width fails here, naming the architecture, instead of inside libtorch's loss.
+        /// </summary>
+        private void CheckOutputWidth(nn.Module<Tensor, Tensor> module, int channels, int height, int width, int numClasses)
+        {
+            bool training = module.training;
+            long[] shape;
+            module.eval();
+            try
+            {
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                shape = module.call(zeros(1, channels, height, width)).shape;
+            }
+            finally
+            {
+                module.train(training);
+            }
+            if (shape.Length != 2 || shape[0] != 1 || shape[1] != numClasses)
+                throw new ArgumentException($"The custom architecture '{Name}' maps a batch of one {channels}×{height}×{width} image to [{string.Join(", ", shape)}], " +
+                    $"but training needs [1, {numClasses}]: one logit per class for the {numClasses} classes of the label. Size its last layer with the factory's fourth argument (the class count).");
+        }
     }
 }

@@ -45,6 +45,8 @@ internal sealed class CnnNFeatureArchitecture(int nFeature) : BuiltInArchitectur
     16,
     "Resize the images (ResizeImages) to at least that size.")
 {
+    internal override bool SizeGrowsWithImage => true;
+
     public const string NamePrefix = "CnnNFeature";
 
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)

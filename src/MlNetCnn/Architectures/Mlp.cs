@@ -35,6 +35,8 @@ public sealed class Mlp : Module<Tensor, Tensor>
 
 internal sealed class MlpArchitecture(int hidden) : BuiltInArchitecture(NamePrefix + hidden, 1)
 {
+    internal override bool SizeGrowsWithImage => true;
+
     public const string NamePrefix = "Mlp";
 
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)

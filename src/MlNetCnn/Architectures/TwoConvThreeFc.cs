@@ -57,6 +57,8 @@ internal sealed class TwoConvThreeFcArchitecture() : BuiltInArchitecture(
     16,
     "Resize the images (ResizeImages) to at least that size, or use CnnArchitecture.LeNet5, which pads small inputs.")
 {
+    internal override bool SizeGrowsWithImage => true;
+
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         => new TwoConvThreeFc(channels, height, width, numClasses);
 }

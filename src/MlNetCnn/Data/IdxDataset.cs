@@ -106,6 +106,8 @@ public static class IdxDataset
     /// <summary>An IDX file's checked header, and the means to read the whole file.</summary>
     private sealed record IdxHeader(string Path, bool Gzip, int[] Dimensions)
     {
+        private const long MaxDeflateRatio = 1032;
+
         public int HeaderLength => 4 + 4 * Dimensions.Length;
 
         public long BodyLength => Dimensions.Aggregate(1L, (product, d) => product * d);
@@ -141,12 +143,14 @@ public static class IdxDataset
             var header = new IdxHeader(full, gzip, dimensions);
             if (header.HeaderLength + header.BodyLength > Array.MaxLength)
                 throw new InvalidDataException($"'{full}' declares {string.Join("×", dimensions)} bytes, more than one array holds.");
-            if (!gzip)
-            {
-                long length = new FileInfo(full).Length, expected = header.HeaderLength + header.BodyLength;
-                if (length != expected)
-                    throw new InvalidDataException(header.LengthMessage(length - header.HeaderLength));
-            }
+            long length = new FileInfo(full).Length, expected = header.HeaderLength + header.BodyLength;
+            if (!gzip && length != expected)
+                throw new InvalidDataException(header.LengthMessage(length - header.HeaderLength));
+            // Deflate expands at most 1,032-fold, so a header declaring more than that is a truncated (or forged) file:
+            // say so now rather than allocate what it declares.
+            if (gzip && expected > length * MaxDeflateRatio)
+                throw new InvalidDataException($"'{full}' is truncated: its header declares {string.Join("×", dimensions)} = {header.BodyLength} bytes of data, " +
+                    $"but a gzip file of {length} bytes decompresses to at most {length * MaxDeflateRatio}.");
             return header;
         }
 

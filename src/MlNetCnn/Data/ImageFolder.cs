@@ -12,28 +12,40 @@ namespace MlNetCnn;
 /// row per image file, sorted by label then path so results are reproducible. Follow with
 /// <c>MapValueToKey("Label")</c>, <c>LoadImages("Image", null, "ImagePath")</c>, <c>ResizeImages</c> and
 /// <c>ExtractPixels</c>; the pixels are read lazily, when that pipeline is cursored. Grayscale, RGB and RGBA files can
-/// be mixed in one folder. Folders whose name starts with '.' are ignored.
+/// be mixed in one folder. Folders whose name starts with '.' are ignored. Links to folders are followed, except into
+/// a folder that contains them (a cycle such as <c>loop -&gt; .</c>), and each file is listed once however many links
+/// lead to it (under the first class, in label order, that reaches it). Every image's header is read when listing
+/// (no decoding), and an image declaring more than <c>maxImagePixels</c> pixels is refused, or skipped with
+/// <see cref="ImageValidation.Skip"/>, so a small file that decompresses to gigabytes never reaches the decoder.
 /// </remarks>
 public static class ImageFolder
 {
     /// <summary>The image file extensions read by default (case-insensitive).</summary>
     public static IReadOnlyList<string> DefaultExtensions { get; } = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"];
 
+    /// <summary>
+    /// The default largest image, in pixels: 64 M (8,192 × 8,192), 256 MB once decoded to 32-bit pixels as ML.NET's
+    /// <c>LoadImages</c> does. It admits any camera photo (today's largest sensors give about 61 M pixels) and refuses
+    /// decompression bombs, which declare hundreds of millions of pixels in a few hundred bytes; Pillow's equivalent limit is 89 M.
+    /// </summary>
+    public const long DefaultMaxImagePixels = 64L << 20;
+
     /// <summary>Lists the images under <paramref name="root"/> (<c>root/&lt;label&gt;/&lt;image&gt;</c>) as an <see cref="IDataView"/>.</summary>
     /// <param name="mlContext">The ML.NET context; skipped files are reported to its log.</param>
     /// <param name="root">The folder holding one folder per class.</param>
     /// <param name="extensions">The file extensions to read (with the dot, case-insensitive); default <see cref="DefaultExtensions"/>. Other files are ignored.</param>
     /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
+    /// <param name="maxImagePixels">The largest width × height an image's header may declare (<see cref="DefaultMaxImagePixels"/> by default); a larger image is refused, or skipped with <see cref="ImageValidation.Skip"/>. Reading the headers costs tens of microseconds per image; <see cref="long.MaxValue"/> turns the check off, and with <see cref="ImageValidation.None"/> no file is then opened.</param>
     /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
-    /// <exception cref="InvalidDataException">The root holds no class folder, a class folder holds no image (the message names it), or (with <see cref="ImageValidation.Throw"/>) an image does not decode.</exception>
-    public static IDataView Load(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
+    /// <exception cref="InvalidDataException">The root holds no class folder, a class folder holds no image (the message names it), an image declares more than <paramref name="maxImagePixels"/> pixels (unless skipped), or (with <see cref="ImageValidation.Throw"/>) an image does not decode.</exception>
+    public static IDataView Load(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
-        var listing = List(root, extensions, validation);
+        var listing = List(root, extensions, validation, maxImagePixels);
         if (listing.SkippedFiles.Count > 0)
         {
             using var channel = ((IHostEnvironment)mlContext).Register(nameof(ImageFolder)).Start(nameof(Load));
-            channel.Warning(MessageSensitivity.None, $"ImageFolder: skipped {listing.SkippedFiles.Count} files under '{listing.Root}' that do not decode as images, e.g. '{listing.SkippedFiles[0]}'.");
+            channel.Warning(MessageSensitivity.None, $"ImageFolder: skipped {listing.SkippedFiles.Count} files under '{listing.Root}' that do not decode as images or exceed {maxImagePixels:N0} pixels, e.g. '{listing.SkippedFiles[0]}'.");
         }
         return mlContext.Data.LoadFromEnumerable(listing);
     }
@@ -45,19 +57,20 @@ public static class ImageFolder
     /// </summary>
     /// <exception cref="DirectoryNotFoundException">The root, or its split folder, does not exist; the message lists the folders there are.</exception>
     /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
-    public static IDataView LoadSplit(MLContext mlContext, string root, string split, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
-        => Load(mlContext, SplitFolder(root, split), extensions, validation);
+    public static IDataView LoadSplit(MLContext mlContext, string root, string split, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
+        => Load(mlContext, SplitFolder(root, split), extensions, validation, maxImagePixels);
 
     /// <summary>The <c>train</c> and <c>test</c> splits of <c>root/train|test/&lt;label&gt;/&lt;image&gt;</c>; see <see cref="LoadSplit"/>.</summary>
-    public static (IDataView Train, IDataView Test) LoadTrainTest(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
-        => (LoadSplit(mlContext, root, "train", extensions, validation), LoadSplit(mlContext, root, "test", extensions, validation));
+    public static (IDataView Train, IDataView Test) LoadTrainTest(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
+        => (LoadSplit(mlContext, root, "train", extensions, validation, maxImagePixels), LoadSplit(mlContext, root, "test", extensions, validation, maxImagePixels));
 
     /// <summary>The rows <see cref="Load"/> returns, as objects, and the files it skipped.</summary>
     /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
     /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
-    public static ImageFolderListing List(string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None)
+    public static ImageFolderListing List(string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxImagePixels, 1);
         string fullRoot = Path.GetFullPath(root);
         string layout = Path.Combine(fullRoot, "<label>", "<image>");
         if (!Directory.Exists(fullRoot))
@@ -72,17 +85,20 @@ public static class ImageFolder
 
         var rows = new List<ImageFolderRow>();
         var skipped = new List<string>();
+        var listed = ImageFileTree.NewListedSet();
         foreach (string classFolder in classFolders)
         {
             string label = Path.GetFileName(classFolder);
             int before = rows.Count, skippedBefore = skipped.Count;
-            foreach (string file in Directory.EnumerateFiles(classFolder, "*", SearchOption.AllDirectories)
-                .Where(f => allowed.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal))
+            foreach (string file in ImageFileTree.Files(classFolder, allowed, listed))
             {
-                if (validation != ImageValidation.None && ImageDecodeCheck.Problem(file) is { } problem)
+                // Without validation only the header is read, to refuse decompression bombs; with it, the whole image.
+                string? problem = validation != ImageValidation.None ? ImageDecodeCheck.Problem(file, maxImagePixels)
+                    : maxImagePixels == long.MaxValue ? null : ImageDecodeCheck.OversizeProblem(file, maxImagePixels);
+                if (problem != null)
                 {
-                    if (validation == ImageValidation.Throw)
-                        throw new InvalidDataException($"The image '{file}' does not decode: {problem}. Remove it, or list the folder with ImageValidation.Skip.");
+                    if (validation != ImageValidation.Skip)
+                        throw new InvalidDataException($"The image '{file}' cannot be used: {problem}. Remove it, raise maxImagePixels if it is a genuine image, or list the folder with ImageValidation.Skip.");
                     skipped.Add(file);
                     continue;
                 }

@@ -12,6 +12,9 @@ internal sealed class TrainingCheckpoint
     private const uint Magic = 0x544B4331; // "1CKT"
     private const int Version = 1;
 
+    /// <summary>The extension of checkpoint files.</summary>
+    internal const string Extension = ".cnnckpt";
+
     /// <summary>The options and data shape a resumed run must share with the run that wrote the checkpoint.</summary>
     public required string Fingerprint { get; init; }
 
@@ -28,6 +31,9 @@ internal sealed class TrainingCheckpoint
     public required byte[] RandomState { get; init; }
 
     public byte[]? BestWeights { get; init; }
+
+    /// <summary>The file this checkpoint was loaded from (named in errors), or null.</summary>
+    public string? Source { get; init; }
 
     public void Save(string path)
     {
@@ -46,64 +52,74 @@ internal sealed class TrainingCheckpoint
                 WriteBytes(writer, BestWeights);
         }
 
-        string directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(directory);
-        string temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        AtomicFile.Write(path, file =>
+        {
+            using var writer = new BinaryWriter(file, System.Text.Encoding.UTF8, leaveOpen: true);
+            writer.Write(Magic);
+            writer.Write(Version);
+            writer.Write(payload.Length);
+            writer.Write(SHA256.HashData(payload.GetBuffer().AsSpan(0, (int)payload.Length)));
+            writer.Write(payload.GetBuffer(), 0, (int)payload.Length);
+        });
+    }
+
+    /// <summary>Removes the temporary files of checkpoint writes that were killed in <paramref name="directory"/>; returns how many.</summary>
+    public static int RemoveStaleTemporaryFiles(string directory) => AtomicFile.RemoveStale(directory, "checkpoint-*" + Extension);
+
+    /// <summary>The completed epochs and fingerprint recorded in a checkpoint, or null when it is missing or unusable.</summary>
+    public static (int CompletedEpochs, string Fingerprint)? TryReadProgress(string path)
+    {
         try
         {
-            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
-            using (var writer = new BinaryWriter(file))
-            {
-                writer.Write(Magic);
-                writer.Write(Version);
-                writer.Write(payload.Length);
-                writer.Write(SHA256.HashData(payload.GetBuffer().AsSpan(0, (int)payload.Length)));
-                writer.Write(payload.GetBuffer(), 0, (int)payload.Length);
-                writer.Flush();
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, path, overwrite: true);
+            var checkpoint = Load(path);
+            return (checkpoint.State.CompletedEpochs, checkpoint.Fingerprint);
         }
-        finally
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
         {
-            if (File.Exists(temporary))
-                File.Delete(temporary);
+            return null;
         }
     }
 
-    public static TrainingCheckpoint Load(string path)
+    /// <summary>Reads and verifies a checkpoint; with <paramref name="channels"/>, its standardization must have one value per channel.</summary>
+    public static TrainingCheckpoint Load(string path, int? channels = null)
     {
         try
         {
             using var file = File.OpenRead(path);
             using var reader = new BinaryReader(file);
-            if (reader.ReadUInt32() != Magic)
+            if (reader.Remaining() < 8 || reader.ReadUInt32() != Magic)
                 throw new InvalidDataException("it is not an MlNetCnn training checkpoint.");
             int version = reader.ReadInt32();
             if (version != Version)
                 throw new InvalidDataException($"checkpoint format {version} is not supported (this MlNetCnn reads {Version}).");
             long length = reader.ReadInt64();
             byte[] hash = reader.ReadBytes(32);
-            if (length < 0 || length > Array.MaxLength || length > file.Length)
-                throw new InvalidDataException("the recorded length is impossible.");
-            byte[] payload = reader.ReadBytes((int)length);
-            if (payload.Length != length)
+            byte[] payload = reader.ReadBlob("checkpoint contents", length);
+            if (payload.Length != length || hash.Length != 32)
                 throw new EndOfStreamException();
             if (!SHA256.HashData(payload).AsSpan().SequenceEqual(hash))
                 throw new InvalidDataException("the contents do not match their checksum.");
 
             using var body = new BinaryReader(new MemoryStream(payload, writable: false));
-            return new TrainingCheckpoint
+            var checkpoint = new TrainingCheckpoint
             {
-                Fingerprint = body.ReadString(),
+                Fingerprint = body.ReadText("fingerprint"),
                 Mean = ReadFloats(body),
                 Std = ReadFloats(body),
                 State = TrainingState.Read(body),
-                Weights = ReadBytes(body),
-                OptimizerState = ReadBytes(body),
-                RandomState = ReadBytes(body),
-                BestWeights = body.ReadBoolean() ? ReadBytes(body) : null,
+                Weights = ReadBytes(body, "weights"),
+                OptimizerState = ReadBytes(body, "optimizer state"),
+                RandomState = ReadBytes(body, "random generator state"),
+                BestWeights = ReadFlag(body) ? ReadBytes(body, "best weights") : null,
+                Source = path,
             };
+            if (body.Remaining() != 0)
+                throw new InvalidDataException($"the contents hold {body.Remaining()} bytes after the last field.");
+            if (checkpoint.Mean.Length != checkpoint.Std.Length || checkpoint.Std.Any(v => !(v > 0 && float.IsFinite(v))) || checkpoint.Mean.Any(v => !float.IsFinite(v)))
+                throw new InvalidDataException("the input standardization is invalid (one finite mean and positive standard deviation per channel).");
+            if (channels is { } expected && checkpoint.Mean.Length != expected)
+                throw new InvalidDataException($"its input standardization has {checkpoint.Mean.Length} channels; the data has {expected}.");
+            return checkpoint;
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
         {
@@ -120,14 +136,19 @@ internal sealed class TrainingCheckpoint
 
     private static float[] ReadFloats(BinaryReader reader)
     {
-        int count = reader.ReadInt32();
-        if (count < 0 || count > 4096)
-            throw new InvalidDataException("the standardization values are corrupt.");
+        int count = reader.ReadCount("standardization value count", sizeof(float), 1 << 16);
         var values = new float[count];
         for (int i = 0; i < count; i++)
             values[i] = reader.ReadSingle();
         return values;
     }
+
+    private static bool ReadFlag(BinaryReader reader) => reader.ReadByte() switch
+    {
+        0 => false,
+        1 => true,
+        var b => throw new InvalidDataException($"a flag is {b}, not 0 or 1."),
+    };
 
     private static void WriteBytes(BinaryWriter writer, byte[] bytes)
     {
@@ -135,12 +156,55 @@ internal sealed class TrainingCheckpoint
         writer.Write(bytes);
     }
 
-    private static byte[] ReadBytes(BinaryReader reader)
+    private static byte[] ReadBytes(BinaryReader reader, string what) => reader.ReadBlob(what, reader.ReadInt32());
+
+    /// <summary>
+    /// Checks every native state against the network and optimizer it is about to be loaded into (weights, best
+    /// weights, optimizer state, random generator state), so a forged or damaged field is an error that names the
+    /// file instead of a TorchSharp exception or a libtorch abort.
+    /// </summary>
+    public void CheckFits(TorchSharp.torch.nn.Module network, TorchSharp.Modules.OptimizerHelper optimizer, string networkName)
     {
-        int length = reader.ReadInt32();
-        if (length < 0)
-            throw new InvalidDataException("a recorded length is negative.");
-        byte[] bytes = reader.ReadBytes(length);
-        return bytes.Length == length ? bytes : throw new EndOfStreamException();
+        Check(() => TorchStateFormat.CheckModuleState(Weights, network, networkName), "weights");
+        if (BestWeights != null)
+            Check(() => TorchStateFormat.CheckModuleState(BestWeights, network, networkName), "best weights");
+        Check(() => TorchStateFormat.CheckOptimizerState(OptimizerState, optimizer), "optimizer state");
+        Check(() => TorchStateFormat.CheckRandomState(RandomState), "random generator state");
     }
+
+    private void Check(Action check, string what)
+    {
+        try
+        {
+            check();
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+        {
+            throw Invalid($"its {what} do not fit this run: {(e is EndOfStreamException ? "they are truncated." : e.Message)}", e);
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="bestPath"/> agree with this checkpoint (the last one of a run) after a kill between the two
+    /// checkpoint writes: when this checkpoint is itself the best epoch and the best file is missing, unusable, from
+    /// another run or older, it is rewritten from this one. A best file from a later epoch of the same run is kept (the
+    /// resumed run reaches it again). Returns what was done, or null when nothing was needed.
+    /// </summary>
+    public string? ReconcileBest(string bestPath)
+    {
+        if (State.BestEpoch == 0 || (Source != null && Path.GetFullPath(Source) == Path.GetFullPath(bestPath)))
+            return null;
+        var best = TryReadProgress(bestPath);
+        if (best is { } b && b.Fingerprint == Fingerprint && (b.CompletedEpochs == State.BestEpoch || b.CompletedEpochs > State.CompletedEpochs))
+            return null;
+        string held = best is { } found ? (found.Fingerprint == Fingerprint ? $"epoch {found.CompletedEpochs}" : "another run's checkpoint") : "nothing usable";
+        if (State.BestEpoch != State.CompletedEpochs)
+            return $"'{bestPath}' holds {held}, but the best epoch was {State.BestEpoch}; it is replaced at the next improvement.";
+        Save(bestPath);
+        return $"rewrote '{bestPath}' with epoch {State.BestEpoch}, the best epoch (it held {held}; the run had been stopped between the two checkpoint writes).";
+    }
+
+    /// <summary>An error about this checkpoint that names its file.</summary>
+    public InvalidDataException Invalid(string fault, Exception? inner = null)
+        => new($"The checkpoint '{Source}' cannot be used: {fault}", inner);
 }

@@ -126,6 +126,44 @@ public static class TorchRuntime
         set => OneDnnSwitch.Enabled = value;
     }
 
+    private static int? s_scoringThreads;
+
+    /// <summary>
+    /// Threads for libtorch's CPU kernels while MlNetCnn scores (<c>Transform</c>, <c>PredictionEngine</c>), for every
+    /// model in the process, trained or loaded; from 1 to <see cref="Environment.ProcessorCount"/>. Default null: one
+    /// thread per image of the forward pass, up to the processor cores, so a single-row prediction runs on one thread
+    /// (libtorch's threads spin-wait: on a busy host a single image on all cores can take a hundred times longer) while
+    /// a batch of <c>Transform</c> uses every core.
+    /// </summary>
+    /// <remarks>
+    /// libtorch keeps the count per calling thread (its OpenMP setting), so scoring applies it on the thread that scores,
+    /// just before the forward pass, and <see cref="CnnTrainer.Fit"/> applies <see cref="CnnTrainerOptions.NumberOfThreads"/>
+    /// on its own thread: training and scoring on different threads do not change each other's count. On the same
+    /// thread, each sets its own before it runs. A count set directly with <c>torch.set_num_threads</c> is overridden the
+    /// next time MlNetCnn scores on that thread, and a thread that has not run libtorch yet starts with the count last
+    /// set anywhere in the process (libtorch copies it on the thread's first parallel operation).
+    /// </remarks>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 1 or above the processor count.</exception>
+    public static int? ScoringThreads
+    {
+        get => s_scoringThreads;
+        set
+        {
+            if (value is { } threads && (threads < 1 || threads > Environment.ProcessorCount))
+                throw new ArgumentOutOfRangeException(nameof(value), threads, $"TorchRuntime.ScoringThreads must be between 1 and the {Environment.ProcessorCount} processor cores, or null for one thread per image scored.");
+            s_scoringThreads = value;
+        }
+    }
+
+    /// <summary>Sets libtorch's thread count on the calling thread for a forward pass of <paramref name="images"/> images, when it differs.</summary>
+    internal static void UseScoringThreads(int images)
+    {
+        int wanted = s_scoringThreads ?? Math.Clamp(images, 1, Environment.ProcessorCount);
+        // Changing the count also clears oneDNN's kernel cache, so it is set only when it differs.
+        if (TorchSharp.torch.get_num_threads() != wanted)
+            TorchSharp.torch.set_num_threads(wanted);
+    }
+
     /// <summary>The copies of libLibTorchSharp.so the runtime may load: in the app folder, TorchSharp's folder and their runtimes/&lt;rid&gt;/native.</summary>
     internal static IEnumerable<string> FindLibTorchSharpCopies()
     {

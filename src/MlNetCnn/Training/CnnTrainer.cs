@@ -18,7 +18,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
 {
     private readonly IHost _host;
 
-    /// <summary>Creates the trainer; <paramref name="options"/> are validated now and read at <see cref="Fit"/>.</summary>
+    /// <summary>Creates the trainer; <paramref name="options"/> are validated now, and again when <see cref="Fit"/> reads them.</summary>
     public CnnTrainer(MLContext mlContext, CnnTrainerOptions? options = null)
         : this((IHostEnvironment)mlContext ?? throw new ArgumentNullException(nameof(mlContext)), options)
     {
@@ -40,13 +40,19 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentException("CnnTrainerOptions.Architecture must be set, e.g. CnnArchitecture.LeNet5.", nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 1, "CnnTrainerOptions.Epochs");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, "CnnTrainerOptions.BatchSize");
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.ScoringBatchSize, 1, "CnnTrainerOptions.ScoringBatchSize");
+        if (options.ScoringBatchSize is < 1 or > CnnTrainerOptions.MaxScoringBatchSize)
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ScoringBatchSize", options.ScoringBatchSize, $"CnnTrainerOptions.ScoringBatchSize must be between 1 and {CnnTrainerOptions.MaxScoringBatchSize}.");
+        foreach (var (name, size) in new[] { ("Channels", options.Channels), ("ImageHeight", options.ImageHeight), ("ImageWidth", options.ImageWidth) })
+        {
+            if (size is < 1)
+                throw new ArgumentOutOfRangeException($"CnnTrainerOptions.{name}", size, $"CnnTrainerOptions.{name} must be at least 1, or null to infer it from the feature column.");
+        }
         if (!Enum.IsDefined(options.TestTimeAugmentation))
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation", options.TestTimeAugmentation, "Unknown test-time augmentation.");
         if (!(options.LearningRate > 0 && double.IsFinite(options.LearningRate)))
             throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, "CnnTrainerOptions.LearningRate must be a positive number.");
-        if (options.NumberOfThreads is < 1)
-            throw new ArgumentOutOfRangeException(nameof(options), options.NumberOfThreads, "CnnTrainerOptions.NumberOfThreads must be at least 1.");
+        if (options.NumberOfThreads is { } threads && (threads < 1 || threads > Environment.ProcessorCount))
+            throw new ArgumentOutOfRangeException(nameof(options), threads, $"CnnTrainerOptions.NumberOfThreads must be between 1 and the {Environment.ProcessorCount} processor cores (libtorch's threads spin-wait, so more threads than cores only slow training down), or null for all cores.");
         if (string.IsNullOrWhiteSpace(options.FeatureColumnName) || string.IsNullOrWhiteSpace(options.LabelColumnName))
             throw new ArgumentException("CnnTrainerOptions.FeatureColumnName and LabelColumnName must name columns.", nameof(options));
         if (options.LearningRateSchedule is null || options.Device is null)
@@ -63,6 +69,10 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         ArgumentOutOfRangeException.ThrowIfLessThan(options.CheckpointEveryEpochs, 1, "CnnTrainerOptions.CheckpointEveryEpochs");
         if (options.EarlyStopping is { Patience: < 0 } or { MinDelta: < 0 })
             throw new ArgumentOutOfRangeException(nameof(options), "EarlyStoppingOptions.Patience and MinDelta must be 0 or more.");
+        if (options.CheckpointDirectory is { } checkpoints && string.IsNullOrWhiteSpace(checkpoints))
+            throw new ArgumentException("CnnTrainerOptions.CheckpointDirectory is empty: give a folder for the checkpoints, or null to write none.", nameof(options));
+        if (options.CheckpointDirectory is { } folder && File.Exists(folder))
+            throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' is a file, not a folder: give a folder for the checkpoints.", nameof(options));
         if (options.ResumeFromCheckpoint is { } resume && !File.Exists(resume))
             throw new FileNotFoundException($"The checkpoint to resume from, '{resume}', does not exist.", resume);
         if (options.InitialModel != null && options.InitialWeights != null)
@@ -105,13 +115,19 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     public CnnTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        // The options may have changed since construction (the trainer reads them now): check them again before any work.
+        Validate(Options);
         TorchRuntime.EnsureInitialized();
         var options = Options;
+        if (options.CheckpointDirectory is { } checkpointFolder)
+            CreateCheckpointFolder(checkpointFolder);
         var device = TorchDevices.Resolve(options.Device);
         var (imageColumn, shape) = InputColumns.ResolveImage(input.Schema, options.FeatureColumnName, options.Channels, options.ImageHeight, options.ImageWidth);
         var (labelColumn, classCount) = InputColumns.ResolveLabel(input.Schema, options.LabelColumnName);
         var keyValues = LabelKeyValues.FromColumn(labelColumn);
         var augmentation = ImageAugmentingTransformer.FromColumn(imageColumn);
+        if (augmentation != null)
+            ImageAugmenter.CheckFits(augmentation, shape, imageColumn.Name);
         int seed = options.Seed ?? _host.Rand.Next();
 
         using var channel = _host.Start("Training");
@@ -129,7 +145,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         torch.random.manual_seed(seed);
-        var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath) : null;
+        var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath, shape.Channels) : null;
         var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std)
             : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray())
             : options.StandardizeInputs ? InputStandardization.Fit(train) : InputStandardization.Identity(shape.Channels);
@@ -158,6 +174,19 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         }
     }
 
+    /// <summary>Creates the checkpoint folder now, so a path that cannot be a folder fails before training rather than after the first epoch.</summary>
+    private static void CreateCheckpointFolder(string folder)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' cannot be created: {e.Message}", nameof(CnnTrainerOptions.CheckpointDirectory), e);
+        }
+    }
+
     /// <summary>Initialization, or weights copied from the initial model (fine-tuning) and optionally frozen.</summary>
     private static void PrepareWeights(nn.Module<Tensor, Tensor> module, CnnTrainerOptions options, IChannel channel)
     {
@@ -170,6 +199,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         }
         if (options.InitialModel is not { } initial)
             return;
+        initial.Network.ThrowIfDisposed("CnnTrainerOptions.InitialModel");
         var copied = ModuleWeights.CopyMatching(initial.Network.Module, module);
         int total = module.state_dict().Count;
         if (copied.Count == 0)

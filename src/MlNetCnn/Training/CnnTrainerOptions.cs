@@ -3,8 +3,17 @@ using Microsoft.ML;
 namespace MlNetCnn;
 
 /// <summary>Options of <see cref="CnnTrainer"/>. The defaults train the built-in architectures well without tuning.</summary>
+/// <remarks>
+/// The trainer keeps this object and reads it when <see cref="CnnTrainer.Fit"/> runs, so a change made after the
+/// trainer was created (e.g. setting <see cref="Progress"/>) takes effect. The options are checked when the trainer is
+/// created and again when <c>Fit</c> starts: a value made invalid in between fails there, with an
+/// <see cref="ArgumentException"/> naming the option, before any data is read. Do not change them while <c>Fit</c> runs.
+/// </remarks>
 public sealed class CnnTrainerOptions
 {
+    /// <summary>The largest <see cref="ScoringBatchSize"/>: beyond a few hundred rows a larger batch is no faster, only bigger.</summary>
+    public const int MaxScoringBatchSize = 16_384;
+
     /// <summary>The network to train. Default: <see cref="CnnArchitecture.LeNet5"/>.</summary>
     public CnnArchitecture Architecture { get; set; } = CnnArchitecture.LeNet5;
 
@@ -77,7 +86,8 @@ public sealed class CnnTrainerOptions
     /// <summary>
     /// A folder for checkpoints: <c>checkpoint-last.cnnckpt</c> after every <see cref="CheckpointEveryEpochs"/> epochs and
     /// <c>checkpoint-best.cnnckpt</c> at the best epoch (by the early-stopping metric, else validation or training loss).
-    /// Written atomically. Null writes none.
+    /// Written atomically. Null writes none. <c>Fit</c> creates the folder when it starts; an empty path or a path
+    /// naming a file fails there, before training.
     /// </summary>
     public string? CheckpointDirectory { get; set; }
 
@@ -125,10 +135,17 @@ public sealed class CnnTrainerOptions
     /// </summary>
     public bool StandardizeInputs { get; set; } = true;
 
-    /// <summary>Threads for TorchSharp's CPU kernels; null uses all processor cores.</summary>
+    /// <summary>
+    /// Threads for TorchSharp's CPU kernels while training, from 1 to <see cref="Environment.ProcessorCount"/> (libtorch's
+    /// threads spin-wait, so more threads than cores only slow it down); null uses all processor cores. Scoring uses
+    /// <see cref="MlNetCnn.Platform.TorchRuntime.ScoringThreads"/> instead.
+    /// </summary>
     public int? NumberOfThreads { get; set; }
 
-    /// <summary>Rows scored per forward pass by the fitted transformer. Default 256.</summary>
+    /// <summary>
+    /// Rows scored per forward pass by the fitted transformer, from 1 to <see cref="MaxScoringBatchSize"/>. Default 256. A cursor's
+    /// buffers hold at most 64 M values, so for large images fewer rows go into each pass.
+    /// </summary>
     public int ScoringBatchSize { get; set; } = 256;
 
     /// <summary>

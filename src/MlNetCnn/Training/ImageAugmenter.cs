@@ -14,6 +14,20 @@ internal sealed class ImageAugmenter(ImageAugmentationOptions options)
 
     public ImageAugmentationOptions Options => options;
 
+    /// <summary>
+    /// Checks the options against the image size before training, so a crop padding the image cannot hold fails with
+    /// the column's name instead of inside libtorch at the first batch (reflection needs padding smaller than each side,
+    /// and a zero padding as large as the image would yield crops of padding only).
+    /// </summary>
+    public static void CheckFits(ImageAugmentationOptions options, ImageShape shape, string columnName)
+    {
+        int smallest = Math.Min(shape.Height, shape.Width);
+        if (options.CropPadding >= smallest)
+            throw new ArgumentOutOfRangeException(nameof(options), options.CropPadding,
+                $"The augmentation of column '{columnName}' pads crops by {options.CropPadding} pixels, but its images are {shape.Height}×{shape.Width}: " +
+                $"CropPadding must be smaller than the image's smaller side ({smallest}); a few pixels (e.g. 4 for 32×32) is typical.");
+    }
+
     /// <summary>Returns the augmented batch (new tensors in the caller's dispose scope; the input is not modified).</summary>
     public Tensor Apply(Tensor batch, Random random)
     {

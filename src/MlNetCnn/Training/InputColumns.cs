@@ -34,8 +34,9 @@ internal static class InputColumns
 
         // A flat vector: fill in what was not given. With height and width known the channels follow (e.g. two
         // concatenated images); otherwise square images with 1 or 3 channels are assumed when unambiguous.
-        if (c is null && h is { } knownHeight && w is { } knownWidth && size % (knownHeight * knownWidth) == 0)
-            return new ImageShape(size / (knownHeight * knownWidth), knownHeight, knownWidth);
+        // Sizes below 1 are rejected with the options; products are long so large ones cannot overflow.
+        if (c is null && h is { } knownHeight && w is { } knownWidth && size % ((long)knownHeight * knownWidth) == 0)
+            return new ImageShape((int)(size / ((long)knownHeight * knownWidth)), knownHeight, knownWidth);
         foreach (int candidate in c is { } given ? new[] { given } : new[] { 1, 3 })
         {
             int? side = h ?? w;
@@ -45,11 +46,11 @@ internal static class InputColumns
                 if (root * root * candidate == size)
                     return new ImageShape(candidate, root, root);
             }
-            else if (side is { } s && size % (candidate * s) == 0)
+            else if (side is { } s && size % ((long)candidate * s) == 0)
             {
-                var shape = new ImageShape(candidate, h ?? size / (candidate * s), w ?? size / (candidate * s));
-                if (shape.Size == size)
-                    return shape;
+                int other = (int)(size / ((long)candidate * s));
+                if ((long)candidate * (h ?? other) * (w ?? other) == size)
+                    return new ImageShape(candidate, h ?? other, w ?? other);
             }
         }
         throw new ArgumentOutOfRangeException(nameof(vector), Mismatch(role, columnName,
@@ -72,6 +73,9 @@ internal static class InputColumns
     {
         var column = schema.GetColumnOrNull(columnName)
             ?? throw new ArgumentOutOfRangeException(nameof(schema), $"The label column '{columnName}' was not found in the input; columns present: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
+        if (column.Type is KeyDataViewType { Count: 1 })
+            throw new ArgumentOutOfRangeException(nameof(schema), $"The label column '{columnName}' has a single class: a classifier needs images of at least two classes. " +
+                "Check that the training data holds two or more labels (e.g. one folder per class under the ImageFolder root, not one folder holding all images).");
         if (column.Type is not KeyDataViewType key || key.Count < 2 || key.Count > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(schema), Mismatch("label", columnName, "a key type with at least 2 values (apply MapValueToKey to the label first)", $"{column.Type}"));
         return (column, (int)key.Count);

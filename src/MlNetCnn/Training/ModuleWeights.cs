@@ -80,6 +80,25 @@ internal static class ModuleWeights
         return (path, layer);
     }
 
+    /// <summary>
+    /// The names of the parameters and buffers holding NaN or infinite values (empty when all are finite). One
+    /// isfinite pass per tensor and a single synchronisation, so it is cheap enough to run at every epoch's end.
+    /// </summary>
+    public static IReadOnlyList<string> NonFinite(nn.Module module)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var tensors = module.named_parameters().Select(p => (p.name, tensor: (Tensor)p.parameter))
+            .Concat(module.named_buffers().Where(b => b.buffer.is_floating_point()).Select(b => (b.name, tensor: b.buffer))).ToList();
+        if (tensors.Count == 0)
+            return [];
+        var finite = stack(tensors.Select(t => t.tensor.isfinite().all()).ToArray()).cpu();
+        if (finite.all().item<bool>())
+            return [];
+        var flags = finite.data<bool>().ToArray();
+        return tensors.Where((_, i) => !flags[i]).Select(t => t.name).ToList();
+    }
+
     public static byte[] Serialize(nn.Module module)
     {
         using var stream = new MemoryStream();

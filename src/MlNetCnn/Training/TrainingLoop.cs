@@ -31,6 +31,12 @@ internal sealed class TrainingLoop : IDisposable
     private readonly ImageAugmenter? _augmenter;
     private byte[]? _bestWeights;
 
+    // A loss this many times that of an untrained network (ln of the class count, or the run's first loss if larger) has exploded.
+    private const double DivergedLossFactor = 10_000;
+    private double? _lossLimit;
+
+    private const int UsabilityCheckImages = 8;
+
     public TrainingLoop(nn.Module<Tensor, Tensor> model, InputStandardization standardization, CnnTrainerOptions options,
         IChannel channel, Device device, int seed, string fingerprint, bool hasValidation, ImageAugmenter? augmenter)
     {
@@ -44,6 +50,8 @@ internal sealed class TrainingLoop : IDisposable
         _fingerprint = fingerprint;
         _optimizer = OptimizerFactory.Create(model.parameters().Where(p => p.requires_grad), options);
         _watchedMetric = options.EarlyStopping?.Metric ?? (hasValidation ? TrainingMetric.ValidationLoss : TrainingMetric.TrainLoss);
+        if (options.CheckpointDirectory is { } directory && TrainingCheckpoint.RemoveStaleTemporaryFiles(directory) is > 0 and var removed)
+            channel.Info(MessageSensitivity.None, $"CnnTrainer: removed {removed} temporary checkpoint files left by an interrupted run in {directory}.");
     }
 
     public IReadOnlyList<EpochSummary> History => _state.History;
@@ -53,6 +61,7 @@ internal sealed class TrainingLoop : IDisposable
     {
         if (checkpoint.Fingerprint != _fingerprint)
             throw new InvalidOperationException($"The checkpoint was written by a different run and cannot be resumed here.{Environment.NewLine}checkpoint: {checkpoint.Fingerprint}{Environment.NewLine}this run:   {_fingerprint}");
+        checkpoint.CheckFits(_model, _optimizer, _options.Architecture.Name);
         ModuleWeights.Deserialize(_model, checkpoint.Weights);
         using (var stream = new BinaryReader(new MemoryStream(checkpoint.OptimizerState, writable: false)))
             _optimizer.load_state_dict(stream);
@@ -69,6 +78,8 @@ internal sealed class TrainingLoop : IDisposable
         _state.EpochsWithoutImprovement = restored.EpochsWithoutImprovement;
         _state.History.AddRange(restored.History);
         _bestWeights = checkpoint.BestWeights;
+        if (_options.CheckpointDirectory is { } directory && checkpoint.ReconcileBest(Path.Combine(directory, BestCheckpointName)) is { } repaired)
+            _channel.Warning(MessageSensitivity.None, $"CnnTrainer: {repaired}");
         _channel.Info(MessageSensitivity.None, $"CnnTrainer: resumed after epoch {restored.CompletedEpochs} (step {restored.Step}).");
     }
 
@@ -84,6 +95,7 @@ internal sealed class TrainingLoop : IDisposable
         {
             var clock = Stopwatch.StartNew();
             var (loss, accuracy, learningRate) = TrainEpoch(train, batch, epoch, stepsPerEpoch, total, epochsThisRun);
+            EnsureUsable(epoch, train, batch);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             var (validationLoss, validationAccuracy) = validation is null ? ((double?)null, (double?)null) : Evaluate(validation, batch);
             var summary = new EpochSummary(epoch, loss, accuracy, validationLoss, validationAccuracy, learningRate, clock.Elapsed, train.Count / trainSeconds);
@@ -139,12 +151,13 @@ internal sealed class TrainingLoop : IDisposable
                 var target = labels.to(_device);
                 var loss = nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
                 float lossValue = loss.item<float>();
-                // Stop before a non-finite loss reaches the weights: the model (and the last checkpoint) stay usable.
+                // Stop before a non-finite or exploding loss reaches the weights: the model (and the last checkpoint)
+                // stay usable. This loss also checks the previous step's weights; the epoch's last step is checked in Run.
+                _lossLimit ??= DivergedLossFactor * Math.Max(Math.Log(logits.shape[1]), lossValue);
                 if (!float.IsFinite(lossValue))
-                    throw new InvalidOperationException(
-                        $"Training diverged: the loss became {lossValue} at epoch {epoch}, batch {b + 1} of {stepsPerEpoch}. " +
-                        "Lower LearningRate, set GradientClipNorm, check the images for NaN or infinite values, or, if none of that is the cause, " +
-                        "retry with TorchRuntime.UseOneDnn = false (or MLNETCNN_ONEDNN=0): libtorch's oneDNN CPU kernels turn some small networks' losses NaN.");
+                    throw Diverged($"the loss became {lossValue} at epoch {epoch}, batch {b + 1} of {stepsPerEpoch}");
+                if (lossValue > _lossLimit)
+                    throw Diverged($"the loss reached {lossValue:G3} at epoch {epoch}, batch {b + 1} of {stepsPerEpoch}, over {DivergedLossFactor:N0} times the loss of an untrained network");
                 _optimizer.zero_grad();
                 loss.backward();
                 if (_options.GradientClipNorm is { } maxNorm)
@@ -159,6 +172,38 @@ internal sealed class TrainingLoop : IDisposable
                 Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, (double)correct / seen, learningRate, seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
         }
         return (lossSum / train.Count, (double)correct / train.Count, learningRate);
+    }
+
+    private static InvalidOperationException Diverged(string what) => new(
+        $"Training diverged: {what}. " +
+        "Lower LearningRate, set GradientClipNorm, check the images for NaN or infinite values, or, if none of that is the cause, " +
+        "retry with TorchRuntime.UseOneDnn = false (or MLNETCNN_ONEDNN=0): libtorch's oneDNN CPU kernels turn some small networks' losses NaN.");
+
+    /// <summary>
+    /// Every step's loss checks the weights the step before left; the epoch's last step is checked here, before a
+    /// checkpoint is written: the weights must be finite, and the network, used as it will be for scoring (evaluation
+    /// mode), must give finite outputs for a few training images: finite weights can still be garbage (one Adam step at a
+    /// rate of 1e30 moves every weight by 1e30). One small forward pass per epoch.
+    /// </summary>
+    private void EnsureUsable(int epoch, InMemoryImages train, BatchTensors batch)
+    {
+        var bad = ModuleWeights.NonFinite(_model);
+        if (bad.Count > 0)
+            throw Diverged($"the last step of epoch {epoch} left NaN or infinite values in {string.Join(", ", bad.Take(3))}{(bad.Count > 3 ? $" and {bad.Count - 3} more" : "")}; no checkpoint of it was written");
+        _model.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            // Garbage weights spoil every image's outputs, so a few images tell as well as a batch, for less.
+            var (images, _) = batch.Fill(train, Enumerable.Range(0, Math.Min(Math.Min(batch.Capacity, train.Count), UsabilityCheckImages)).ToArray());
+            if (!_model.call(_standardization.Apply(images).to(_device)).isfinite().all().item<bool>())
+                throw Diverged($"after epoch {epoch} the network's outputs are NaN or infinite (its weights are finite but far too large); no checkpoint of it was written");
+        }
+        finally
+        {
+            _model.train();
+        }
     }
 
     private double CurrentLearningRate(int stepsPerEpoch)

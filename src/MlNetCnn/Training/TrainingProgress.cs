@@ -1,3 +1,5 @@
+using MlNetCnn.Persistence;
+
 namespace MlNetCnn;
 
 /// <summary>
@@ -61,9 +63,8 @@ public sealed record EpochSummary(
 
     internal static List<EpochSummary> ReadAll(BinaryReader reader)
     {
-        int count = reader.ReadInt32();
-        if (count < 0 || count > 1_000_000)
-            throw new InvalidDataException($"the training history length {count} is impossible.");
+        // An epoch takes 60 bytes: checked against the bytes left before the list exists.
+        int count = reader.ReadCount("training history length", 60, 1_000_000);
         var epochs = new List<EpochSummary>(count);
         for (int i = 0; i < count; i++)
         {

@@ -51,6 +51,11 @@ internal sealed class TrainingState
             EpochsWithoutImprovement = reader.ReadInt32(),
         };
         state.History.AddRange(EpochSummary.ReadAll(reader));
+        // A resumed run indexes its schedule, plateau and early stopping with these: each must be one a run can reach.
+        if (state.CompletedEpochs < 0 || state.Step < 0 || state.History.Count != state.CompletedEpochs
+            || state.BestEpoch < 0 || state.BestEpoch > state.CompletedEpochs || state.PlateauBadEpochs < 0 || state.EpochsWithoutImprovement < 0
+            || !(state.PlateauScale > 0 && state.PlateauScale <= 1))
+            throw new InvalidDataException($"the training state is inconsistent (epochs {state.CompletedEpochs}, step {state.Step}, history {state.History.Count}, best epoch {state.BestEpoch}, plateau scale {state.PlateauScale}).");
         return state;
     }
 }

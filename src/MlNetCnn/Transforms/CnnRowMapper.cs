@@ -100,7 +100,7 @@ internal sealed class CnnRowMapper : IRowToRowMapper
         private void GetPredictedLabel(ref uint destination)
         {
             EnsureScored();
-            destination = (uint)CnnScoringDataView.ArgMax(_probabilities) + 1;
+            destination = CnnScoringDataView.PredictedKey(_probabilities);
         }
     }
 }

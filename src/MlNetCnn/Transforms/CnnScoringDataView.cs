@@ -66,10 +66,10 @@ internal sealed class CnnScoringDataView : IDataView
             _input = input;
             _active = active;
             var network = parent._transformer.Network;
-            int capacity = parent._transformer.ScoringBatchSize;
             _imageSize = network.Shape.Size;
             _classCount = network.ClassCount;
             _embeddingSize = network.EmbeddingSize;
+            int capacity = BatchCapacity(parent._transformer.ScoringBatchSize, (long)_imageSize + _classCount + _embeddingSize, parent._source.GetRowCount());
             foreach (var column in parent._source.Schema.Where(c => active.Contains(c.Index)))
                 _buffered[column.Index] = BufferedColumn.Create(input, column, capacity);
             _getFeatures = scoring ? input.GetGetter<VBuffer<float>>(parent._features) : null;
@@ -147,7 +147,7 @@ internal sealed class CnnScoringDataView : IDataView
         }
 
         private void GetPredictedLabel(ref uint destination)
-            => destination = (uint)ArgMax(_probabilities.AsSpan(_slot * _classCount, _classCount)) + 1;
+            => destination = PredictedKey(_probabilities.AsSpan(_slot * _classCount, _classCount));
 
         private void GetEmbedding(ref VBuffer<float> destination)
         {
@@ -167,15 +167,32 @@ internal sealed class CnnScoringDataView : IDataView
         }
     }
 
-    /// <summary>Index of the largest value (the first one on ties).</summary>
-    internal static int ArgMax(ReadOnlySpan<float> values)
+    /// <summary>Most values a cursor buffers per batch (256 MB of floats): large images get fewer rows per forward pass.</summary>
+    internal const long MaxBufferedValues = 64L << 20;
+
+    /// <summary>Rows per batch: the scoring batch size, fewer when the rows are large or when the data has fewer rows.</summary>
+    internal static int BatchCapacity(int scoringBatchSize, long valuesPerRow, long? rowCount)
+    {
+        long capacity = Math.Min(scoringBatchSize, Math.Max(1, MaxBufferedValues / Math.Max(1, valuesPerRow)));
+        if (rowCount is > 0 and { } rows)
+            capacity = Math.Min(capacity, rows);
+        return (int)Math.Max(1, capacity);
+    }
+
+    /// <summary>
+    /// The predicted label's key: 1 + the index of the largest probability (the first one on ties), or 0 (missing)
+    /// when the scores are not numbers, as for an image with NaN or infinite pixels: such a row gets no class.
+    /// </summary>
+    internal static uint PredictedKey(ReadOnlySpan<float> probabilities)
     {
         int best = 0;
-        for (int i = 1; i < values.Length; i++)
+        for (int i = 0; i < probabilities.Length; i++)
         {
-            if (values[i] > values[best])
+            if (float.IsNaN(probabilities[i]))
+                return 0;
+            if (probabilities[i] > probabilities[best])
                 best = i;
         }
-        return best;
+        return (uint)best + 1;
     }
 }

@@ -10,6 +10,11 @@ namespace MlNetCnn;
 /// Immutable and thread-safe for scoring; scores in batches. Saved and loaded with <c>mlContext.Model.Save/Load</c>.
 /// Dispose it (or the model holding it) to free the network's native memory at once.
 /// </summary>
+/// <remarks>
+/// A row whose features hold a NaN or infinite value never gets a class: its <c>Score</c> is all NaN and its
+/// <c>PredictedLabel</c> the missing key 0 (<c>MapKeyToValue</c> gives an empty value), on every scoring path. Scoring
+/// runs libtorch with <see cref="Platform.TorchRuntime.ScoringThreads"/> threads.
+/// </remarks>
 public sealed class CnnTransformer : ITransformer, IDisposable
 {
     internal CnnTransformer(CnnArchitecture architecture, ScoringNetwork network, string featureColumnName,
@@ -79,6 +84,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        Network.ThrowIfDisposed();
         return new CnnScoringDataView(this, input, ResolveFeatures(input.Schema));
     }
 
@@ -86,6 +92,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
+        Network.ThrowIfDisposed();
         return new CnnRowMapper(this, inputSchema, ResolveFeatures(inputSchema));
     }
 
@@ -115,6 +122,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     public void SaveWeights(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        Network.ThrowIfDisposed();
         switch (Path.GetExtension(path).ToLowerInvariant())
         {
             case ".safetensors":
@@ -130,6 +138,6 @@ public sealed class CnnTransformer : ITransformer, IDisposable
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
 
-    /// <summary>Frees the network's native memory.</summary>
+    /// <summary>Frees the network's native memory; scoring afterwards throws <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose() => Network.Dispose();
 }

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MlNetCnn.Persistence;
 
 namespace MlNetCnn;
 
@@ -98,16 +99,17 @@ internal sealed class LabelKeyValues
     public static LabelKeyValues Read(BinaryReader reader)
     {
         int typeIndex = reader.ReadInt32();
-        int count = reader.ReadInt32();
-        if (typeIndex < 0 || typeIndex >= s_supported.Length || count < 0 || count > 1 << 24)
-            throw new InvalidDataException($"The label values are corrupt (type {typeIndex}, count {count}).");
+        if (typeIndex < 0 || typeIndex >= s_supported.Length)
+            throw new InvalidDataException($"the label value type {typeIndex} is unknown.");
         var type = s_supported[typeIndex];
+        // A text value takes at least its one-byte length; the others their size. Checked before the array exists.
+        int count = reader.ReadCount("label value count", type.RawType == typeof(ReadOnlyMemory<char>) || type.RawType == typeof(bool) ? 1 : System.Runtime.InteropServices.Marshal.SizeOf(type.RawType), 1 << 24);
         Array values = Array.CreateInstance(type.RawType, count);
         for (int i = 0; i < count; i++)
         {
             object value = type.RawType switch
             {
-                var t when t == typeof(ReadOnlyMemory<char>) => reader.ReadString().AsMemory(),
+                var t when t == typeof(ReadOnlyMemory<char>) => reader.ReadText("label value").AsMemory(),
                 var t when t == typeof(bool) => reader.ReadBoolean(),
                 var t when t == typeof(sbyte) => reader.ReadSByte(),
                 var t when t == typeof(byte) => reader.ReadByte(),

@@ -16,8 +16,10 @@ internal sealed class ScoringNetwork : IDisposable
 
     private readonly Device _device;
 
-    // Scoring threads share the module freely; a summary adds forward hooks to it, so it waits for them and they for it.
+    // Scoring threads share the module freely; a summary adds forward hooks to it and Dispose frees it, so each waits
+    // for the scoring threads and they for it. The lock itself is never disposed, so a late caller gets a clear error.
     private readonly ReaderWriterLockSlim _hooksLock = new();
+    private bool _disposed;
 
     public ScoringNetwork(nn.Module<Tensor, Tensor> module, InputStandardization standardization, ImageShape shape, int classCount,
         Device? device = null, string? embeddingColumnName = null, TestTimeAugmentation testTimeAugmentation = TestTimeAugmentation.None)
@@ -65,6 +67,8 @@ internal sealed class ScoringNetwork : IDisposable
     /// <summary>
     /// Scores <paramref name="count"/> images (C×H×W floats each) in one forward pass into <paramref name="probabilities"/>
     /// (ClassCount each) and, when embeddings are on and <paramref name="embeddings"/> is not empty, the embeddings (EmbeddingSize each).
+    /// An image with a NaN or infinite pixel gets NaN probabilities and embedding, whatever the network made of it, so
+    /// it never receives a class.
     /// </summary>
     public void Score(ReadOnlySpan<float> pixels, int count, Span<float> probabilities, Span<float> embeddings = default)
     {
@@ -73,7 +77,18 @@ internal sealed class ScoringNetwork : IDisposable
         _hooksLock.EnterReadLock();
         try
         {
+            ThrowIfDisposed();
+            Platform.TorchRuntime.UseScoringThreads(count);
             ScoreUnlocked(pixels, count, probabilities, embeddings);
+            for (int i = 0; i < count; i++)
+            {
+                if (!AllFinite(pixels.Slice(i * Shape.Size, Shape.Size)))
+                {
+                    probabilities.Slice(i * ClassCount, ClassCount).Fill(float.NaN);
+                    if (EmbeddingSize > 0 && !embeddings.IsEmpty)
+                        embeddings.Slice(i * EmbeddingSize, EmbeddingSize).Fill(float.NaN);
+                }
+            }
         }
         finally
         {
@@ -87,6 +102,7 @@ internal sealed class ScoringNetwork : IDisposable
         _hooksLock.EnterWriteLock();
         try
         {
+            ThrowIfDisposed();
             return CnnModelSummary.Create(Module, Shape, modelName);
         }
         finally
@@ -113,6 +129,19 @@ internal sealed class ScoringNetwork : IDisposable
         t_capturedEmbedding = null;
     }
 
+    /// <summary>Whether every value is finite: x × 0 is 0 for finite x and NaN for NaN and ±∞, so one vector sum tells.</summary>
+    internal static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        var vectors = MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
+        var sum = System.Numerics.Vector<float>.Zero;
+        foreach (var vector in vectors)
+            sum += vector * System.Numerics.Vector<float>.Zero;
+        float total = System.Numerics.Vector.Sum(sum);
+        for (int i = vectors.Length * System.Numerics.Vector<float>.Count; i < values.Length; i++)
+            total += values[i] * 0;
+        return total == 0;
+    }
+
     private int MeasureEmbeddingSize()
     {
         using var scope = NewDisposeScope();
@@ -123,10 +152,28 @@ internal sealed class ScoringNetwork : IDisposable
         return size;
     }
 
+    /// <summary>Throws <see cref="ObjectDisposedException"/> naming <paramref name="use"/> when the network was freed.</summary>
+    public void ThrowIfDisposed(string? use = null)
+    {
+        if (_disposed)
+            throw new ObjectDisposedException(nameof(CnnTransformer),
+                $"{(use is null ? "This CnnTransformer" : $"The CnnTransformer given as {use}")} was disposed, which freed its network. Dispose a model only after its last use, or load it again (mlContext.Model.Load).");
+    }
+
     public void Dispose()
     {
-        Module.Dispose();
-        Standardization.Dispose();
-        _hooksLock.Dispose();
+        _hooksLock.EnterWriteLock();
+        try
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+            Module.Dispose();
+            Standardization.Dispose();
+        }
+        finally
+        {
+            _hooksLock.ExitWriteLock();
+        }
     }
 }

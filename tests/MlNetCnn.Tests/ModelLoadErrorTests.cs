@@ -1,0 +1,114 @@
+using System.Reflection;
+using Microsoft.ML;
+
+namespace MlNetCnn.Tests;
+
+/// <summary>What a caller catches when a model file is damaged, and what a failed load leaves behind.</summary>
+public sealed class ModelLoadErrorTests : IDisposable
+{
+    private static readonly Lazy<byte[]> s_model = new(() =>
+    {
+        using var temp = new TempFolder();
+        var ml = new MLContext(seed: 1);
+        var data = SyntheticTensors.Keyed(ml, SyntheticTensors.Rows(30, 3, 1));
+        using var model = new CnnTrainer(ml, new CnnTrainerOptions { Epochs = 1, BatchSize = 16, Seed = 2, NumberOfThreads = 1 }).Fit(data);
+        string path = temp.Combine("model.zip");
+        ml.Model.SaveAtomically(model, data.Schema, path);
+        return File.ReadAllBytes(path);
+    });
+
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private string DamagedModel()
+    {
+        string path = _temp.Combine(Guid.NewGuid().ToString("N") + ".zip");
+        File.WriteAllBytes(path, s_model.Value);
+        var entry = ModelFileEditor.ReadEntry(path);
+        entry[^10] ^= 0xFF;
+        ModelFileEditor.WriteEntry(path, entry);
+        return path;
+    }
+
+    public static TheoryData<string> Damages => ["record", "truncated zip", "not a zip"];
+
+    private string Damaged(string damage)
+    {
+        if (damage == "record")
+            return DamagedModel();
+        string path = _temp.Combine(Guid.NewGuid().ToString("N") + ".zip");
+        File.WriteAllBytes(path, damage == "not a zip" ? "just text"u8.ToArray() : s_model.Value[..(s_model.Value.Length / 2)]);
+        return path;
+    }
+
+    [Theory]
+    [MemberData(nameof(Damages))]
+    public void LoadCnnModelThrowsInvalidDataExceptionNamingTheFileAtTheTopLevel(string damage)
+    {
+        string path = Damaged(damage);
+
+        var error = Assert.Throws<InvalidDataException>(() => new MLContext().Model.LoadCnnModel(path, out _));
+
+        Assert.Contains(path, error.Message);
+        if (damage == "record")
+            Assert.Contains("checksum", error.Message);
+    }
+
+    [Fact]
+    public void ModelLoadWrapsTheLoadersErrorAndTheDocumentedFilterCatchesIt()
+    {
+        string path = DamagedModel();
+        string? caught = null;
+
+        // The README's snippet for mlContext.Model.Load.
+        try
+        {
+            new MLContext().Model.Load(path, out _);
+        }
+        catch (Exception e) when (e.GetBaseException() is InvalidDataException damaged)
+        {
+            caught = damaged.Message;
+        }
+
+        Assert.NotNull(caught);
+        Assert.Contains("CnnModel.bin", caught);
+        Assert.Contains("checksum", caught);
+    }
+
+    [Fact]
+    public void ModelLoadWrapsTheLoadersErrorInTargetInvocationExceptions()
+    {
+        // Documents why LoadCnnModel exists: ML.NET calls loaders by reflection.
+        var error = Assert.ThrowsAny<Exception>(() => new MLContext().Model.Load(DamagedModel(), out _));
+        Assert.IsType<TargetInvocationException>(error);
+    }
+
+    [Theory]
+    [MemberData(nameof(Damages))]
+    public void AFailedLoadLeavesNoTemporaryFolder(string damage)
+    {
+        string path = Damaged(damage), temporary = _temp.Combine("ml-temp");
+        Directory.CreateDirectory(temporary);
+        var ml = new MLContext { TempFilePath = temporary };
+
+        Assert.Throws<InvalidDataException>(() => ml.Model.LoadCnnModel(path, out _));
+
+        Assert.Empty(Directory.GetFileSystemEntries(temporary));
+    }
+
+    [Fact]
+    public void ASuccessfulLoadLeavesNoTemporaryFolder()
+    {
+        string path = _temp.Combine("model.zip"), temporary = _temp.Combine("ml-temp");
+        File.WriteAllBytes(path, s_model.Value);
+        Directory.CreateDirectory(temporary);
+        var ml = new MLContext { TempFilePath = temporary };
+
+        using ((IDisposable)ml.Model.LoadCnnModel(path, out _))
+        {
+        }
+
+        Assert.Empty(Directory.GetFileSystemEntries(temporary));
+    }
+}
