@@ -6,10 +6,11 @@ using System.Runtime.InteropServices;
 namespace MlNetCnn.Platform;
 
 /// <summary>
-/// Prepares the process before any MlNetCnn code runs. For apps built without MlNetCnn's build targets (e.g. a
-/// ProjectReference from another repository) it applies the same two fixes to the files next to the app: makes the
-/// native TorchSharp library loadable on GCC-12 systems and makes ML.NET's ExtractPixels work with the current
-/// SkiaSharp. It also tunes glibc's allocator for libtorch's large buffers.
+/// Prepares the process before any MlNetCnn code runs (a module initializer: also when ML.NET's Model.Load is the first
+/// to load MlNetCnn). For apps built without MlNetCnn's build targets (e.g. a ProjectReference from another repository)
+/// it applies the same two fixes to the files next to the app, unless the build turned them off: makes the native
+/// TorchSharp library loadable on GCC-12 systems and, where the app lifts SkiaSharp to 3.x, makes ML.NET's ExtractPixels
+/// work with it. It also tunes glibc's allocator for libtorch's large buffers.
 /// </summary>
 public static class TorchRuntime
 {
