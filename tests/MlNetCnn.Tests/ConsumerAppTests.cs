@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.IO.Compression;
+using System.Reflection;
 using System.Xml.Linq;
 
 namespace MlNetCnn.Tests;
@@ -17,12 +18,14 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
     {
         string app = Directory.CreateDirectory(fixture.Combine("project-reference")).FullName;
         string library = Path.Combine(fixture.RepositoryRoot, "src", "MlNetCnn", "MlNetCnn.csproj");
+        string visualization = Path.Combine(fixture.RepositoryRoot, "src", "MlNetCnn.Visualization", "MlNetCnn.Visualization.csproj");
         string targets = Path.Combine(fixture.RepositoryRoot, "src", "MlNetCnn", "buildTransitive", "MlNetCnn.targets");
         string rid = ConsumerAppFixture.RuntimeIdentifier;
         // RuntimeIdentifiers in the app (not -r at restore) leaves the library's restore as the repository made it; built
         // in the test run's configuration, the library is up to date and not compiled again.
         fixture.WriteProject(app, properties: $"<RuntimeIdentifiers>{rid}</RuntimeIdentifiers>", items: $"""
             <ProjectReference Include="{library}" />
+            <ProjectReference Include="{visualization}" Condition="'$(WithPlots)' == 'true'" />
             <PackageReference Include="TorchSharp-cpu" Version="0.107.0" Condition="'$(WithoutBackend)' != 'true'" />
             """, imports: $"""<Import Project="{targets}" Condition="'$(ImportMlNetCnnTargets)' == 'true'" />""");
         string[] build = ["-c", fixture.Configuration, "--disable-build-servers", "-nodeReuse:false"];
@@ -34,21 +37,24 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
         Assert.Equal(fixture.ExpectedLabels, ConsumerAppFixture.PredictedLabels(scored));
         Assert.False(Directory.Exists(Path.Combine(output, "cpu")), "TorchSharp fell back to copying libtorch into <app>/cpu");
 
-        // 2. Published for one runtime with the build targets imported (as a package reference does): a TorchSharp call
-        //    before any MlNetCnn code, and the opt-out of the ImageAnalytics fix carried into runtimeconfig.json.
+        // 2. Published for one runtime, with the plots (SkiaSharp 3) and the build targets imported: ML.NET's ImageAnalytics
+        //    patched in the publish folder, and a TorchSharp call before any MlNetCnn code.
         string published = fixture.Combine("published");
-        fixture.Dotnet(app, null, ["publish", "--no-restore", "-r", rid, "--self-contained", "false", "-o", published, .. build,
-            "-p:ImportMlNetCnnTargets=true", "-p:MlNetCnnPatchImageAnalytics=false"]);
+        fixture.Dotnet(app, null, ["publish", "-r", rid, "--self-contained", "false", "-o", published, .. build,
+            "-p:ImportMlNetCnnTargets=true", "-p:WithPlots=true"]);
+        Assert.True(AssemblyName.GetAssemblyName(Path.Combine(published, "SkiaSharp.dll")).Version!.Major >= 3, "the plots did not lift SkiaSharp to 3.x");
         string torchFirst = fixture.Dotnet(published, null, "ConsumerApp.dll", "torch-first", fixture.ModelPath, fixture.ImageList);
         Assert.Equal(fixture.ExpectedLabels, ConsumerAppFixture.PredictedLabels(torchFirst));
-        string runtimeConfig = File.ReadAllText(Path.Combine(published, "ConsumerApp.runtimeconfig.json"));
-        Assert.Contains("\"MlNetCnn.PatchImageAnalytics\": false", runtimeConfig, StringComparison.Ordinal);
 
-        // 3. Without a TorchSharp backend package: MlNetCnn's error says which packages to add.
-        fixture.Dotnet(app, null, ["build", "-r", rid, "-p:WithoutBackend=true", .. build]);
+        // 3. Without a TorchSharp backend package: MlNetCnn's error says which packages to add. The opt-out of a fix
+        //    reaches runtimeconfig.json for the library's first-use fallback.
+        fixture.Dotnet(app, null, ["build", "-r", rid, "-p:WithoutBackend=true", "-p:ImportMlNetCnnTargets=true", "-p:MlNetCnnPatchImageAnalytics=false", .. build]);
+        string withoutBackend = Path.Combine(output, rid);
+        string runtimeConfig = File.ReadAllText(Path.Combine(withoutBackend, "ConsumerApp.runtimeconfig.json"));
+        Assert.Contains("\"MlNetCnn.PatchImageAnalytics\": false", runtimeConfig, StringComparison.Ordinal);
         // An empty package folder: TorchSharp's fallback would otherwise copy libtorch (~480 MB) from the cache into <app>/cpu.
         var noPackages = new Dictionary<string, string> { ["NUGET_PACKAGES"] = Directory.CreateDirectory(fixture.Combine("no-packages")).FullName };
-        var (exitCode, failed) = fixture.TryDotnet(Path.Combine(output, rid), noPackages,
+        var (exitCode, failed) = fixture.TryDotnet(withoutBackend, noPackages,
             "ConsumerApp.dll", "train", fixture.ImagesRoot, fixture.Combine("not-trained.zip"), app);
         Assert.NotEqual(0, exitCode);
         Assert.Contains("the application chooses the native backend: add TorchSharp-cpu", failed, StringComparison.Ordinal);
