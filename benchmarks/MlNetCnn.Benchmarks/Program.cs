@@ -4,11 +4,13 @@
 //             GLIBC_TUNABLES instead, to see whether the library's start-up mallopt gives every user the tunables' gain.
 //   zoo     — every architecture's training and inference images/s on random 3×32×32 batches (batch 128 unless --batch).
 //   augment — pipeline epochs with and without the AugmentImages transform (CIFAR-size images), same process.
+//   onnx    — ONNX Runtime on the exported model vs the library's libtorch scoring: batch images/s and single-image
+//             latency for LeNet-5 (1×28×28), ResNet9(32) (3×32×32) and ResNet-18 (3×224×224) (batch 256 unless --batch).
 //   all     — lenet then malloc (the default).
 //   profile — the LeNet-5 trainer against the plain loop with the trainer's extras added one by one, per-phase times.
 //   latency — single-image PredictionEngine latency (p50/p99) of reloaded LeNet-5 and ResNet-18 models, libtorch's default
 //             thread count against MlNetCnn's scoring default, quiet and beside busy threads.
-// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|all|profile|latency] [--images N] [--epochs N]
+// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|onnx|all|profile|latency] [--images N] [--epochs N]
 //   [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N]
 //   [--predictions N] [--before-threads N] [--load N]
 // Before every timed run the harness waits up to --max-wait seconds (default 30, 0 = never) for other processes to
@@ -22,6 +24,13 @@ using TorchSharp;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+
+if (args.Any(a => a is "-h" or "--help"))
+{
+    Console.WriteLine(BenchmarkOptions.Usage);
+    Console.WriteLine(BenchmarkHelp.Text);
+    return 0;
+}
 
 BenchmarkOptions options;
 try
@@ -57,6 +66,8 @@ if (options.Mode is "zoo")
     report.AddRange(ZooBenchmark.Run(options));
 if (options.Mode is "augment")
     report.AddRange(AugmentationBenchmark.Run(options));
+if (options.Mode is "onnx")
+    report.AddRange(OnnxBenchmark.Run(options));
 if (options.Mode is "latency")
     report.AddRange(LatencyBenchmark.Run(options, libtorchDefaultThreads));
 if (options.Mode is "profile")
@@ -72,7 +83,7 @@ namespace MlNetCnn.Benchmarks
 {
     internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats, int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
     {
-        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|all|profile|latency] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--predictions N] [--before-threads N] [--load N]";
+        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|onnx|all|profile|latency] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--predictions N] [--before-threads N] [--load N]";
 
         /// <summary>latency: predictions per repeat (LeNet-5; ResNet-18 gets a fifth).</summary>
         public int? Predictions { get; init; }
@@ -112,7 +123,7 @@ namespace MlNetCnn.Benchmarks
                 }
                 switch (args[i])
                 {
-                    case "lenet" or "malloc" or "zoo" or "augment" or "all" or "profile" or "latency": mode = args[i]; break;
+                    case "lenet" or "malloc" or "zoo" or "augment" or "onnx" or "all" or "profile" or "latency": mode = args[i]; break;
                     case "--predictions": predictions = Number(); break;
                     case "--before-threads": beforeThreads = Number(); break;
                     case "--load": load = Number(); break;
@@ -131,7 +142,7 @@ namespace MlNetCnn.Benchmarks
                 }
             }
             // The zoo and augmentation figures are quoted at batch 128; the LeNet comparison at the trainer's default 64.
-            int batch = batchOption ?? (mode is "zoo" or "augment" ? 128 : 64);
+            int batch = batchOption ?? (mode is "zoo" or "augment" ? 128 : mode is "onnx" ? 256 : 64);
             return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Size = size, Predictions = predictions, BeforeThreads = beforeThreads, Load = load };
         }
 

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace ArchitectureZoo;
 
-/// <summary>The command line: <c>[--channels C] [--size S] [--classes K] [--summary &lt;name&gt;]</c>.</summary>
+/// <summary>The command line: <c>[--channels C] [--size S] [--classes K] [--summary &lt;name&gt;] [--help]</c>.</summary>
 internal sealed record Arguments(int Channels, int Size, int Classes, string? SummaryName)
 {
     public const string Usage = """
@@ -10,7 +10,9 @@ internal sealed record Arguments(int Channels, int Size, int Classes, string? Su
           --channels C      input channels, 1 or 3 (default 3)
           --size S          input height and width in pixels (default 32)
           --classes K       output classes (default 10)
-          --summary <name>  print the layer table of one architecture (e.g. ResNet18Cifar) instead of the list
+          --summary <name>  print the layer table of one architecture instead of the list; the name as the list shows it,
+                            in any case: ResNet18Cifar, resnet9-32, CnnNFeature6, Mlp8, ...
+          -h, --help        show this text
         """;
 
     private static readonly string[] s_numberOptions = ["--channels", "--size", "--classes"];

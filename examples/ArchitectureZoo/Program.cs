@@ -4,6 +4,11 @@ using System.Globalization;
 using ArchitectureZoo;
 using MlNetCnn;
 
+if (args.Any(a => a is "-h" or "--help"))
+{
+    Console.WriteLine(Arguments.Usage);
+    return 0;
+}
 var arguments = Arguments.Parse(args, out var error);
 if (arguments is null)
 {
@@ -48,5 +53,5 @@ foreach (var architecture in CnnArchitecture.All)
     Console.WriteLine(string.Create(culture, $"{architecture.Name,-16} {minimum,9} {summary.TotalParameters,14:N0} {summary.MultiplyAccumulates,16:N0}"));
 }
 Console.WriteLine();
-Console.WriteLine("One network's layers: --summary <name>");
+Console.WriteLine("One network's layers: --summary <name> (any name above, in any case; CnnNFeature<n>, Mlp<hidden> and ResNet9-<width> take other numbers too)");
 return 0;

@@ -1,7 +1,7 @@
-// CIFAR-10 from folders of JPGs: LoadImages → ExtractPixels → NormalizeImages (per-channel mean and standard deviation
-// fitted on the training images) → AugmentImages (reflect-padded random crop + horizontal flip, training only) →
-// CnnTrainer (scoring each image and its mirror), evaluated by ML.NET on a held-out split (or the test/ folder) and
-// saved with the preprocessing.
+// CIFAR-10 from folders of JPGs: LoadImagesForCnn → NormalizeImages (per-channel mean and standard deviation fitted on
+// the training images) → AugmentImages (reflect-padded random crop + horizontal flip, training only) → CnnTrainer
+// (scoring each image and its mirror), evaluated by ML.NET on a held-out split (or the test/ folder) and saved with the
+// preprocessing. With --download, the official binary batches (Cifar10.Load) replace the folders.
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -10,11 +10,13 @@ using MlNetCnn;
 using MlNetCnn.Examples;
 
 const string Usage = """
-    usage: Cifar10FromFolders --data <folder or .tar> [--architecture resnet9|vgg11|resnet18] [--epochs N]
-                              [--batch-size N] [--learning-rate X] [--test-time flip|none] [--holdout F] [--per-class N]
-                              [--output <dir>]
+    usage: Cifar10FromFolders (--data <folder or .tar> | --download [--data <folder>]) [--architecture resnet9|vgg11|resnet18]
+                              [--epochs N] [--batch-size N] [--learning-rate X] [--test-time flip|none] [--holdout F]
+                              [--per-class N] [--output <dir>]
       --data <path>        CIFAR-10 images laid out <class>/<image>, or <root>/train|test/<class>/<image>, or a .tar
                            of either (extracted once next to it, e.g. ../shared/datasets/cifar10-train-jpg.tar)
+      --download           download the official binary version instead (163 MB, checksummed, resumable) into --data
+                           (default ./data/cifar10) and train on its 50,000 images, evaluating on its 10,000 test images
       --architecture A     resnet9 (ResNet-9 at width 32, 1.65 M parameters; default), vgg11 (VGG-11-BN for CIFAR)
                            or resnet18 (ResNet-18 with the CIFAR stem)
       --epochs N           passes over the training images (default 15)
@@ -22,17 +24,19 @@ const string Usage = """
       --learning-rate X    one-cycle peak of SGD with Nesterov momentum (default 0.4 for resnet9, 0.1 otherwise)
       --test-time T        flip (default): score every image and its mirror and average the probabilities; none
       --holdout F          share of every class held out for evaluation when there is no test/ folder (default 0.1)
-      --per-class N        use at most N training images per class (default: all), for a quick run
+      --per-class N        use at most N training images per class (default: all), for a quick run (folders only)
       --output <dir>       where model.zip, checkpoints and plots go (default ./output/cifar10)
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--test-time", "--holdout", "--per-class", "--output"], Run);
+    ["--data", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--test-time", "--holdout", "--per-class", "--output"], ["--download"], Run);
 
 static int Run(CommandLine commandLine)
 {
-    string data = commandLine.Text("--data") ?? throw new DirectoryNotFoundException(
-        "Give the CIFAR-10 images with --data: a folder laid out <class>/<image> or train|test/<class>/<image>, or a .tar of one.");
+    bool download = commandLine.Flag("--download");
+    string data = commandLine.Text("--data") ?? (download ? Path.Combine("data", "cifar10") : throw new DirectoryNotFoundException(
+        "Give the CIFAR-10 images with --data (a folder laid out <class>/<image> or train|test/<class>/<image>, or a .tar of one), " +
+        "or add --download to fetch the official binary version."));
     string architectureName = commandLine.Choice("--architecture", "resnet9", "resnet9", "vgg11", "resnet18");
     int epochs = commandLine.PositiveInt("--epochs", 15), batchSize = commandLine.PositiveInt("--batch-size", 256);
     double learningRate = commandLine.Number("--learning-rate", architectureName == "resnet9" ? 0.4 : 0.1, 0, 10);
@@ -48,16 +52,19 @@ static int Run(CommandLine commandLine)
     };
 
     var ml = new MLContext(seed: 1);
-    var (train, test, testName) = LoadImages(ml, CifarFolder.Resolve(data), holdout, perClass);
-    int trainCount = train.GetColumn<string>("ImagePath").Count(), testCount = test.GetColumn<string>("ImagePath").Count();
+    var (train, test, testName) = download
+        ? LoadBinary(ml, DatasetDownload.Fetch(KnownDataset.Cifar10, data))
+        : LoadImages(ml, CifarFolder.Resolve(data), holdout, perClass);
+    int trainCount = RowCount(train), testCount = RowCount(test);
     Console.WriteLine($"Training images: {trainCount}, {testName.ToLowerInvariant()} images: {testCount}");
 
     // Decoding and normalization are fitted once; the same fitted preprocessing feeds the per-epoch validation.
     var clock = Stopwatch.StartNew();
-    var preprocessing = ml.Transforms.Conversion.MapValueToKey("Label")
-        .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
-        .Append(ml.Transforms.ResizeImages("Image", 32, 32))
-        .Append(ml.Transforms.ExtractPixels("Pixels", "Image", scaleImage: 1f / 255))
+    // Pixels: planar RGB in 0..1, decoded from the files (folders) or read as they are (binary batches, labels already keys).
+    IEstimator<ITransformer> pixels = download
+        ? ml.Transforms.CopyColumns("Pixels", "Features")
+        : ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.LoadImagesForCnn(width: 32, height: 32, outputColumnName: "Pixels"));
+    var preprocessing = pixels
         .Append(ml.Transforms.NormalizeImages("Features", "Pixels"))
         .Append(ml.Transforms.AugmentImages(ImageAugmentationOptions.CropAndFlip(4, CropPadding.Reflect)))
         .Fit(train);
@@ -98,6 +105,19 @@ static int Run(CommandLine commandLine)
     var model = preprocessing.Append(cnn).Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(cnn.Transform(preprocessing.Transform(test))));
     ModelReport.EvaluateAndSave(ml, model, train.Schema, test, output, testName, imageColumnName: "Pixels");
     return 0;
+}
+
+// The official binary batches: data_batch_1..5 to train on, test_batch to evaluate on.
+static (IDataView Train, IDataView Test, string TestName) LoadBinary(MLContext ml, string folder)
+    => (Cifar10.Load(ml, folder, DatasetSplit.Train), Cifar10.Load(ml, folder, DatasetSplit.Test), "Test");
+
+static int RowCount(IDataView data)
+{
+    using var cursor = data.GetRowCursor([]);
+    int count = 0;
+    while (cursor.MoveNext())
+        count++;
+    return count;
 }
 
 // The training images and the images to evaluate on: train/ and test/ when the folder has them, else a stratified holdout.

@@ -7,11 +7,13 @@ using MlNetCnn;
 using MlNetCnn.Examples;
 
 const string Usage = """
-    usage: FashionMnist [--data <folder>] [--architecture cnn|resnet18] [--epochs N] [--batch-size N]
+    usage: FashionMnist [--data <folder>] [--download] [--architecture cnn|resnet18] [--epochs N] [--batch-size N]
                         [--learning-rate X] [--train-images N] [--output <dir>]
       --data <folder>      the four Fashion-MNIST IDX files (train-/t10k-images-idx3-ubyte[.gz], ...-labels-idx1-ubyte[.gz]);
                            default: the first of ../shared/datasets/fashion-mnist (from the current folder or one of
-                           its parents) and /usr/share/fashion-mnist (Debian's dataset-fashion-mnist) that exists
+                           its parents) and /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) that exists
+      --download           download the four files (30 MB, checksummed, resumable) into --data (default ./data/fashion-mnist)
+                           first; files already there are kept
       --architecture A     cnn (468k parameters, defined in FashionCnn.cs; default) or resnet18 (ResNet-18, CIFAR stem)
       --epochs N           passes over the training images (default 10)
       --batch-size N       images per step (default 128)
@@ -20,11 +22,13 @@ const string Usage = """
       --output <dir>       where model.zip, checkpoints and plots go (default ./output/fashion-mnist)
     """;
 
-return CommandLine.Run(args, Usage, ["--data", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--train-images", "--output"], Run);
+return CommandLine.Run(args, Usage, ["--data", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--train-images", "--output"], ["--download"], Run);
 
 static int Run(CommandLine commandLine)
 {
-    string folder = commandLine.Text("--data") ?? LocateDataset();
+    string folder = commandLine.Flag("--download")
+        ? DatasetDownload.Fetch(KnownDataset.FashionMnist, commandLine.Text("--data") ?? Path.Combine("data", "fashion-mnist"))
+        : commandLine.Text("--data") ?? LocateDataset();
     string architectureName = commandLine.Choice("--architecture", "cnn", "cnn", "resnet18");
     var architecture = architectureName == "cnn" ? FashionCnn.Architecture : CnnArchitecture.ResNet18Cifar;
     int epochs = commandLine.PositiveInt("--epochs", 10), batchSize = commandLine.PositiveInt("--batch-size", 128);
@@ -86,8 +90,8 @@ static string LocateDataset()
         if (Directory.Exists(candidate))
             return candidate;
     }
-    const string debian = "/usr/share/fashion-mnist";
+    const string debian = "/usr/share/datasets/fashion-mnist";
     return Directory.Exists(debian) ? debian : throw new DirectoryNotFoundException(
-        "Fashion-MNIST was not found in ../shared/datasets/fashion-mnist or /usr/share/fashion-mnist. Pass --data <folder>, " +
-        "install Debian's dataset-fashion-mnist, or download it: MlNetCnn's DatasetDownloader fetches KnownDataset.FashionMnist.");
+        $"Fashion-MNIST was not found in ../shared/datasets/fashion-mnist or {debian}. Add --download to fetch it " +
+        "(into ./data/fashion-mnist, or the --data folder), pass --data <folder>, or install Debian's dataset-fashion-mnist.");
 }

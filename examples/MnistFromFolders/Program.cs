@@ -3,12 +3,11 @@
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.Transforms.Image;
 using MlNetCnn;
 using MlNetCnn.Examples;
 using MnistFromFolders;
 
-if (args is ["-h" or "--help"])
+if (args.Any(a => a is "-h" or "--help"))
 {
     Console.WriteLine(Arguments.Usage);
     return 0;
@@ -46,12 +45,10 @@ static int Run(Arguments arguments)
         Architecture = CnnArchitecture.LeNet5, Epochs = arguments.Epochs, BatchSize = arguments.BatchSize,
         CheckpointDirectory = Path.Combine(arguments.OutputFolder, "checkpoints"),
     };
-    var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
-        .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
-        .Append(ml.Transforms.ResizeImages("Image", 28, 28))
-        .Append(ml.Transforms.ConvertToGrayscale("Image"))
-        .Append(ml.Transforms.ExtractPixels("Features", "Image", colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255))
-        .Append(new CnnTrainer(ml, options))
+    // ImagePath → Features: each file loaded, resized to 28×28, made grayscale, pixels scaled to 0..1 (Vector<Single, 1, 28, 28>).
+    var pipeline = ml.Transforms.LoadImagesForCnn(width: 28, height: 28, grayscale: true)
+        .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+        .Append(ml.MulticlassClassification.Trainers.Cnn(options))
         .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
     Console.WriteLine($"Training LeNet-5 (epochs: {arguments.Epochs}, batch size: {arguments.BatchSize})");
@@ -62,7 +59,7 @@ static int Run(Arguments arguments)
         return pipeline.Fit(train);
     });
     clock.Stop();
-    double loopSeconds = model.OfType<CnnTransformer>().Single().TrainingHistory.Sum(e => e.Duration.TotalSeconds);
+    double loopSeconds = model.GetCnnTransformer().TrainingHistory.Sum(e => e.Duration.TotalSeconds);
     long imagesSeen = trainCount * arguments.Epochs;
     Console.WriteLine($"Training time: {clock.Elapsed.TotalSeconds:F1} s, {imagesSeen / clock.Elapsed.TotalSeconds:F0} images/s " +
                       $"(image decoding included; the epochs alone: {loopSeconds:F1} s, {imagesSeen / loopSeconds:F0} images/s)");

@@ -5,7 +5,6 @@
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.Transforms.Image;
 using MlNetCnn;
 using MlNetCnn.Examples;
 using MlNetCnn.Platform;
@@ -31,11 +30,9 @@ static int Run(CommandLine commandLine)
     var (trainFiles, testFiles) = ImageFolder.LoadTrainTest(ml, root);
 
     // Decode once into memory: four networks read the same images.
+    var total = Stopwatch.StartNew();
     var preprocessing = ml.Transforms.Conversion.MapValueToKey("Label")
-        .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
-        .Append(ml.Transforms.ResizeImages("Image", 28, 28))
-        .Append(ml.Transforms.ConvertToGrayscale("Image"))
-        .Append(ml.Transforms.ExtractPixels("Features", "Image", colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255))
+        .Append(ml.Transforms.LoadImagesForCnn(width: 28, height: 28, grayscale: true))
         .Append(FixedPixelPermutation.Estimator(ml, seed))
         .Fit(trainFiles);
     string[] columns = ["Label", "Features", "PermutedFeatures"];
@@ -69,5 +66,6 @@ static int Run(CommandLine commandLine)
     Console.WriteLine();
     Console.WriteLine($"CNN advantage over the fully connected net: {cnn.Original - fc.Original:+0.0000;-0.0000} on the original images, " +
                       $"{cnn.Permuted - fc.Permuted:+0.0000;-0.0000} under the permutation.");
+    Console.WriteLine($"Total time: {total.Elapsed.TotalSeconds:F1} s (decoding and four trainings)");
     return 0;
 }

@@ -3,8 +3,8 @@ using System.Globalization;
 namespace MlNetCnn.Examples;
 
 /// <summary>
-/// The examples' command line: <c>--name value</c> pairs from a fixed set of names, with typed reads that explain a bad
-/// value. <see cref="Run"/> wraps an example's body: <c>-h</c> prints the usage, a bad argument exits 2 and a data
+/// The examples' command line: <c>--name value</c> pairs from a fixed set of names and <c>--flag</c>s without a value,
+/// with typed reads that explain a bad value. <see cref="Run"/> wraps an example's body: <c>-h</c> prints the usage, a bad argument exits 2 and a data
 /// error (missing folder, unreadable file) exits 1 with its message instead of a stack trace.
 /// </summary>
 internal sealed class CommandLine
@@ -15,15 +15,19 @@ internal sealed class CommandLine
 
     /// <summary>Parses <paramref name="args"/>, runs <paramref name="body"/> and returns the process exit code.</summary>
     public static int Run(string[] args, string usage, IReadOnlyCollection<string> names, Func<CommandLine, int> body)
+        => Run(args, usage, names, [], body);
+
+    /// <summary>As above, with <paramref name="flags"/>: names that take no value.</summary>
+    public static int Run(string[] args, string usage, IReadOnlyCollection<string> names, IReadOnlyCollection<string> flags, Func<CommandLine, int> body)
     {
-        if (args is ["-h" or "--help"])
+        if (args.Any(a => a is "-h" or "--help"))
         {
             Console.WriteLine(usage);
             return 0;
         }
         try
         {
-            return body(Parse(args, names));
+            return body(Parse(args, names, flags));
         }
         catch (UsageException e)
         {
@@ -31,26 +35,34 @@ internal sealed class CommandLine
             Console.Error.WriteLine(usage);
             return 2;
         }
-        catch (Exception e) when (e is DirectoryNotFoundException or FileNotFoundException or InvalidDataException)
+        catch (Exception e) when (e is IOException or InvalidDataException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
         }
     }
 
-    private static CommandLine Parse(string[] args, IReadOnlyCollection<string> names)
+    private static CommandLine Parse(string[] args, IReadOnlyCollection<string> names, IReadOnlyCollection<string> flags)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        for (int i = 0; i < args.Length; i += 2)
+        for (int i = 0; i < args.Length; i++)
         {
+            if (flags.Contains(args[i]))
+            {
+                values[args[i]] = "";
+                continue;
+            }
             if (!names.Contains(args[i]))
                 throw new UsageException($"unknown argument '{args[i]}'.");
             if (i + 1 >= args.Length)
                 throw new UsageException($"{args[i]} needs a value.");
-            values[args[i]] = args[i + 1];
+            values[args[i]] = args[++i];
         }
         return new CommandLine(values);
     }
+
+    /// <summary>Whether the flag <paramref name="name"/> was given.</summary>
+    public bool Flag(string name) => _values.ContainsKey(name);
 
     /// <summary>The text given for <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
     public string? Text(string name, string? fallback = null) => _values.GetValueOrDefault(name, fallback!);

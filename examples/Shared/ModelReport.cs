@@ -27,7 +27,7 @@ internal static class ModelReport
         string modelPath = Path.GetFullPath(Path.Combine(outputFolder, "model.zip"));
         ml.Model.SaveAtomically(model, inputSchema, modelPath);
         Console.WriteLine($"Saved the model to {modelPath}");
-        var cnn = ((IEnumerable<ITransformer>)model).OfType<CnnTransformer>().Single();
+        var cnn = model.GetCnnTransformer();
         string curves = Path.Combine(outputFolder, "training-curves.png"), confusion = Path.Combine(outputFolder, "confusion-matrix.png"),
             samples = Path.Combine(outputFolder, "predictions.png");
         TrainingCurves.SavePng(cnn.TrainingHistory, curves);

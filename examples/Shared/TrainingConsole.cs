@@ -4,8 +4,9 @@ using Spectre.Console;
 namespace MlNetCnn.Examples;
 
 /// <summary>
-/// Shows CnnTrainer's progress in the console: a live progress bar (epoch, batch, loss, accuracy, images/s, time left)
-/// on an interactive terminal, plain per-epoch lines when the output is redirected. Shared by the examples.
+/// Shows CnnTrainer's progress in the console: a live Spectre progress bar over the whole run on an interactive
+/// terminal, described by the library's <see cref="TrainingProgress.ToString"/>; elsewhere the library's
+/// <see cref="ConsoleTrainingProgress"/> (a line per epoch when the output is redirected). Shared by the examples.
 /// </summary>
 internal static class TrainingConsole
 {
@@ -13,7 +14,7 @@ internal static class TrainingConsole
     public static T Run<T>(string title, Func<IProgress<TrainingProgress>, T> train)
     {
         if (!AnsiConsole.Profile.Capabilities.Interactive)
-            return train(new LineReporter());
+            return train(new ConsoleTrainingProgress());
         T result = default!;
         AnsiConsole.Progress()
             .AutoClear(false)
@@ -27,27 +28,15 @@ internal static class TrainingConsole
         return result;
     }
 
-    private static string Describe(TrainingProgress p)
-        => $"epoch {p.Epoch}/{p.TotalEpochs} batch {p.Batch}/{p.BatchesPerEpoch}: loss {p.Loss:F4}, accuracy {p.Accuracy:P1}, {p.ImagesPerSecond:F0} images/s, lr {p.LearningRate:0.###e+0}";
-
-    private sealed class LineReporter : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value)
-        {
-            if (value.IsEpochEnd)
-                Console.WriteLine($"  [{value.Epoch}/{value.TotalEpochs}] {value.Summary} (about {value.EstimatedTimeRemaining.TotalSeconds:F0} s left)");
-        }
-    }
-
     private sealed class BarReporter(ProgressTask task) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value)
         {
             task.MaxValue = (double)value.TotalEpochs * value.BatchesPerEpoch;
             task.Value = (double)(value.Epoch - 1) * value.BatchesPerEpoch + value.Batch;
-            task.Description = Markup.Escape(Describe(value));
+            task.Description = Markup.Escape(value.ToString());
             if (value.IsEpochEnd)
-                AnsiConsole.MarkupLine(Markup.Escape($"  {value.Summary}"));
+                AnsiConsole.MarkupLine(Markup.Escape($"  {value}"));
         }
     }
 }

@@ -54,7 +54,7 @@ static int Run(CommandLine commandLine)
     Console.WriteLine($"Training TwoBranch on the top and bottom halves of {Path.GetFullPath(root)}, at most {epochs} epochs");
     using var model = TrainingConsole.Run("TwoBranch (top, bottom)", progress => Pipeline("Top", "Bottom", Path.Combine(output, "checkpoints"), progress).Fit(train));
     var metrics = ModelReport.EvaluateAndSave(ml, model, train.Schema, test, output, imageColumnName: "Top");
-    var cnn = model.OfType<CnnTransformer>().Single();
+    var cnn = model.GetCnnTransformer();
     var best = cnn.TrainingHistory.MaxBy(e => e.ValidationAccuracy)!;
     Console.WriteLine($"Trained {cnn.TrainingHistory.Count} epochs; kept the weights of epoch {best.Epoch} (validation accuracy {best.ValidationAccuracy:F4}).");
     Console.WriteLine(cnn.Summary());

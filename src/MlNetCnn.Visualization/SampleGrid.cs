@@ -15,7 +15,11 @@ public sealed record LabelledImage(float[] Pixels, ImageShape Shape, string True
 /// <summary>A grid of images titled "predicted (true)", wrong predictions in red: the picture the teaching material shows after training.</summary>
 public static class SampleGrid
 {
-    /// <summary>Writes the grid as a PNG file.</summary>
+    /// <summary>Writes the grid as a PNG file, atomically.</summary>
+    /// <param name="samples">The images with their labels, e.g. from <see cref="FromScoredData"/>.</param>
+    /// <param name="path">The PNG file to write.</param>
+    /// <param name="columns">Images per row.</param>
+    /// <param name="cellSize">Width and height of each image's cell, in pixels.</param>
     public static void SavePng(IReadOnlyList<LabelledImage> samples, string path, int columns = 8, int cellSize = 130)
     {
         ArgumentNullException.ThrowIfNull(samples);
@@ -48,13 +52,22 @@ public static class SampleGrid
 
     /// <summary>
     /// Picks up to <paramref name="count"/> rows of scored data (a pipeline's output) with their image, true and
-    /// predicted label, spread over the classes (at most count / classes per true class, in data order, so sorted test
-    /// folders still show every class). Labels may be text or key columns (keys are shown by their values).
+    /// predicted label, spread over the classes: the classes take turns, so each class shows count / classes images
+    /// (one more for the first classes when it does not divide), in data order within a class, even when the data is
+    /// sorted by class as folder listings are. The images come grouped by class, in the order the classes first appear.
+    /// Labels may be text or key columns (keys are shown by their values). Reading stops once every class has its share.
     /// </summary>
+    /// <param name="scored">The scored data: the output of a trained pipeline's <c>Transform</c>.</param>
+    /// <param name="count">How many images to pick at most.</param>
+    /// <param name="featureColumnName">The image column, a <c>Vector&lt;Single, C, H, W&gt;</c>.</param>
+    /// <param name="labelColumnName">The true label column, text or key.</param>
+    /// <param name="predictedLabelColumnName">The predicted label column, text or key.</param>
+    /// <returns>The picked images, grouped by true class.</returns>
     public static IReadOnlyList<LabelledImage> FromScoredData(IDataView scored, int count = 32, string featureColumnName = DefaultColumnNames.Features,
         string labelColumnName = DefaultColumnNames.Label, string predictedLabelColumnName = DefaultColumnNames.PredictedLabel)
     {
         ArgumentNullException.ThrowIfNull(scored);
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         var features = scored.Schema.GetColumnOrNull(featureColumnName) ?? throw new ArgumentException($"The scored data has no column '{featureColumnName}'.");
         if (features.Type is not VectorDataViewType { Dimensions.Length: 3 } vector || vector.ItemType != NumberDataViewType.Single)
             throw new ArgumentException($"Column '{featureColumnName}' must be a Vector<Single, C, H, W> (ExtractPixels output); it is {features.Type}.");
@@ -62,25 +75,49 @@ public static class SampleGrid
         var label = scored.Schema.GetColumnOrNull(labelColumnName) ?? throw new ArgumentException($"The scored data has no column '{labelColumnName}'.");
         var predicted = scored.Schema.GetColumnOrNull(predictedLabelColumnName) ?? throw new ArgumentException($"The scored data has no column '{predictedLabelColumnName}'.");
 
+        // Each class keeps up to its share (count / classes, rounded up) in data order; the turns below then take
+        // count in all, so no class is left out because the data reached it last.
         int classes = scored.Schema.GetColumnOrNull(DefaultColumnNames.Score)?.Type is VectorDataViewType { Size: > 0 } score ? score.Size : 1;
         int perClass = Math.Max(1, (count + classes - 1) / classes);
-        var taken = new Dictionary<string, int>();
-        var result = new List<LabelledImage>();
-        using var cursor = scored.GetRowCursor([features, label, predicted]);
-        var getFeatures = cursor.GetGetter<VBuffer<float>>(features);
-        var getLabel = TextGetter(cursor, label);
-        var getPredicted = TextGetter(cursor, predicted);
-        VBuffer<float> buffer = default;
-        while (result.Count < count && cursor.MoveNext())
+        var byClass = new Dictionary<string, List<LabelledImage>>();
+        var groupsInOrder = new List<List<LabelledImage>>();
+        int full = 0;
+        using (var cursor = scored.GetRowCursor([features, label, predicted]))
         {
-            string truth = getLabel();
-            if (taken.GetValueOrDefault(truth) >= perClass)
-                continue;
-            taken[truth] = taken.GetValueOrDefault(truth) + 1;
-            getFeatures(ref buffer);
-            result.Add(new LabelledImage(buffer.DenseValues().ToArray(), shape, truth, getPredicted()));
+            var getFeatures = cursor.GetGetter<VBuffer<float>>(features);
+            var getLabel = TextGetter(cursor, label);
+            var getPredicted = TextGetter(cursor, predicted);
+            VBuffer<float> buffer = default;
+            while (full < classes && cursor.MoveNext())
+            {
+                string truth = getLabel();
+                if (!byClass.TryGetValue(truth, out var images))
+                {
+                    byClass[truth] = images = [];
+                    groupsInOrder.Add(images);
+                }
+                if (images.Count >= perClass)
+                    continue;
+                getFeatures(ref buffer);
+                images.Add(new LabelledImage(buffer.DenseValues().ToArray(), shape, truth, getPredicted()));
+                if (images.Count == perClass)
+                    full++;
+            }
         }
-        return result;
+        var groups = groupsInOrder;
+        var taken = new int[groups.Count];
+        for (int total = 0, round = 0; total < count && round < perClass; round++)
+        {
+            for (int c = 0; c < groups.Count && total < count; c++)
+            {
+                if (round < groups[c].Count)
+                {
+                    taken[c]++;
+                    total++;
+                }
+            }
+        }
+        return groups.SelectMany((images, c) => images.Take(taken[c])).ToList();
     }
 
     private static Func<string> TextGetter(DataViewRow row, DataViewSchema.Column column)

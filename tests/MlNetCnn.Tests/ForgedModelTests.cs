@@ -111,6 +111,14 @@ public sealed class ForgedModelTests : IDisposable
     }
 
     [Fact]
+    public void AForgedScoringBatchSizeIsRefused()
+    {
+        string path = ModelWith(entry => ModelFileEditor.Rehash(Edited(entry, (bytes, at) => ModelFileEditor.WriteInt32(bytes, at.ScoringBatchSize, 3_000_000))));
+
+        Assert.Contains("scoring batch size (3000000) is above the maximum", LoadFails(path).Message);
+    }
+
+    [Fact]
     public void AForgedTensorRankIsRefusedBeforeTorchSharpReadsIt()
     {
         string path = ModelWith(entry =>

@@ -43,7 +43,7 @@ internal static class ModelFileEditor
     }
 
     /// <summary>Where each field of a version-4 record starts (offsets into the entry).</summary>
-    public sealed record Layout(int Channels, int Height, int Width, int Classes, int TestTimeAugmentation, int LabelValueCount, int FirstLabelValue, int Mean, int WeightsLength, int Weights);
+    public sealed record Layout(int Channels, int Height, int Width, int Classes, int ScoringBatchSize, int TestTimeAugmentation, int LabelValueCount, int FirstLabelValue, int Mean, int WeightsLength, int Weights);
 
     public static Layout Locate(byte[] entry)
     {
@@ -57,6 +57,7 @@ internal static class ModelFileEditor
         int classes = Position(reader);
         reader.ReadInt32();
         reader.ReadString();
+        int scoringBatchSize = Position(reader);
         reader.ReadInt32();
         reader.ReadString();
         int tta = Position(reader);
@@ -76,7 +77,7 @@ internal static class ModelFileEditor
         int epochs = reader.ReadInt32();
         reader.BaseStream.Position += 60L * epochs;
         int weightsLength = Position(reader);
-        return new Layout(channels, channels + 4, channels + 8, classes, tta, count, first, mean, weightsLength, weightsLength + 8);
+        return new Layout(channels, channels + 4, channels + 8, classes, scoringBatchSize, tta, count, first, mean, weightsLength, weightsLength + 8);
     }
 
     private static int Position(BinaryReader reader) => (int)reader.BaseStream.Position;

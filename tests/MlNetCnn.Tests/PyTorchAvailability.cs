@@ -47,3 +47,13 @@ public sealed class PyTorchTheoryAttribute : TheoryAttribute
             Skip = reason;
     }
 }
+
+/// <summary>A fact that runs only where the system Python has torch and torchvision.</summary>
+public sealed class PyTorchFactAttribute : FactAttribute
+{
+    public PyTorchFactAttribute()
+    {
+        if (PyTorchAvailability.MissingReason is { } reason)
+            Skip = reason;
+    }
+}

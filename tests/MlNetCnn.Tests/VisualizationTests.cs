@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Microsoft.ML;
 using MlNetCnn.Visualization;
+using ScottPlot;
 
 namespace MlNetCnn.Tests;
 
@@ -53,5 +54,46 @@ public sealed class VisualizationTests(TrainedModelFixture fixture) : IClassFixt
         string gridPath = Output("grid.png");
         SampleGrid.SavePng(samples, gridPath, columns: 5, cellSize: 100);
         Assert.Equal((500, 200), PngSize(gridPath));
+    }
+
+    [Fact]
+    public void SampleGridShowsEveryClassWhenTheDataIsSortedByClass()
+    {
+        // The test folder lists 8 images of each of 3 classes in class order; 4 images used to be 2 + 2 of the first two classes.
+        var scored = fixture.Model.Transform(fixture.Test);
+
+        var four = SampleGrid.FromScoredData(scored, count: 4);
+        var seven = SampleGrid.FromScoredData(scored, count: 7);
+
+        Assert.Equal(4, four.Count);
+        Assert.Equal(3, four.Select(s => s.TrueLabel).Distinct().Count());
+        Assert.Equal(7, seven.Count);
+        Assert.Equal([3, 2, 2], seven.GroupBy(s => s.TrueLabel).Select(g => g.Count()));
+        var labels = seven.Select(s => s.TrueLabel).ToList();
+        Assert.Equal(labels, labels.OrderBy(labels.IndexOf)); // grouped by class
+        Assert.Equal(24, SampleGrid.FromScoredData(scored, count: 100).Count);
+    }
+
+    [Theory]
+    [InlineData(1, 1, new double[] { 1 })]
+    [InlineData(1, 3, new double[] { 1, 2, 3 })]
+    [InlineData(1, 11, new double[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 })]
+    [InlineData(1, 15, new double[] { 1, 2, 4, 6, 8, 10, 12, 14 })]
+    [InlineData(1, 50, new double[] { 1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50 })]
+    [InlineData(4, 9, new double[] { 4, 5, 6, 7, 8, 9 })]
+    public void TrainingCurvesTickWholeEpochsOnly(int first, int last, double[] expected)
+        => Assert.Equal(expected, TrainingCurves.EpochTicks(first, last));
+
+    [Fact]
+    public void TrainingCurvesOfThreeEpochsHaveTicksAtOneTwoThree()
+    {
+        var history = Enumerable.Range(1, 3).Select(e => new EpochSummary(e, 1.0 / e, 0.5 + e / 10.0, null, null, 1e-3, TimeSpan.FromSeconds(1), 100)).ToList();
+        var figure = TrainingCurves.Figure(history);
+        figure.Render(600, 300);
+        for (int i = 0; i < 2; i++)
+        {
+            var ticks = figure.GetPlot(i).Axes.Bottom.TickGenerator.Ticks.Where(t => t.IsMajor).Select(t => t.Position);
+            Assert.Equal([1.0, 2.0, 3.0], ticks);
+        }
     }
 }

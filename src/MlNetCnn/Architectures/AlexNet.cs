@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -16,7 +17,7 @@ namespace MlNetCnn.Architectures;
 /// </para>
 /// Weights are Xavier-uniform, as the teaching material (d2l) initializes it.
 /// </summary>
-public sealed class AlexNet : Module<Tensor, Tensor>
+public sealed class AlexNet : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly Sequential features;
     private readonly AdaptiveAvgPool2d avgpool;
@@ -48,6 +49,9 @@ public sealed class AlexNet : Module<Tensor, Tensor>
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input) => Layers.PoolAndClassify(features.call(input), avgpool, classifier);
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+        => writer.Call("classifier", classifier, writer.Flatten(writer.Call("avgpool", avgpool, writer.Call("features", features, input))));
 }
 
 internal sealed class AlexNetArchitecture(bool smallInput) : BuiltInArchitecture(

@@ -17,6 +17,7 @@ public abstract class CnnArchitecture
     private static readonly ConcurrentDictionary<string, CnnArchitecture> s_registry = new(StringComparer.Ordinal);
 
     /// <summary>Creates an architecture and registers it under <paramref name="name"/>.</summary>
+    /// <param name="name">The unique name saved with models; a model is loaded again by it.</param>
     /// <exception cref="ArgumentException">Another architecture is already registered under that name.</exception>
     protected CnnArchitecture(string name)
     {
@@ -100,10 +101,27 @@ public abstract class CnnArchitecture
     /// <see cref="Architectures.ResNet9"/>); named <c>ResNet9-{width}</c>. 64 is the original (6.57 M parameters); 32
     /// (1.65 M) is the fast CPU choice for 32×32 images. From 8×8. Calling it again with the same width returns the same architecture.
     /// </summary>
+    /// <param name="width">Channels of the first stage.</param>
+    /// <returns>The architecture named <c>ResNet9-{width}</c>.</returns>
     public static CnnArchitecture ResNet9(int width = 64)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
         return GetOrRegister(ResNet9Architecture.NamePrefix + width, () => new ResNet9Architecture(width));
+    }
+
+    /// <summary>
+    /// A ResNet of basic blocks (as ResNet-18/34, torchvision's layout and names) with <paramref name="blocksPerStage"/>
+    /// blocks in its four stages, named <c>ResNet-a-b-c-d</c>. <c>ResNet(2, 2, 2, 3)</c> is the network of ML.NET's
+    /// pretrained ResNet-18 (<see cref="PretrainedWeights.MlNetResNet18"/>). From 32×32. Calling it again with the same
+    /// counts returns the same architecture.
+    /// </summary>
+    public static CnnArchitecture ResNet(params int[] blocksPerStage)
+    {
+        ArgumentNullException.ThrowIfNull(blocksPerStage);
+        if (blocksPerStage.Length != 4 || blocksPerStage.Any(b => b is < 1 or > 64))
+            throw new ArgumentException("Give four block counts from 1 to 64, e.g. ResNet(2, 2, 2, 3).", nameof(blocksPerStage));
+        int[] blocks = blocksPerStage.ToArray();
+        return GetOrRegister(ResNetBlocksArchitecture.NameOf(blocks), () => new ResNetBlocksArchitecture(blocks));
     }
 
     /// <summary>DenseNet-121, torchvision's layout (8.0 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
@@ -117,6 +135,8 @@ public abstract class CnnArchitecture
     /// FC classes), named <c>CnnNFeature{n}</c>; the default has 6,422 parameters on 1×28×28 with 10 classes. From 16×16.
     /// Calling it again with the same width returns the same architecture.
     /// </summary>
+    /// <param name="nFeature">Channels of both convolutions.</param>
+    /// <returns>The architecture named <c>CnnNFeature{nFeature}</c>.</returns>
     public static CnnArchitecture CnnNFeature(int nFeature = 6)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(nFeature, 1);
@@ -127,6 +147,8 @@ public abstract class CnnArchitecture
     /// The teaching material's fully connected baseline <c>FC2Layer(C·H·W, hidden, classes)</c>, named <c>Mlp{hidden}</c>;
     /// the default has 6,442 parameters on 1×28×28 with 10 classes. Calling it again with the same width returns the same architecture.
     /// </summary>
+    /// <param name="hidden">Units of the hidden layer.</param>
+    /// <returns>The architecture named <c>Mlp{hidden}</c>.</returns>
     public static CnnArchitecture Mlp(int hidden = 8)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(hidden, 1);
@@ -144,13 +166,15 @@ public abstract class CnnArchitecture
     }
 
     // Parameterized built-ins are registered on first use, so a saved model's name may not be known yet.
-    private static CnnArchitecture? FromParameterizedName(string name)
+    private static CnnArchitecture? FromParameterizedName(string name, StringComparison comparison)
     {
-        static int? Width(string name, string prefix)
-            => name.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(name.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int width)
-               && width >= 1 && name == prefix + width ? width : null;
+        int? Width(string name, string prefix)
+            => name.StartsWith(prefix, comparison) && int.TryParse(name.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int width)
+               && width >= 1 && string.Equals(name, prefix + width, comparison) ? width : null;
         if (Width(name, CnnNFeatureArchitecture.NamePrefix) is int nFeature)
             return CnnNFeature(nFeature);
+        if (ResNetBlocksArchitecture.BlocksOf(name) is { } blocks)
+            return ResNet(blocks);
         if (Width(name, ResNet9Architecture.NamePrefix) is int resNet9Width)
             return ResNet9(resNet9Width);
         return Width(name, MlpArchitecture.NamePrefix) is int hidden ? Mlp(hidden) : null;
@@ -172,6 +196,11 @@ public abstract class CnnArchitecture
     /// Builds a freshly initialized network for images of <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/>
     /// (planar CHW floats) and <paramref name="numClasses"/> classes. Its forward pass maps a batch [N, C, H, W] to logits [N, numClasses].
     /// </summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels.</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="numClasses">Output classes, at least 2.</param>
+    /// <returns>The network, in training mode; the caller disposes it.</returns>
     public nn.Module<Tensor, Tensor> CreateModule(int channels, int height, int width, int numClasses)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
@@ -183,6 +212,11 @@ public abstract class CnnArchitecture
     }
 
     /// <summary>Builds the module; arguments are already validated.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels, at least <see cref="MinimumImageSize"/>.</param>
+    /// <param name="width">Input width in pixels, at least <see cref="MinimumImageSize"/>.</param>
+    /// <param name="numClasses">Output classes, at least 2.</param>
+    /// <returns>The network.</returns>
     protected abstract nn.Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses);
 
     /// <summary>Extra advice appended to the too-small-input error (e.g. which variant to use instead).</summary>
@@ -192,21 +226,41 @@ public abstract class CnnArchitecture
     /// Registers a user-defined network under a unique <paramref name="name"/>. The factory receives channels, height,
     /// width and the number of classes. Register it again (same name) before loading a model saved with it.
     /// </summary>
+    /// <param name="name">The unique name saved with models that use it.</param>
+    /// <param name="factory">Builds the network from channels, height, width and the number of classes.</param>
+    /// <returns>The registered architecture, for <see cref="CnnTrainerOptions.Architecture"/>.</returns>
     public static CnnArchitecture Custom(string name, Func<int, int, int, int, nn.Module<Tensor, Tensor>> factory)
     {
         ArgumentNullException.ThrowIfNull(factory);
         return new CustomArchitecture(name, factory);
     }
 
-    /// <summary>Finds a built-in or registered architecture by its <see cref="Name"/>.</summary>
-    /// <exception cref="KeyNotFoundException">No architecture has that name.</exception>
+    /// <summary>
+    /// Finds a built-in or registered architecture by its <see cref="Name"/>, e.g. <c>"ResNet18Cifar"</c>, or a
+    /// parameterized built-in by its name with the parameter: <c>"ResNet9-32"</c>, <c>"CnnNFeature6"</c>, <c>"Mlp8"</c>.
+    /// The exact name wins; otherwise a name that differs only in case matches when exactly one architecture has it
+    /// (<c>"resnet18cifar"</c>), as a person types it.
+    /// </summary>
+    /// <param name="name">The architecture's name.</param>
+    /// <returns>The architecture.</returns>
+    /// <exception cref="KeyNotFoundException">No architecture has that name; the message lists the known ones.</exception>
     public static CnnArchitecture FromName(string name)
     {
-        if (s_registry.TryGetValue(name, out var architecture) || (architecture = FromParameterizedName(name)) is not null)
+        ArgumentNullException.ThrowIfNull(name);
+        if (s_registry.TryGetValue(name, out var architecture) || (architecture = FromParameterizedName(name, StringComparison.Ordinal)) is not null)
             return architecture;
-        throw new KeyNotFoundException(
-            $"No CNN architecture named '{name}' is known. Built-in and registered ones: {string.Join(", ", s_registry.Keys.Order())}. " +
-            "A model trained with a custom architecture needs CnnArchitecture.Custom(name, factory) called again before it is loaded.");
+        var sameButCase = s_registry.Keys.Where(key => string.Equals(key, name, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (sameButCase.Count == 1)
+            return s_registry[sameButCase[0]];
+        if (sameButCase.Count == 0 && FromParameterizedName(name, StringComparison.OrdinalIgnoreCase) is { } parameterized)
+            return parameterized;
+        string known = string.Join(", ", s_registry.Keys.Order(StringComparer.Ordinal));
+        throw new KeyNotFoundException(sameButCase.Count > 1
+            ? $"The CNN architecture name '{name}' matches {string.Join(" and ", sameButCase.Order(StringComparer.Ordinal))} but none exactly; give its exact spelling."
+            : $"No CNN architecture named '{name}' is known. Built-in and registered ones: {known}; parameterized built-ins: " +
+              $"{CnnNFeatureArchitecture.NamePrefix}<n> (e.g. {CnnNFeatureArchitecture.NamePrefix}6), {MlpArchitecture.NamePrefix}<hidden> (e.g. {MlpArchitecture.NamePrefix}8), " +
+              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32). " +
+              "A model trained with a custom architecture needs CnnArchitecture.Custom(name, factory) called again before it is loaded.");
     }
 
     /// <summary>All architectures known now: the built-in ones and any registered with <see cref="Custom"/>.</summary>
@@ -219,6 +273,9 @@ public abstract class CnnArchitecture
     /// Builds the network for <paramref name="shape"/> and <paramref name="numClasses"/> and lists its layers, output
     /// shapes, parameters and multiply-accumulates (see <see cref="CnnModelSummary"/>); the network is freed afterwards.
     /// </summary>
+    /// <param name="shape">The input image shape.</param>
+    /// <param name="numClasses">Output classes.</param>
+    /// <returns>The layer table and totals.</returns>
     public CnnModelSummary Summarize(ImageShape shape, int numClasses)
     {
         using var module = CreateModule(shape.Channels, shape.Height, shape.Width, numClasses);

@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -11,7 +12,7 @@ namespace MlNetCnn.Architectures;
 /// units (6,442): the pair shows what weight sharing buys. The material's final <c>log_softmax</c> is left out: the
 /// trainer's cross-entropy applies it to the logits, and log-softmax of log-softmax changes nothing.
 /// </summary>
-public sealed class CnnNFeature : Module<Tensor, Tensor>
+public sealed class CnnNFeature : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly Conv2d conv1;
     private readonly Conv2d conv2;
@@ -19,6 +20,11 @@ public sealed class CnnNFeature : Module<Tensor, Tensor>
     private readonly Linear fc2;
 
     /// <summary>Builds the network with <paramref name="nFeature"/> channels in both convolutions.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels.</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="numClasses">Output classes.</param>
+    /// <param name="nFeature">Channels of both convolutions.</param>
     public CnnNFeature(int channels, int height, int width, int numClasses, int nFeature = 6) : base(nameof(CnnNFeature))
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(nFeature, 1);
@@ -36,6 +42,13 @@ public sealed class CnnNFeature : Module<Tensor, Tensor>
         var x = functional.max_pool2d(functional.relu(conv1.call(input)), 2);
         x = functional.max_pool2d(functional.relu(conv2.call(x)), 2).flatten(1);
         return fc2.call(functional.relu(fc1.call(x))).MoveToOuterDisposeScope();
+    }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var x = writer.MaxPool(writer.Relu(writer.Call("conv1", conv1, input)), [2]);
+        x = writer.Flatten(writer.MaxPool(writer.Relu(writer.Call("conv2", conv2, x)), [2]));
+        return writer.Call("fc2", fc2, writer.Relu(writer.Call("fc1", fc1, x)));
     }
 }
 

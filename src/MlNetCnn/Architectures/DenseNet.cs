@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -17,7 +18,7 @@ namespace MlNetCnn.Architectures;
 /// </para>
 /// Initialization as torchvision: Kaiming-normal convolutions, batch norms at 1 and 0, classifier bias 0.
 /// </summary>
-public sealed class DenseNet : Module<Tensor, Tensor>
+public sealed class DenseNet : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly Sequential features;
     private readonly Linear classifier;
@@ -65,10 +66,16 @@ public sealed class DenseNet : Module<Tensor, Tensor>
         var pooled = functional.adaptive_avg_pool2d(functional.relu(features.call(input)), 1);
         return classifier.call(pooled.flatten(1)).MoveToOuterDisposeScope();
     }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var pooled = writer.AdaptiveAvgPool(writer.Relu(writer.Call("features", features, input)), [1]);
+        return writer.Call("classifier", classifier, writer.Flatten(pooled));
+    }
 }
 
 /// <summary>A dense block: <c>denselayer1</c>..N, each fed the concatenation of the block input and all earlier layer outputs.</summary>
-internal sealed class DenseBlock : Module<Tensor, Tensor>
+internal sealed class DenseBlock : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly List<DenseLayer> _layers = [];
 
@@ -90,10 +97,18 @@ internal sealed class DenseBlock : Module<Tensor, Tensor>
             features.Add(layer.call(cat(features, 1)));
         return cat(features, 1).MoveToOuterDisposeScope();
     }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var features = new List<OnnxValue> { input };
+        for (int i = 0; i < _layers.Count; i++)
+            features.Add(writer.Call($"denselayer{i + 1}", _layers[i], features.Count == 1 ? input : writer.ConcatChannels(features)));
+        return writer.ConcatChannels(features);
+    }
 }
 
 /// <summary>BN-ReLU-conv 1×1 to 4×growth (the "B" bottleneck), then BN-ReLU-conv 3×3 to growth channels.</summary>
-internal sealed class DenseLayer : Module<Tensor, Tensor>
+internal sealed class DenseLayer : Module<Tensor, Tensor>, IOnnxModule
 {
     private const int BottleneckWidth = 4;
 
@@ -120,6 +135,12 @@ internal sealed class DenseLayer : Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var bottleneck = conv1.call(relu1.call(norm1.call(input)));
         return conv2.call(relu2.call(norm2.call(bottleneck))).MoveToOuterDisposeScope();
+    }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var bottleneck = writer.Call("conv1", conv1, writer.Call("relu1", relu1, writer.Call("norm1", norm1, input)));
+        return writer.Call("conv2", conv2, writer.Call("relu2", relu2, writer.Call("norm2", norm2, bottleneck)));
     }
 }
 

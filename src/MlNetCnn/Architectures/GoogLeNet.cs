@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -12,7 +13,7 @@ namespace MlNetCnn.Architectures;
 /// As in torchvision (and its pretrained weights), <c>branch3</c> uses a 3×3 convolution where the paper has 5×5.
 /// Weights are truncated-normal with standard deviation 0.01, as torchvision initializes them.
 /// </summary>
-public sealed class GoogLeNet : Module<Tensor, Tensor>
+public sealed class GoogLeNet : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly BasicConv2d conv1;
     private readonly MaxPool2d maxpool1;
@@ -35,6 +36,8 @@ public sealed class GoogLeNet : Module<Tensor, Tensor>
     private readonly Linear fc;
 
     /// <summary>Builds GoogLeNet for <paramref name="channels"/>-channel images and <paramref name="numClasses"/> classes.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="numClasses">Output classes.</param>
     public GoogLeNet(int channels, int numClasses) : base(nameof(GoogLeNet))
     {
         conv1 = new BasicConv2d(channels, 64, 7, stride: 2, padding: 3);
@@ -74,10 +77,25 @@ public sealed class GoogLeNet : Module<Tensor, Tensor>
         x = inception5b.call(inception5a.call(x));
         return fc.call(dropout.call(avgpool.call(x).flatten(1))).MoveToOuterDisposeScope();
     }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        // The layers in forward order, each registered under its field name.
+        (string Name, Module Layer)[] chain =
+        [
+            ("conv1", conv1), ("maxpool1", maxpool1), ("conv2", conv2), ("conv3", conv3), ("maxpool2", maxpool2),
+            ("inception3a", inception3a), ("inception3b", inception3b), ("maxpool3", maxpool3),
+            ("inception4a", inception4a), ("inception4b", inception4b), ("inception4c", inception4c), ("inception4d", inception4d),
+            ("inception4e", inception4e), ("maxpool4", maxpool4), ("inception5a", inception5a), ("inception5b", inception5b),
+            ("avgpool", avgpool),
+        ];
+        var x = chain.Aggregate(input, (value, layer) => writer.Call(layer.Name, layer.Layer, value));
+        return writer.Call("fc", fc, writer.Call("dropout", dropout, writer.Flatten(x)));
+    }
 }
 
 /// <summary>torchvision's convolution unit: <c>conv</c> (no bias), <c>bn</c> (eps 0.001), ReLU.</summary>
-internal sealed class BasicConv2d : Module<Tensor, Tensor>
+internal sealed class BasicConv2d : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly Conv2d conv;
     private readonly BatchNorm2d bn;
@@ -95,10 +113,13 @@ internal sealed class BasicConv2d : Module<Tensor, Tensor>
         using var normalized = bn.call(convolved);
         return functional.relu(normalized);
     }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+        => writer.Relu(writer.Call("bn", bn, writer.Call("conv", conv, input)));
 }
 
 /// <summary>An Inception module: 1×1, 1×1→3×3, 1×1→3×3 and pool→1×1 branches concatenated along channels.</summary>
-internal sealed class Inception : Module<Tensor, Tensor>
+internal sealed class Inception : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly BasicConv2d branch1;
     private readonly Sequential branch2;
@@ -120,6 +141,10 @@ internal sealed class Inception : Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         return cat([branch1.call(input), branch2.call(input), branch3.call(input), branch4.call(input)], 1).MoveToOuterDisposeScope();
     }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input) => writer.ConcatChannels([
+        writer.Call("branch1", branch1, input), writer.Call("branch2", branch2, input),
+        writer.Call("branch3", branch3, input), writer.Call("branch4", branch4, input)]);
 }
 
 internal sealed class GoogLeNetArchitecture() : BuiltInArchitecture(

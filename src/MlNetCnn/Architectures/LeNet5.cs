@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -10,12 +11,16 @@ namespace MlNetCnn.Architectures;
 /// 2 on the first convolution, as the original network saw 32×32 digits.
 /// Layers are <c>features.N</c> and <c>classifier.N</c>, in the torchvision style.
 /// </summary>
-public sealed class LeNet5 : Module<Tensor, Tensor>
+public sealed class LeNet5 : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly Module<Tensor, Tensor> features;
     private readonly Module<Tensor, Tensor> classifier;
 
     /// <summary>Builds LeNet-5 for <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/> inputs.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels (below 32 the first convolution pads by 2).</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="numClasses">Output classes.</param>
     public LeNet5(int channels, int height, int width, int numClasses) : base(nameof(LeNet5))
     {
         int padding = Math.Min(height, width) < 32 ? 2 : 0;
@@ -38,6 +43,9 @@ public sealed class LeNet5 : Module<Tensor, Tensor>
         using var flat = mapped.flatten(1);
         return classifier.call(flat);
     }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+        => writer.Call("classifier", classifier, writer.Flatten(writer.Call("features", features, input)));
 }
 
 internal sealed class LeNet5Architecture() : CnnArchitecture("LeNet5")

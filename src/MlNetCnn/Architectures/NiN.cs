@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -11,11 +12,13 @@ namespace MlNetCnn.Architectures;
 /// Layers are d2l's <c>net.N</c> (blocks <c>net.0/2/4/7</c>, their convolutions <c>.0/.2/.4</c>), so a d2l state_dict loads.
 /// Weights are Xavier-uniform, as d2l's <c>init_cnn</c>. Designed for 224×224 inputs (d2l resizes Fashion-MNIST to that).
 /// </summary>
-public sealed class NiN : Module<Tensor, Tensor>
+public sealed class NiN : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly Sequential net;
 
     /// <summary>Builds NiN for <paramref name="channels"/>-channel images and <paramref name="numClasses"/> classes.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="numClasses">Output classes.</param>
     public NiN(int channels, int numClasses) : base(nameof(NiN))
     {
         net = Layers.Indexed([
@@ -38,6 +41,8 @@ public sealed class NiN : Module<Tensor, Tensor>
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input) => net.call(input);
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input) => writer.Call("net", net, input);
 }
 
 internal sealed class NiNArchitecture() : BuiltInArchitecture(

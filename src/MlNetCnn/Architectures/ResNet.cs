@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -15,7 +16,7 @@ namespace MlNetCnn.Architectures;
 /// </para>
 /// Initialization as torchvision: Kaiming-normal (fan-out) convolutions, batch norms at weight 1 and bias 0.
 /// </summary>
-public sealed class ResNet : Module<Tensor, Tensor>
+public sealed class ResNet : Module<Tensor, Tensor>, IOnnxModule
 {
     private static readonly Dictionary<int, (bool Bottleneck, int[] Blocks)> s_depths = new()
     {
@@ -35,6 +36,10 @@ public sealed class ResNet : Module<Tensor, Tensor>
     private readonly AdaptiveAvgPool2d avgpool;
     private readonly Linear fc;
 
+    private static (bool Bottleneck, int[] Blocks) Design(int depth)
+        => s_depths.TryGetValue(depth, out var design) ? design
+            : throw new ArgumentOutOfRangeException(nameof(depth), depth, "ResNet depth must be 18, 34 or 50.");
+
     /// <summary>The depths built: 18 and 34 (basic blocks), 50 (bottleneck blocks).</summary>
     public static IReadOnlyCollection<int> Depths => s_depths.Keys;
 
@@ -43,10 +48,26 @@ public sealed class ResNet : Module<Tensor, Tensor>
     /// <param name="channels">Input channels (1 or 3).</param>
     /// <param name="numClasses">Output classes.</param>
     /// <param name="cifarStem">True for the small-image stem described above.</param>
-    public ResNet(int depth, int channels, int numClasses, bool cifarStem = false) : base($"ResNet{depth}")
+    public ResNet(int depth, int channels, int numClasses, bool cifarStem = false)
+        : this($"ResNet{depth}", Design(depth).Bottleneck, Design(depth).Blocks, channels, numClasses, cifarStem)
     {
-        if (!s_depths.TryGetValue(depth, out var design))
-            throw new ArgumentOutOfRangeException(nameof(depth), depth, "ResNet depth must be 18, 34 or 50.");
+    }
+
+    /// <summary>
+    /// Builds a ResNet with <paramref name="blocksPerStage"/> residual blocks in <c>layer1</c>..<c>layer4</c>, e.g.
+    /// [2, 2, 2, 3] for the ResNet-18 that ML.NET's <c>DnnImageFeaturizer</c> ships (a CNTK model).
+    /// </summary>
+    /// <param name="name">The module's name.</param>
+    /// <param name="bottleneck">Bottleneck blocks (as ResNet-50) instead of basic blocks (as ResNet-18/34).</param>
+    /// <param name="blocksPerStage">Four block counts, each at least 1.</param>
+    /// <param name="channels">Input channels (1 or 3).</param>
+    /// <param name="numClasses">Output classes.</param>
+    /// <param name="cifarStem">True for the small-image stem described above.</param>
+    public ResNet(string name, bool bottleneck, IReadOnlyList<int> blocksPerStage, int channels, int numClasses, bool cifarStem = false) : base(name)
+    {
+        if (blocksPerStage is not { Count: 4 } || blocksPerStage.Any(b => b < 1))
+            throw new ArgumentException("A ResNet has four stages of at least one block each.", nameof(blocksPerStage));
+        var design = (Bottleneck: bottleneck, Blocks: blocksPerStage);
         int expansion = design.Bottleneck ? Bottleneck.Expansion : 1;
         conv1 = cifarStem ? Layers.ConvBeforeNorm(channels, 64, 3, padding: 1) : Layers.ConvBeforeNorm(channels, 64, 7, stride: 2, padding: 3);
         bn1 = BatchNorm2d(64);
@@ -93,6 +114,15 @@ public sealed class ResNet : Module<Tensor, Tensor>
         x = layer4.call(layer3.call(layer2.call(layer1.call(x))));
         return fc.call(avgpool.call(x).flatten(1)).MoveToOuterDisposeScope();
     }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var x = writer.Call("relu", relu, writer.Call("bn1", bn1, writer.Call("conv1", conv1, input)));
+        if (maxpool is not null)
+            x = writer.Call("maxpool", maxpool, x);
+        x = writer.Call("layer4", layer4, writer.Call("layer3", layer3, writer.Call("layer2", layer2, writer.Call("layer1", layer1, x))));
+        return writer.Call("fc", fc, writer.Flatten(writer.Call("avgpool", avgpool, x)));
+    }
 }
 
 /// <summary>A residual block: the residual branch plus the (possibly projected) input, then ReLU.</summary>
@@ -103,7 +133,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
 /// 512→1,024 and 1,024→2,048, at any image size and batch above 1) divides by zero while choosing its blocking
 /// (<c>brg_blocking_t::est_eff_1x1</c>), and the SIGFPE ends the process. Stride-1 1×1 convolutions take another path.
 /// </remarks>
-internal abstract class ResidualBlock(string name, int shortcutSubsampling) : Module<Tensor, Tensor>(name)
+internal abstract class ResidualBlock(string name, int shortcutSubsampling) : Module<Tensor, Tensor>(name), IOnnxModule
 {
     /// <summary>The branch without the final ReLU.</summary>
     protected abstract Tensor Residual(Tensor input);
@@ -119,6 +149,21 @@ internal abstract class ResidualBlock(string name, int shortcutSubsampling) : Mo
         using var scope = NewDisposeScope();
         var identity = Shortcut is null ? input : Shortcut.call(shortcutSubsampling == 1 ? input : Subsample(input, shortcutSubsampling));
         return Activation.call(Residual(input) + identity).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The branch without the final ReLU, as ONNX nodes.</summary>
+    protected abstract OnnxValue Residual(OnnxNetworkWriter writer, OnnxValue input);
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var identity = input;
+        if (Shortcut is not null)
+        {
+            var read = shortcutSubsampling == 1 ? input
+                : writer.Slice(input, [2, 3], [0, 0], [long.MaxValue, long.MaxValue], [shortcutSubsampling, shortcutSubsampling]);
+            identity = writer.Call("downsample", Shortcut, read);
+        }
+        return writer.Call("relu", Activation, writer.Add(Residual(writer, input), identity));
     }
 
     /// <summary>Every <paramref name="step"/>-th row and column from the first: what a stride-s 1×1 convolution reads.</summary>
@@ -152,6 +197,12 @@ internal sealed class BasicBlock : ResidualBlock
     protected override Module<Tensor, Tensor> Activation => relu;
 
     protected override Tensor Residual(Tensor input) => bn2.call(conv2.call(relu.call(bn1.call(conv1.call(input)))));
+
+    protected override OnnxValue Residual(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var x = writer.Call("relu", relu, writer.Call("bn1", bn1, writer.Call("conv1", conv1, input)));
+        return writer.Call("bn2", bn2, writer.Call("conv2", conv2, x));
+    }
 }
 
 /// <summary>1×1 reduce, 3×3 (carrying the stride, torchvision's v1.5), 1×1 expand by 4 (ResNet-50).</summary>
@@ -191,6 +242,38 @@ internal sealed class Bottleneck : ResidualBlock
         x = relu.call(bn2.call(conv2.call(x)));
         return bn3.call(conv3.call(x));
     }
+
+    protected override OnnxValue Residual(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var x = writer.Call("relu", relu, writer.Call("bn1", bn1, writer.Call("conv1", conv1, input)));
+        x = writer.Call("relu", relu, writer.Call("bn2", bn2, writer.Call("conv2", conv2, x)));
+        return writer.Call("bn3", bn3, writer.Call("conv3", conv3, x));
+    }
+}
+
+/// <summary>Basic-block ResNets of any block counts, named <c>ResNet-2-2-2-3</c> (see <see cref="CnnArchitecture.ResNet(int[])"/>).</summary>
+internal sealed class ResNetBlocksArchitecture(int[] blocks) : BuiltInArchitecture(NameOf(blocks), 32,
+    "Resize the images (ResizeImages) to at least that size.")
+{
+    public const string NamePrefix = "ResNet-";
+
+    public static string NameOf(int[] blocks) => NamePrefix + string.Join("-", blocks);
+
+    /// <summary>The block counts in a name such as <c>ResNet-2-2-2-3</c>, or null.</summary>
+    public static int[]? BlocksOf(string name)
+    {
+        if (!name.StartsWith(NamePrefix, StringComparison.Ordinal))
+            return null;
+        var parts = name[NamePrefix.Length..].Split('-');
+        var blocks = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out blocks[i]) || blocks[i] < 1 || blocks[i] > 64)
+                return null;
+        return blocks.Length == 4 && NameOf(blocks) == name ? blocks : null;
+    }
+
+    protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
+        => new ResNet(Name, bottleneck: false, blocks, channels, numClasses);
 }
 
 internal sealed class ResNetArchitecture(int depth, bool cifarStem) : BuiltInArchitecture(

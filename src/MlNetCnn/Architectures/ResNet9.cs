@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -12,7 +13,7 @@ namespace MlNetCnn.Architectures;
 /// w, 2w, 4w, 8w: w = 64 is the original (6.57 M parameters with 10 classes), w = 32 (1.65 M) trains CIFAR-10 to
 /// about 0.89 in ten epochs on two CPU cores. From 8×8 (three poolings).
 /// </summary>
-public sealed class ResNet9 : Module<Tensor, Tensor>
+public sealed class ResNet9 : Module<Tensor, Tensor>, IOnnxModule
 {
     // The original's output scaling: keeps the initial logits small so the one-cycle schedule's high learning rate is stable.
     private const double LogitScale = 0.125;
@@ -27,6 +28,9 @@ public sealed class ResNet9 : Module<Tensor, Tensor>
     private readonly Linear fc;
 
     /// <summary>Builds ResNet-9 with base width <paramref name="width"/> (64 in the original).</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="numClasses">Output classes.</param>
+    /// <param name="width">Channels of the first stage; the later stages have 2, 4 and 8 times as many.</param>
     public ResNet9(int channels, int numClasses, int width = 64) : base(nameof(ResNet9))
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
@@ -50,6 +54,15 @@ public sealed class ResNet9 : Module<Tensor, Tensor>
         x = layer3.call(layer2.call(x));
         x = x + res3.call(x);
         return fc.call(pool.call(x).flatten(1)).mul(LogitScale).MoveToOuterDisposeScope();
+    }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var x = writer.Call("layer1", layer1, writer.Call("prep", prep, input));
+        x = writer.Add(x, writer.Call("res1", res1, x));
+        x = writer.Call("layer3", layer3, writer.Call("layer2", layer2, x));
+        x = writer.Add(x, writer.Call("res3", res3, x));
+        return writer.Scale(writer.Call("fc", fc, writer.Flatten(writer.Call("pool", pool, x))), (float)LogitScale);
     }
 
     // conv → bn → relu (→ max-pool 2), children named 0..3 like an unnamed nn.Sequential.

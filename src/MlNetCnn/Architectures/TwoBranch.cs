@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -12,7 +13,7 @@ namespace MlNetCnn.Architectures;
 /// ExtractPixels columns of the same size builds exactly that (give the trainer ImageHeight and ImageWidth, since
 /// Concatenate drops the dimensions).
 /// </summary>
-public sealed class TwoBranch : Module<Tensor, Tensor>
+public sealed class TwoBranch : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly int _firstBranchChannels;
     private readonly Sequential branch1;
@@ -21,6 +22,9 @@ public sealed class TwoBranch : Module<Tensor, Tensor>
     private readonly Linear fc;
 
     /// <summary>Builds the network; <paramref name="channels"/> counts both images' channels.</summary>
+    /// <param name="channels">Input channels of both images together.</param>
+    /// <param name="firstBranchChannels">How many of them (the first ones) belong to the first image; the rest go to the second branch.</param>
+    /// <param name="numClasses">Output classes.</param>
     public TwoBranch(int channels, int firstBranchChannels, int numClasses) : base(nameof(TwoBranch))
     {
         if (firstBranchChannels < 1 || firstBranchChannels >= channels)
@@ -54,6 +58,13 @@ public sealed class TwoBranch : Module<Tensor, Tensor>
         var second = branch2.call(input.narrow(1, _firstBranchChannels, input.shape[1] - _firstBranchChannels));
         var pooled = avgpool.call(cat([first, second], 1)).flatten(1);
         return fc.call(pooled).MoveToOuterDisposeScope();
+    }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var first = writer.Call("branch1", branch1, writer.Slice(input, [1], [0], [_firstBranchChannels], [1]));
+        var second = writer.Call("branch2", branch2, writer.Slice(input, [1], [_firstBranchChannels], [input[1]], [1]));
+        return writer.Call("fc", fc, writer.Flatten(writer.Call("avgpool", avgpool, writer.ConcatChannels([first, second]))));
     }
 }
 

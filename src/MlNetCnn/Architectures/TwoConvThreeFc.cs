@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -16,7 +17,7 @@ namespace MlNetCnn.Architectures;
 /// activations and subsampling. At 32×32 the two have the same parameters (62,006 for 3 channels and 10 classes).
 /// </para>
 /// </summary>
-public sealed class TwoConvThreeFc : Module<Tensor, Tensor>
+public sealed class TwoConvThreeFc : Module<Tensor, Tensor>, IOnnxModule
 {
     private readonly Conv2d conv1;
     private readonly MaxPool2d pool;
@@ -26,6 +27,10 @@ public sealed class TwoConvThreeFc : Module<Tensor, Tensor>
     private readonly Linear fc3;
 
     /// <summary>Builds the network for <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/> inputs.</summary>
+    /// <param name="channels">Input channels.</param>
+    /// <param name="height">Input height in pixels.</param>
+    /// <param name="width">Input width in pixels.</param>
+    /// <param name="numClasses">Output classes.</param>
     public TwoConvThreeFc(int channels, int height, int width, int numClasses) : base(nameof(TwoConvThreeFc))
     {
         conv1 = Conv2d(channels, 6, 5);
@@ -48,6 +53,14 @@ public sealed class TwoConvThreeFc : Module<Tensor, Tensor>
         x = pool.call(functional.relu(conv2.call(x))).flatten(1);
         x = functional.relu(fc2.call(functional.relu(fc1.call(x))));
         return fc3.call(x).MoveToOuterDisposeScope();
+    }
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+    {
+        var x = writer.Call("pool", pool, writer.Relu(writer.Call("conv1", conv1, input)));
+        x = writer.Flatten(writer.Call("pool", pool, writer.Relu(writer.Call("conv2", conv2, x))));
+        x = writer.Relu(writer.Call("fc2", fc2, writer.Relu(writer.Call("fc1", fc1, x))));
+        return writer.Call("fc3", fc3, x);
     }
 }
 

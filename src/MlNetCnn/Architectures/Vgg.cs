@@ -1,3 +1,4 @@
+using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -16,7 +17,7 @@ namespace MlNetCnn.Architectures;
 /// </para>
 /// Initialization as torchvision: Kaiming-normal (fan-out) convolutions with zero bias, N(0, 0.01) linear weights with zero bias.
 /// </summary>
-public sealed class Vgg : Module<Tensor, Tensor>
+public sealed class Vgg : Module<Tensor, Tensor>, IOnnxModule
 {
     // 0 marks a 2×2 max-pooling; the other entries are the output channels of a 3×3 convolution.
     private const int M = 0;
@@ -81,6 +82,9 @@ public sealed class Vgg : Module<Tensor, Tensor>
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input) => Layers.PoolAndClassify(features.call(input), avgpool, classifier);
+
+    OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)
+        => writer.Call("classifier", classifier, writer.Flatten(writer.Call("avgpool", avgpool, writer.Call("features", features, input))));
 }
 
 internal sealed class VggArchitecture(int depth, bool cifar) : BuiltInArchitecture(

@@ -19,7 +19,7 @@ namespace MlNetCnn;
 public static class Cifar10
 {
     /// <summary>Bytes of one record: the label and 3×32×32 pixels.</summary>
-    public const int RecordLength = 1 + 3 * 32 * 32;
+    internal const int RecordLength = 1 + 3 * 32 * 32;
 
     /// <summary>The shape of one image.</summary>
     public static ImageShape Shape { get; } = new(3, 32, 32);
@@ -29,13 +29,17 @@ public static class Cifar10
         ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
     /// <summary>The name of the class-name file that comes with the binary batches.</summary>
-    public const string MetaFileName = "batches.meta.txt";
+    internal const string MetaFileName = "batches.meta.txt";
 
     /// <summary>
     /// Reads one split of a folder of binary batches: <c>data_batch_*.bin</c> (in batch order) for
     /// <see cref="DatasetSplit.Train"/>, <c>test_batch.bin</c> for <see cref="DatasetSplit.Test"/>. A folder that
     /// holds the archive's <c>cifar-10-batches-bin</c> folder works too.
     /// </summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="folder">The folder holding the binary batches (or the extracted archive's folder above them).</param>
+    /// <param name="split">Which batches to read.</param>
+    /// <returns>A lazy view with <c>Features</c> (<c>Vector&lt;Single, 3, 32, 32&gt;</c>, planar RGB in 0..1) and <c>Label</c> (a key over the class names).</returns>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">The split's batches are not in the folder.</exception>
     /// <exception cref="InvalidDataException">A batch's size is not a whole number of records, or the meta file is unusable.</exception>
@@ -60,6 +64,10 @@ public static class Cifar10
     /// Reads the given batch files, in order. Class names come from <paramref name="classNames"/>, else from
     /// <c>batches.meta.txt</c> beside the first file, else <see cref="ClassNames"/>.
     /// </summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="batchFiles">The batch files to read, in order.</param>
+    /// <param name="classNames">The class names in label order; null to read them from <c>batches.meta.txt</c> or use the CIFAR-10 names.</param>
+    /// <returns>A lazy view with <c>Features</c> and <c>Label</c>, as the other overload.</returns>
     /// <exception cref="FileNotFoundException">A file does not exist.</exception>
     /// <exception cref="InvalidDataException">A file's size is not a whole, non-zero number of 3,073-byte records.</exception>
     public static IDataView Load(MLContext mlContext, IEnumerable<string> batchFiles, IReadOnlyList<string>? classNames = null)

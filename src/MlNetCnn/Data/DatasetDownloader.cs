@@ -39,6 +39,8 @@ public sealed class DatasetDownloader : IDisposable
     public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The files of a known dataset, with their canonical addresses and published checksums.</summary>
+    /// <param name="dataset">The dataset.</param>
+    /// <returns>Its files.</returns>
     public static IReadOnlyList<DatasetFile> FilesOf(KnownDataset dataset) => dataset switch
     {
         KnownDataset.Mnist => IdxFiles(
@@ -64,6 +66,10 @@ public sealed class DatasetDownloader : IDisposable
     /// (<see cref="IdxDataset.Load(Microsoft.ML.MLContext, string, DatasetSplit, MnistVariant)"/>), the extracted
     /// <c>cifar-10-batches-bin</c> folder for CIFAR-10 (<see cref="Cifar10.Load(Microsoft.ML.MLContext, string, DatasetSplit)"/>).
     /// </summary>
+    /// <param name="dataset">The dataset to fetch.</param>
+    /// <param name="directory">Where the files go; created when missing.</param>
+    /// <param name="cancellationToken">Stops the transfer; a partial file stays for a later resume.</param>
+    /// <returns>The folder to give the dataset's reader.</returns>
     /// <exception cref="IOException">No address could be reached; the message says where to put the files by hand.</exception>
     /// <exception cref="InvalidDataException">A downloaded file does not match its published checksum (it is deleted).</exception>
     public Task<string> DownloadAsync(KnownDataset dataset, string directory, CancellationToken cancellationToken = default)
@@ -94,6 +100,10 @@ public sealed class DatasetDownloader : IDisposable
     /// Fetches one file into <paramref name="directory"/> and returns its path. A file already there with the right
     /// checksum is kept; a <c>.partial</c> file left by an interrupted download is resumed.
     /// </summary>
+    /// <param name="file">The file: its name, addresses (tried in order) and checksum.</param>
+    /// <param name="directory">Where it goes; created when missing.</param>
+    /// <param name="cancellationToken">Stops the transfer; the partial file stays for a later resume.</param>
+    /// <returns>The path of the checked file.</returns>
     /// <exception cref="IOException">No address could be reached or answered; the message says where to put the file by hand.</exception>
     /// <exception cref="InvalidDataException">The downloaded file does not match its checksum; the partial file is deleted and no file is left under the final name.</exception>
     public async Task<string> DownloadFileAsync(DatasetFile file, string directory, CancellationToken cancellationToken = default)

@@ -22,10 +22,10 @@ namespace MlNetCnn;
 public static class IdxDataset
 {
     /// <summary>Magic number of an IDX file of unsigned bytes with 3 dimensions (images).</summary>
-    public const int ImagesMagic = 0x0803;
+    internal const int ImagesMagic = 0x0803;
 
     /// <summary>Magic number of an IDX file of unsigned bytes with 1 dimension (labels).</summary>
-    public const int LabelsMagic = 0x0801;
+    internal const int LabelsMagic = 0x0801;
 
     /// <summary>The class names of <see cref="MnistVariant.Mnist"/>: "0" … "9".</summary>
     public static IReadOnlyList<string> DigitClassNames { get; } = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -35,6 +35,8 @@ public static class IdxDataset
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
     /// <summary>The class names of a variant.</summary>
+    /// <param name="variant">The dataset.</param>
+    /// <returns>Its class names in label order.</returns>
     public static IReadOnlyList<string> ClassNames(MnistVariant variant) => variant switch
     {
         MnistVariant.Mnist => DigitClassNames,
@@ -43,12 +45,22 @@ public static class IdxDataset
     };
 
     /// <summary>Reads an images file and a labels file; the label key's names come from <paramref name="variant"/>.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="imagesPath">The <c>*-images-idx3-ubyte</c> file, raw or gzip.</param>
+    /// <param name="labelsPath">The matching <c>*-labels-idx1-ubyte</c> file, raw or gzip.</param>
+    /// <param name="variant">Which dataset, for the class names.</param>
+    /// <returns>A lazy view with <c>Features</c> (<c>Vector&lt;Single, 1, H, W&gt;</c> in 0..1) and <c>Label</c> (a key over the class names).</returns>
     /// <exception cref="FileNotFoundException">A file does not exist.</exception>
     /// <exception cref="InvalidDataException">A header is wrong (magic number, dimensions, counts that differ, a raw file of the wrong length); the message names the file.</exception>
     public static IDataView Load(MLContext mlContext, string imagesPath, string labelsPath, MnistVariant variant = MnistVariant.Mnist)
         => Load(mlContext, imagesPath, labelsPath, ClassNames(variant));
 
     /// <summary>Reads an images file and a labels file whose labels are 0 … <c>classNames.Count - 1</c> (EMNIST, KMNIST, …).</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="imagesPath">The <c>*-images-idx3-ubyte</c> file, raw or gzip.</param>
+    /// <param name="labelsPath">The matching <c>*-labels-idx1-ubyte</c> file, raw or gzip.</param>
+    /// <param name="classNames">The class names in label order.</param>
+    /// <returns>A lazy view with <c>Features</c> and <c>Label</c>.</returns>
     /// <exception cref="FileNotFoundException">A file does not exist.</exception>
     /// <exception cref="InvalidDataException">A header is wrong; the message names the file.</exception>
     public static IDataView Load(MLContext mlContext, string imagesPath, string labelsPath, IReadOnlyList<string> classNames)
@@ -80,6 +92,11 @@ public static class IdxDataset
     /// <c>train-labels-idx1-ubyte</c>, <c>t10k-images-idx3-ubyte</c>, <c>t10k-labels-idx1-ubyte</c>, each with or
     /// without <c>.gz</c>), as <see cref="DatasetDownloader"/> or Debian's <c>dataset-fashion-mnist</c> package leave them.
     /// </summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="folder">The folder holding the four files.</param>
+    /// <param name="split">Which pair of files to read.</param>
+    /// <param name="variant">Which dataset, for the class names.</param>
+    /// <returns>A lazy view with <c>Features</c> and <c>Label</c>.</returns>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">The split's files are not in the folder.</exception>
     public static IDataView Load(MLContext mlContext, string folder, DatasetSplit split, MnistVariant variant = MnistVariant.Mnist)

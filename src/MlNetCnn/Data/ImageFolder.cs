@@ -10,8 +10,8 @@ namespace MlNetCnn;
 /// <remarks>
 /// The result has two text columns, <c>ImagePath</c> (absolute path) and <c>Label</c> (the class folder's name), one
 /// row per image file, sorted by label then path so results are reproducible. Follow with
-/// <c>MapValueToKey("Label")</c>, <c>LoadImages("Image", null, "ImagePath")</c>, <c>ResizeImages</c> and
-/// <c>ExtractPixels</c>; the pixels are read lazily, when that pipeline is cursored. Grayscale, RGB and RGBA files can
+/// <see cref="MlNetCnnCatalog.LoadImagesForCnn"/> and <c>MapValueToKey("Label")</c>; the pixels are read lazily, when
+/// that pipeline is cursored. Grayscale, RGB and RGBA files can
 /// be mixed in one folder. Folders whose name starts with '.' are ignored. Links to folders are followed, except into
 /// a folder that contains them (a cycle such as <c>loop -&gt; .</c>), and each file is listed once however many links
 /// lead to it (under the first class, in label order, that reaches it). Every image's header is read when listing
@@ -37,7 +37,15 @@ public static class ImageFolder
     /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
     /// <param name="maxImagePixels">The largest width × height an image's header may declare (<see cref="DefaultMaxImagePixels"/> by default); a larger image is refused, or skipped with <see cref="ImageValidation.Skip"/>. Reading the headers costs tens of microseconds per image; <see cref="long.MaxValue"/> turns the check off, and with <see cref="ImageValidation.None"/> no file is then opened.</param>
     /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
+    /// <returns>A view with <c>ImagePath</c> (the full path) and <c>Label</c> (the class folder's name, as text), one row per image.</returns>
     /// <exception cref="InvalidDataException">The root holds no class folder, a class folder holds no image (the message names it), an image declares more than <paramref name="maxImagePixels"/> pixels (unless skipped), or (with <see cref="ImageValidation.Throw"/>) an image does not decode.</exception>
+    /// <example>
+    /// <code>
+    /// IDataView images = ImageFolder.Load(ml, "flowers", validation: ImageValidation.Skip); // flowers/&lt;class&gt;/&lt;image&gt;
+    /// var (train, validation) = DataSplit.StratifiedTrainValidation(ml, images, 0.2, "Label", seed: 1);
+    /// var features = ml.Transforms.LoadImagesForCnn(width: 64, height: 64).Fit(train).Transform(train);
+    /// </code>
+    /// </example>
     public static IDataView Load(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
@@ -55,16 +63,34 @@ public static class ImageFolder
     /// <c>LoadSplit(ml, root, "train")</c> and <c>LoadSplit(ml, root, "test")</c>; the split folder's name matches
     /// case-insensitively. Otherwise as <see cref="Load"/>.
     /// </summary>
+    /// <param name="mlContext">The ML.NET context; skipped files are reported to its log.</param>
+    /// <param name="root">The folder holding the split folders.</param>
+    /// <param name="split">The split folder's name, e.g. <c>train</c>.</param>
+    /// <param name="extensions">The file extensions to read; default <see cref="DefaultExtensions"/>.</param>
+    /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
+    /// <param name="maxImagePixels">The largest width × height an image's header may declare; see <see cref="Load"/>.</param>
+    /// <returns>A view with <c>ImagePath</c> and <c>Label</c> (text).</returns>
     /// <exception cref="DirectoryNotFoundException">The root, or its split folder, does not exist; the message lists the folders there are.</exception>
     /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
     public static IDataView LoadSplit(MLContext mlContext, string root, string split, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
         => Load(mlContext, SplitFolder(root, split), extensions, validation, maxImagePixels);
 
     /// <summary>The <c>train</c> and <c>test</c> splits of <c>root/train|test/&lt;label&gt;/&lt;image&gt;</c>; see <see cref="LoadSplit"/>.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="root">The folder holding <c>train</c> and <c>test</c>.</param>
+    /// <param name="extensions">The file extensions to read; default <see cref="DefaultExtensions"/>.</param>
+    /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
+    /// <param name="maxImagePixels">The largest width × height an image's header may declare; see <see cref="Load"/>.</param>
+    /// <returns>The two splits, each with <c>ImagePath</c> and <c>Label</c>.</returns>
     public static (IDataView Train, IDataView Test) LoadTrainTest(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
         => (LoadSplit(mlContext, root, "train", extensions, validation, maxImagePixels), LoadSplit(mlContext, root, "test", extensions, validation, maxImagePixels));
 
     /// <summary>The rows <see cref="Load"/> returns, as objects, and the files it skipped.</summary>
+    /// <param name="root">The folder holding one folder per class.</param>
+    /// <param name="extensions">The file extensions to read; default <see cref="DefaultExtensions"/>.</param>
+    /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
+    /// <param name="maxImagePixels">The largest width × height an image's header may declare; see <see cref="Load"/>.</param>
+    /// <returns>The rows and the skipped files.</returns>
     /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
     /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
     public static ImageFolderListing List(string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)

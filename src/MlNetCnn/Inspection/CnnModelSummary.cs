@@ -65,6 +65,10 @@ public sealed class CnnModelSummary
     /// Summarizes <paramref name="module"/> for images of <paramref name="inputShape"/>. Do not run the module on another
     /// thread meanwhile: the hooks are added to it for the duration of the call.
     /// </summary>
+    /// <param name="module">The network; left as it was (mode, weights) afterwards.</param>
+    /// <param name="inputShape">The image shape of the zero image run through it.</param>
+    /// <param name="modelName">The name shown in the title; null for the module's own.</param>
+    /// <returns>The summary.</returns>
     public static CnnModelSummary Create(nn.Module<Tensor, Tensor> module, ImageShape inputShape, string? modelName = null)
     {
         ArgumentNullException.ThrowIfNull(module);

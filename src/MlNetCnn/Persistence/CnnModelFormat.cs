@@ -14,12 +14,14 @@ namespace MlNetCnn.Persistence;
 internal static class CnnModelFormat
 {
     private const uint Magic = 0x4E4E4331; // "1CNN"
-    // 2 added the embedding column, 3 the test-time augmentation, 4 the checksum over the whole record.
-    internal const int CurrentVersion = 4;
+    // 2 added the embedding column, 3 the test-time augmentation, 4 the checksum over the whole record, 5 a per-pixel
+    // mean (the mean image of pretrained weights, see PretrainedInputNormalization).
+    internal const int CurrentVersion = 5;
 
-    // Generous limits that no trained model reaches; they only bound what a forged record can ask for.
+    // Generous limits that no model trained on a CPU reaches (a batch of 64 such images is 4 GB); they bound what a
+    // forged record can ask of a forward pass at load (the embedding size is measured on one image).
     private const int MaximumSide = 1 << 16;
-    private const long MaximumImageSize = 1L << 28;
+    private const long MaximumImageSize = 1L << 24;
 
     public static void Write(CnnTransformer transformer, Stream stream)
     {
@@ -112,11 +114,16 @@ internal static class CnnModelFormat
         var architecture = CnnArchitecture.FromName(reader.ReadText("architecture name", 1024));
         int channels = ReadPositive(reader, "channels"), height = ReadPositive(reader, "height"), width = ReadPositive(reader, "width");
         if (height > MaximumSide || width > MaximumSide || (long)channels * height * width > MaximumImageSize)
-            throw new InvalidDataException($"the input shape {channels}×{height}×{width} is impossible.");
+            throw new InvalidDataException($"the input shape {channels}×{height}×{width} is impossible (at most {MaximumImageSize:N0} values per image and {MaximumSide:N0} pixels per side).");
         var shape = new ImageShape(channels, height, width);
         int classCount = ReadPositive(reader, "class count");
         string featureColumn = reader.ReadText("feature column name");
         int scoringBatchSize = ReadPositive(reader, "scoring batch size");
+        // Models from before the option had a bound keep loading with the largest batch allowed now.
+        if (scoringBatchSize > CnnTrainerOptions.MaxScoringBatchSize)
+            scoringBatchSize = version >= 4
+                ? throw new InvalidDataException($"the scoring batch size ({scoringBatchSize}) is above the maximum of {CnnTrainerOptions.MaxScoringBatchSize}.")
+                : CnnTrainerOptions.MaxScoringBatchSize;
         string embeddingColumn = version >= 2 ? reader.ReadText("embedding column name") : "";
         var testTimeAugmentation = version >= 3 ? (TestTimeAugmentation)reader.ReadInt32() : TestTimeAugmentation.None;
         if (!Enum.IsDefined(testTimeAugmentation))
@@ -124,8 +131,8 @@ internal static class CnnModelFormat
         var keyValues = ReadFlag(reader, "label values flag") ? LabelKeyValues.Read(reader) : null;
         if (keyValues != null && keyValues.Count != classCount)
             throw new InvalidDataException($"the record has {classCount} classes but {keyValues.Count} label values.");
-        var mean = ReadFloats(reader, channels, "mean");
-        var std = ReadFloats(reader, channels, "standard deviation");
+        var mean = ReadFloats(reader, channels, "mean", version >= 5 ? shape.Size : channels);
+        var std = ReadFloats(reader, channels, "standard deviation", channels);
         if (std.Any(s => !(s > 0)))
             throw new InvalidDataException("a standardization standard deviation is not positive.");
         var history = EpochSummary.ReadAll(reader);
@@ -168,7 +175,18 @@ internal static class CnnModelFormat
                 throw;
             throw new InvalidDataException($"the weights do not fit architecture {architecture.Name} at {shape} with {classCount} classes: {e.Message}", e);
         }
-        var network = new ScoringNetwork(module, new InputStandardization(mean, std), shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
+        ScoringNetwork network;
+        var standardization = new InputStandardization(mean, std, shape);
+        try
+        {
+            network = new ScoringNetwork(module, standardization, shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
+        }
+        catch (System.Runtime.InteropServices.ExternalException e)
+        {
+            module.Dispose();
+            standardization.Dispose();
+            throw new InvalidDataException($"architecture {architecture.Name} cannot score one image of {shape}: {e.Message}", e);
+        }
         return new CnnTransformer(architecture, network, featureColumn, keyValues, history, scoringBatchSize);
     }
 
@@ -194,11 +212,11 @@ internal static class CnnModelFormat
             writer.Write(v);
     }
 
-    private static float[] ReadFloats(BinaryReader reader, int expected, string what)
+    private static float[] ReadFloats(BinaryReader reader, int expected, string what, int orPerPixel)
     {
         int count = reader.ReadInt32();
-        if (count != expected)
-            throw new InvalidDataException($"expected {expected} standardization {what} values (one per channel), found {count}.");
+        if (count != expected && count != orPerPixel)
+            throw new InvalidDataException($"expected {expected} standardization {what} values (one per channel){(orPerPixel == expected ? "" : $" or {orPerPixel} (one per pixel)")}, found {count}.");
         var values = new float[count];
         for (int i = 0; i < count; i++)
         {

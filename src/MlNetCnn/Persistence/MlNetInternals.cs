@@ -4,9 +4,11 @@
 using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Runtime;
 using MlNetCnn;
 using MlNetCnn.Persistence;
+using MlNetCnn.Persistence.Onnx;
 
 [assembly: IgnoresAccessChecksTo("Microsoft.ML.Core")]
 [assembly: IgnoresAccessChecksTo("Microsoft.ML.Data")]
@@ -111,6 +113,92 @@ namespace MlNetCnn.Persistence
 
         /// <summary>What ML.NET's pipelines pass to GetOutputSchema for data of this schema.</summary>
         public static SchemaShape ToSchemaShape(DataViewSchema schema) => SchemaShape.Create(schema);
+
+        // ONNX export. ML.NET's converter (mlContext.Model.ConvertToOnnx, package Microsoft.ML.OnnxConverter) applies the
+        // model to the data, then walks back from the result through IDataTransform.Source and asks every view that is an
+        // ITransformCanSaveOnnx (both internal) to write its nodes into an OnnxContext (internal too). MlNetCnn's
+        // transformers return their data views wrapped in OnnxExportingView, which adapts the context to IOnnxGraph.
+
+        /// <summary>The oldest opset whose operators the exported graphs use (Slice steps, MaxPool ceil_mode: 10; Gemm without C: 11).</summary>
+        public const int MinimumOnnxOpset = 11;
+
+        /// <summary>
+        /// <paramref name="view"/> (the output of a transformer applied to <paramref name="source"/>) as a view ML.NET's
+        /// ONNX converter can walk through and ask <paramref name="exporter"/> for its nodes.
+        /// </summary>
+        public static IDataView WithOnnxExport(IDataView view, IDataView source, IOnnxExportable exporter)
+            => new OnnxExportingView(view, source, exporter);
+
+        private sealed class OnnxExportingView(IDataView view, IDataView source, IOnnxExportable exporter) : ITransformCanSaveOnnx
+        {
+            public IDataView Source => source;
+
+            public DataViewSchema Schema => view.Schema;
+
+            public bool CanShuffle => view.CanShuffle;
+
+            public long? GetRowCount() => view.GetRowCount();
+
+            public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+                => view.GetRowCursor(columnsNeeded, rand);
+
+            public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+                => view.GetRowCursorSet(columnsNeeded, n, rand);
+
+            public bool CanSaveOnnx(OnnxContext ctx) => true;
+
+            public void SaveAsOnnx(OnnxContext ctx)
+            {
+                ctx.CheckOpSetVersion(MinimumOnnxOpset, "MlNetCnn");
+                exporter.ExportOnnx(new OnnxGraph(ctx), source.Schema);
+            }
+
+            // A data view is not a model: ML.NET saves the transformer (ICanSaveModel on it), never this view.
+            void ICanSaveModel.Save(ModelSaveContext ctx)
+                => throw new NotSupportedException("Save the MlNetCnn transformer with mlContext.Model.Save, not the data view it returned.");
+        }
+
+        private sealed class OnnxGraph(OnnxContext ctx) : IOnnxGraph
+        {
+            public string ColumnVariable(string columnName)
+                => ctx.ContainsColumn(columnName)
+                    ? ctx.GetVariableName(columnName)
+                    : throw new InvalidOperationException($"ONNX export: column '{columnName}' is not in the graph. Convert from data that holds it (the steps before it must export to ONNX too, or the data passed to ConvertToOnnx must already contain it).");
+
+            public string DeclareColumn(string columnName, DataViewType type) => ctx.AddIntermediateVariable(type, columnName);
+
+            public string Intermediate(string prefix) => ctx.AddIntermediateVariable(NumberDataViewType.Single, prefix, skip: true);
+
+            public string Initializer(string name, float[] values, IReadOnlyList<long> dims)
+                => ctx.AddInitializer(values, dims, name);
+
+            public string Initializer(string name, IReadOnlyList<long> values, IReadOnlyList<long> dims)
+                => ctx.AddInitializer(values, dims, name);
+
+            public IOnnxNode Node(string opType, IReadOnlyList<string> inputs, IReadOnlyList<string> outputs)
+                => new Node(ctx.CreateNode(opType, inputs, outputs, ctx.GetNodeName(opType), ""));
+        }
+
+        private sealed class Node(OnnxNode node) : IOnnxNode
+        {
+            public IOnnxNode Attribute(string name, long value)
+            {
+                node.AddAttribute(name, value);
+                return this;
+            }
+
+            public IOnnxNode Attribute(string name, float value)
+            {
+                node.AddAttribute(name, (double)value);
+                return this;
+            }
+
+            public IOnnxNode Attribute(string name, IReadOnlyList<long> values)
+            {
+                node.AddAttribute(name, values);
+                return this;
+            }
+        }
     }
 }
 

@@ -115,10 +115,11 @@ internal sealed class TrainingCheckpoint
             };
             if (body.Remaining() != 0)
                 throw new InvalidDataException($"the contents hold {body.Remaining()} bytes after the last field.");
-            if (checkpoint.Mean.Length != checkpoint.Std.Length || checkpoint.Std.Any(v => !(v > 0 && float.IsFinite(v))) || checkpoint.Mean.Any(v => !float.IsFinite(v)))
-                throw new InvalidDataException("the input standardization is invalid (one finite mean and positive standard deviation per channel).");
-            if (channels is { } expected && checkpoint.Mean.Length != expected)
-                throw new InvalidDataException($"its input standardization has {checkpoint.Mean.Length} channels; the data has {expected}.");
+            // The mean has one value per channel, or one per pixel (pretrained weights' mean image).
+            if (checkpoint.Std.Length == 0 || checkpoint.Mean.Length % checkpoint.Std.Length != 0 || checkpoint.Std.Any(v => !(v > 0 && float.IsFinite(v))) || checkpoint.Mean.Any(v => !float.IsFinite(v)))
+                throw new InvalidDataException("the input standardization is invalid (one finite mean per channel or pixel and one positive standard deviation per channel).");
+            if (channels is { } expected && checkpoint.Std.Length != expected)
+                throw new InvalidDataException($"its input standardization has {checkpoint.Std.Length} channels; the data has {expected}.");
             return checkpoint;
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
@@ -165,14 +166,14 @@ internal sealed class TrainingCheckpoint
     /// </summary>
     public void CheckFits(TorchSharp.torch.nn.Module network, TorchSharp.Modules.OptimizerHelper optimizer, string networkName)
     {
-        Check(() => TorchStateFormat.CheckModuleState(Weights, network, networkName), "weights");
+        Check(() => TorchStateFormat.CheckModuleState(Weights, network, networkName), "its weights do not fit this run");
         if (BestWeights != null)
-            Check(() => TorchStateFormat.CheckModuleState(BestWeights, network, networkName), "best weights");
-        Check(() => TorchStateFormat.CheckOptimizerState(OptimizerState, optimizer), "optimizer state");
-        Check(() => TorchStateFormat.CheckRandomState(RandomState), "random generator state");
+            Check(() => TorchStateFormat.CheckModuleState(BestWeights, network, networkName), "its best weights do not fit this run");
+        Check(() => TorchStateFormat.CheckOptimizerState(OptimizerState, optimizer), "its optimizer state does not fit this run");
+        Check(() => TorchStateFormat.CheckRandomState(RandomState), "its random generator state cannot be restored");
     }
 
-    private void Check(Action check, string what)
+    private void Check(Action check, string fault)
     {
         try
         {
@@ -180,7 +181,7 @@ internal sealed class TrainingCheckpoint
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
         {
-            throw Invalid($"its {what} do not fit this run: {(e is EndOfStreamException ? "they are truncated." : e.Message)}", e);
+            throw Invalid($"{fault}: {(e is EndOfStreamException ? "it is truncated." : e.Message)}", e);
         }
     }
 

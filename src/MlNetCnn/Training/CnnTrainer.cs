@@ -14,11 +14,29 @@ namespace MlNetCnn;
 /// <see cref="CnnTransformer"/> that adds <c>Score</c> and <c>PredictedLabel</c>, ready for
 /// <c>mlContext.MulticlassClassification.Evaluate</c> and <c>MapKeyToValue</c>.
 /// </summary>
+/// <example>
+/// <code>
+/// var ml = new MLContext(seed: 1);
+/// var (train, test) = ImageFolder.LoadTrainTest(ml, "digits");               // digits/train|test/&lt;label&gt;/&lt;image&gt;
+/// var pipeline = ml.Transforms.LoadImagesForCnn(width: 28, height: 28, grayscale: true)
+///     .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+///     .Append(new CnnTrainer(ml, new CnnTrainerOptions
+///     {
+///         Architecture = CnnArchitecture.LeNet5, Epochs = 5, ValidationFraction = 0.1,
+///         Progress = new ConsoleTrainingProgress(),
+///     }))
+///     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+/// using var model = pipeline.Fit(train);
+/// var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+/// </code>
+/// </example>
 public sealed class CnnTrainer : IEstimator<CnnTransformer>
 {
     private readonly IHost _host;
 
     /// <summary>Creates the trainer; <paramref name="options"/> are validated now, and again when <see cref="Fit"/> reads them.</summary>
+    /// <param name="mlContext">The ML.NET context: its seed, log and cancellation.</param>
+    /// <param name="options">The training options; null for the defaults.</param>
     public CnnTrainer(MLContext mlContext, CnnTrainerOptions? options = null)
         : this((IHostEnvironment)mlContext ?? throw new ArgumentNullException(nameof(mlContext)), options)
     {
@@ -38,7 +56,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     {
         if (options.Architecture is null)
             throw new ArgumentException("CnnTrainerOptions.Architecture must be set, e.g. CnnArchitecture.LeNet5.", nameof(options));
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 1, "CnnTrainerOptions.Epochs");
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 0, "CnnTrainerOptions.Epochs");
+        if (options.Epochs == 0 && options.InitialWeights is null && options.InitialModel is null)
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.Epochs", 0, "CnnTrainerOptions.Epochs is 0: that only packages given weights (InitialWeights or InitialModel) without training; set one of them, or train at least 1 epoch.");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, "CnnTrainerOptions.BatchSize");
         if (options.ScoringBatchSize is < 1 or > CnnTrainerOptions.MaxScoringBatchSize)
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.ScoringBatchSize", options.ScoringBatchSize, $"CnnTrainerOptions.ScoringBatchSize must be between 1 and {CnnTrainerOptions.MaxScoringBatchSize}.");
@@ -65,7 +85,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), "CnnTrainerOptions.WeightDecay must be 0 or more and Momentum in [0, 1).");
         if (options.GradientClipNorm is { } clip && !(clip > 0))
             throw new ArgumentOutOfRangeException(nameof(options), clip, "CnnTrainerOptions.GradientClipNorm must be positive.");
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.ProgressInterval, 1, "CnnTrainerOptions.ProgressInterval");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.ProgressInterval, "CnnTrainerOptions.ProgressInterval");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.CheckpointEveryEpochs, 1, "CnnTrainerOptions.CheckpointEveryEpochs");
         if (options.EarlyStopping is { Patience: < 0 } or { MinDelta: < 0 })
             throw new ArgumentOutOfRangeException(nameof(options), "EarlyStoppingOptions.Patience and MinDelta must be 0 or more.");
@@ -75,6 +95,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' is a file, not a folder: give a folder for the checkpoints.", nameof(options));
         if (options.ResumeFromCheckpoint is { } resume && !File.Exists(resume))
             throw new FileNotFoundException($"The checkpoint to resume from, '{resume}', does not exist.", resume);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.FreezeBackboneEpochs, "CnnTrainerOptions.FreezeBackboneEpochs");
+        if (!(options.BackboneLearningRateFactor >= 0 && options.BackboneLearningRateFactor <= 1))
+            throw new ArgumentOutOfRangeException(nameof(options), options.BackboneLearningRateFactor, "CnnTrainerOptions.BackboneLearningRateFactor must be in [0, 1].");
         if (options.InitialModel != null && options.InitialWeights != null)
             throw new ArgumentException("Set either CnnTrainerOptions.InitialModel (a trained CnnTransformer) or InitialWeights (pretrained weights), not both.", nameof(options));
         if (options.EmbeddingColumnName is { } embedding && (string.IsNullOrWhiteSpace(embedding) || embedding is DefaultColumnNames.Score or DefaultColumnNames.PredictedLabel))
@@ -82,6 +105,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     }
 
     /// <summary>Checks the input columns and describes the output: the input plus Score and PredictedLabel.</summary>
+    /// <param name="inputSchema">The schema of the data the trainer will see.</param>
+    /// <returns>The input columns plus <c>Score</c>, <c>PredictedLabel</c> and the embedding column when asked for.</returns>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
@@ -111,6 +136,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     }
 
     /// <summary>Reads the training (and validation) images into memory, trains the network and returns the transformer.</summary>
+    /// <param name="input">The training data: the feature column (planar CHW floats) and the key-typed label column the options name.</param>
+    /// <returns>The trained transformer.</returns>
     /// <exception cref="OperationCanceledException"><see cref="CnnTrainerOptions.CancellationToken"/> was cancelled; the last checkpoint stays valid.</exception>
     public CnnTransformer Fit(IDataView input)
     {
@@ -146,14 +173,20 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         torch.random.manual_seed(seed);
         var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath, shape.Channels) : null;
-        var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std)
-            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray())
+        var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std, shape)
+            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray(), shape)
+            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs ? PretrainedStandardization(expected, train, shape, channel)
             : options.StandardizeInputs ? InputStandardization.Fit(train) : InputStandardization.Identity(shape.Channels);
         var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
         try
         {
             PrepareWeights(module, options, channel);
             module.to(device);
+            CnnTransformer Package(IReadOnlyList<EpochSummary> history) => new(options.Architecture,
+                new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName, options.TestTimeAugmentation),
+                options.FeatureColumnName, keyValues, history, options.ScoringBatchSize);
+            if (options.Epochs == 0)
+                return Package([]);
             string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed) + "|augment=" + augmentation?.Serialize();
             var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation);
             using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter))
@@ -161,9 +194,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
                 if (checkpoint != null)
                     loop.Restore(checkpoint);
                 loop.Run(train, validation);
-                var network = new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName,
-                    options.TestTimeAugmentation);
-                return new CnnTransformer(options.Architecture, network, options.FeatureColumnName, keyValues, loop.History.ToList(), options.ScoringBatchSize);
+                return Package(loop.History.ToList());
             }
         }
         catch
@@ -193,7 +224,10 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         ModuleWeights.Initialize(module, options.WeightInitialization);
         if (options.InitialWeights is { } pretrained)
         {
-            var report = pretrained.LoadInto(module, strict: false);
+            // Without training every weight must come from the file: a fresh head or layer would score at random.
+            var report = pretrained.LoadInto(module, strict: options.Epochs == 0);
+            if (options.Epochs == 0 && report.ReplacedHead is { } head)
+                throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but the classifier head '{head}' in {pretrained.Source} does not fit {options.Architecture.Name} with these classes (another class count, or absent); weights packaged without training must come from a network with the same classes.");
             channel.Info(MessageSensitivity.None, $"CnnTrainer: pretrained weights {report}");
             return;
         }
@@ -204,8 +238,18 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         int total = module.state_dict().Count;
         if (copied.Count == 0)
             throw new ArgumentException($"No layer of the initial model ({initial.Architecture.Name}) fits {options.Architecture.Name} at this input size; fine-tuning needs the same architecture.");
+        if (options.Epochs == 0 && copied.Count != total)
+            throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but only {copied.Count} of {total} tensors of the initial model ({initial.Architecture.Name}) fit {options.Architecture.Name} here (another class count or input size?); without training every weight must come from it.");
         int frozen = options.FreezeCopiedLayers ? ModuleWeights.FreezeCopied(module, copied) : 0;
         channel.Info(MessageSensitivity.None, $"CnnTrainer: fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
+    }
+
+    /// <summary>The normalization the pretrained weights expect, scaled to how the pixels were extracted (0–1 or 0–255).</summary>
+    private static InputStandardization PretrainedStandardization(PretrainedInputNormalization expected, InMemoryImages train, ImageShape shape, IChannel channel)
+    {
+        float scale = PretrainedInputNormalization.PixelScale(train);
+        channel.Info(MessageSensitivity.None, $"CnnTrainer: input normalization of the pretrained weights: {expected} (pixels on the 0–{scale:0} scale).");
+        return expected.Create(shape, scale);
     }
 
     /// <summary>What a checkpoint must agree on to be resumed by this run.</summary>
@@ -215,7 +259,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         return string.Join("|", o.Architecture.Name, shape, $"classes={classCount}", $"train={trainCount}", $"validation={validationCount}",
             $"seed={seed}", $"batch={o.BatchSize}", $"epochs={o.Epochs}", o.Optimizer, $"lr={o.LearningRate:R}", o.LearningRateSchedule,
             $"momentum={o.Momentum:R}", $"nesterov={o.Nesterov}", $"decay={o.WeightDecay:R}", $"clip={o.GradientClipNorm:R}",
-            $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization);
+            $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization)
+            + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}" : "");
     }
 
     private InMemoryImages LoadValidation(IDataView data, ImageShape shape, int classCount)

@@ -17,7 +17,11 @@ public sealed class CnnTrainerOptions
     /// <summary>The network to train. Default: <see cref="CnnArchitecture.LeNet5"/>.</summary>
     public CnnArchitecture Architecture { get; set; } = CnnArchitecture.LeNet5;
 
-    /// <summary>Passes over the training data. Default 10.</summary>
+    /// <summary>
+    /// Passes over the training data. Default 10. 0 trains nothing: with <see cref="InitialWeights"/> (every weight,
+    /// head included, must come from the file) or <see cref="InitialModel"/>, <c>Fit</c> packages those weights as a
+    /// transformer, e.g. to score in ML.NET a network trained elsewhere (PyTorch DistributedDataParallel, see README).
+    /// </summary>
     public int Epochs { get; set; } = 10;
 
     /// <summary>Images per optimization step. Default 64.</summary>
@@ -117,6 +121,19 @@ public sealed class CnnTrainerOptions
     /// </summary>
     public PretrainedWeights? InitialWeights { get; set; }
 
+    /// <summary>
+    /// With <see cref="InitialWeights"/>: epochs at the start during which only the classifier head trains; the rest of
+    /// the network (the backbone) is frozen, its batch norms' statistics included (they stay in evaluation mode).
+    /// Default 1: a fresh head first learns from the pretrained features, so its early, large gradients do not disturb them.
+    /// </summary>
+    public int FreezeBackboneEpochs { get; set; } = 1;
+
+    /// <summary>
+    /// With <see cref="InitialWeights"/>: the backbone's learning rate, once unfrozen, as a fraction of the head's (which
+    /// follows <see cref="LearningRate"/> and the schedule); the two are separate optimizer parameter groups. Default 0.1.
+    /// </summary>
+    public double BackboneLearningRateFactor { get; set; } = 0.1;
+
     /// <summary>With <see cref="InitialModel"/>: train only the layers that were not copied from it (e.g. the new head) plus the last layer.</summary>
     public bool FreezeCopiedLayers { get; set; }
 
@@ -155,9 +172,19 @@ public sealed class CnnTrainerOptions
     /// </summary>
     public TestTimeAugmentation TestTimeAugmentation { get; set; }
 
-    /// <summary>Receives a report every <see cref="ProgressInterval"/> batches and after every epoch (epochs also go to <see cref="MLContext.Log"/>).</summary>
+    /// <summary>
+    /// Receives reports within each epoch (see <see cref="ProgressInterval"/>) and one after every epoch (epochs also go
+    /// to <see cref="MLContext.Log"/>); <see cref="ConsoleTrainingProgress"/> shows them as a console progress line.
+    /// Reports arrive on the training thread.
+    /// </summary>
     public IProgress<TrainingProgress>? Progress { get; set; }
 
-    /// <summary>Batches between progress reports within an epoch. Default 50.</summary>
-    public int ProgressInterval { get; set; } = 50;
+    /// <summary>
+    /// When reports within an epoch are sent: 0 (default) after the first batch and then about twice a second, whatever the
+    /// network's speed (a live display); N ≥ 1 after every N batches.
+    /// </summary>
+    public int ProgressInterval { get; set; }
+
+    /// <summary>The least time between two reports within an epoch when <see cref="ProgressInterval"/> is 0.</summary>
+    internal static TimeSpan AutomaticProgressPeriod { get; } = TimeSpan.FromMilliseconds(500);
 }

@@ -18,12 +18,20 @@ public abstract class LearningRateSchedule
     /// The learning rate for optimization step <paramref name="step"/> (counted from 0 over the whole run) of a run of
     /// <paramref name="epochs"/> epochs with <paramref name="stepsPerEpoch"/> steps each.
     /// </summary>
+    /// <param name="peak">The peak rate (<see cref="CnnTrainerOptions.LearningRate"/>).</param>
+    /// <param name="step">The optimization step, from 0 over the whole run.</param>
+    /// <param name="stepsPerEpoch">Steps in each epoch.</param>
+    /// <param name="epochs">Epochs in the run.</param>
+    /// <returns>The rate for that step.</returns>
     public abstract double GetLearningRate(double peak, long step, int stepsPerEpoch, int epochs);
 
     /// <summary>The rate stays at the peak.</summary>
     public static LearningRateSchedule Constant() => new ConstantSchedule();
 
     /// <summary>Multiplies the rate by <paramref name="gamma"/> every <paramref name="stepEpochs"/> epochs (PyTorch's StepLR).</summary>
+    /// <param name="stepEpochs">Epochs between two reductions.</param>
+    /// <param name="gamma">The factor applied at each reduction.</param>
+    /// <returns>The schedule.</returns>
     public static LearningRateSchedule Step(int stepEpochs, double gamma = 0.1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(stepEpochs, 1);
@@ -32,6 +40,9 @@ public abstract class LearningRateSchedule
     }
 
     /// <summary>Multiplies the rate by <paramref name="gamma"/> at each epoch in <paramref name="milestoneEpochs"/> (PyTorch's MultiStepLR; epochs count from 0).</summary>
+    /// <param name="milestoneEpochs">The epochs (1 or more) at which the rate is reduced.</param>
+    /// <param name="gamma">The factor applied at each milestone.</param>
+    /// <returns>The schedule.</returns>
     public static LearningRateSchedule MultiStep(IEnumerable<int> milestoneEpochs, double gamma = 0.1)
     {
         ArgumentNullException.ThrowIfNull(milestoneEpochs);
@@ -46,6 +57,9 @@ public abstract class LearningRateSchedule
     /// Linear warm-up from a tenth of the peak over <paramref name="warmupEpochs"/> (fractions allowed; capped at 10% of
     /// the run), then cosine annealing to <paramref name="minimumFraction"/> × peak at the last step. The default.
     /// </summary>
+    /// <param name="warmupEpochs">Epochs of linear warm-up.</param>
+    /// <param name="minimumFraction">The final rate as a fraction of the peak, in [0, 1).</param>
+    /// <returns>The schedule.</returns>
     public static LearningRateSchedule CosineWithWarmup(double warmupEpochs = 1, double minimumFraction = 0)
     {
         if (!(warmupEpochs >= 0) || !(minimumFraction >= 0 && minimumFraction < 1))
@@ -58,6 +72,10 @@ public abstract class LearningRateSchedule
     /// the peak over the first <paramref name="warmupFraction"/> of the steps, then down to
     /// peak / (<paramref name="initialDivisor"/> × <paramref name="finalDivisor"/>).
     /// </summary>
+    /// <param name="warmupFraction">Share of the steps spent rising to the peak, in (0, 1).</param>
+    /// <param name="initialDivisor">The starting rate is the peak divided by this.</param>
+    /// <param name="finalDivisor">The final rate is the starting rate divided by this.</param>
+    /// <returns>The schedule.</returns>
     public static LearningRateSchedule OneCycle(double warmupFraction = 0.3, double initialDivisor = 25, double finalDivisor = 1e4)
     {
         if (!(warmupFraction > 0 && warmupFraction < 1) || !(initialDivisor >= 1) || !(finalDivisor >= 1))
@@ -70,6 +88,11 @@ public abstract class LearningRateSchedule
     /// validation data, else training loss) has not improved by more than <paramref name="threshold"/> (relative) for
     /// <paramref name="patience"/> epochs, never going below <paramref name="minimumLearningRate"/> (PyTorch's ReduceLROnPlateau).
     /// </summary>
+    /// <param name="factor">The factor applied on a plateau, in (0, 1).</param>
+    /// <param name="patience">Epochs without improvement before the rate is reduced.</param>
+    /// <param name="threshold">The relative improvement that counts.</param>
+    /// <param name="minimumLearningRate">The rate never goes below this.</param>
+    /// <returns>The schedule.</returns>
     public static LearningRateSchedule ReduceOnPlateau(double factor = 0.1, int patience = 5, double threshold = 1e-4, double minimumLearningRate = 0)
     {
         CheckFactor(factor, nameof(factor));

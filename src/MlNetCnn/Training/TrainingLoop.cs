@@ -29,6 +29,7 @@ internal sealed class TrainingLoop : IDisposable
     private readonly TrainingState _state = new();
     private readonly TrainingMetric _watchedMetric;
     private readonly ImageAugmenter? _augmenter;
+    private readonly BackboneFineTuning? _fineTuning;
     private byte[]? _bestWeights;
 
     // A loss this many times that of an untrained network (ln of the class count, or the run's first loss if larger) has exploded.
@@ -48,7 +49,10 @@ internal sealed class TrainingLoop : IDisposable
         _device = device;
         _seed = seed;
         _fingerprint = fingerprint;
-        _optimizer = OptimizerFactory.Create(model.parameters().Where(p => p.requires_grad), options);
+        _fineTuning = BackboneFineTuning.Create(model, options);
+        _optimizer = _fineTuning is null
+            ? OptimizerFactory.Create(model.parameters().Where(p => p.requires_grad), options)
+            : OptimizerFactory.Create([_fineTuning.Backbone, _fineTuning.Head], options);
         _watchedMetric = options.EarlyStopping?.Metric ?? (hasValidation ? TrainingMetric.ValidationLoss : TrainingMetric.TrainLoss);
         if (options.CheckpointDirectory is { } directory && TrainingCheckpoint.RemoveStaleTemporaryFiles(directory) is > 0 and var removed)
             channel.Info(MessageSensitivity.None, $"CnnTrainer: removed {removed} temporary checkpoint files left by an interrupted run in {directory}.");
@@ -121,16 +125,19 @@ internal sealed class TrainingLoop : IDisposable
             ModuleWeights.Deserialize(_model, _bestWeights);
             _channel.Info(MessageSensitivity.None, $"CnnTrainer: restored the weights of epoch {_state.BestEpoch}.");
         }
+        _fineTuning?.Release();
         _model.eval();
     }
 
     private (double Loss, double Accuracy, double LearningRate) TrainEpoch(InMemoryImages train, BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun)
     {
         _model.train();
+        _fineTuning?.BeginEpoch(epoch);
         // The order depends only on the seed and the epoch, so a resumed run shuffles exactly as an uninterrupted one.
         int[] order = Enumerable.Range(0, train.Count).ToArray();
         new Random(unchecked(_seed * 7919 + epoch)).Shuffle(order);
         var clock = Stopwatch.StartNew();
+        var lastReport = TimeSpan.Zero;
         double lossSum = 0, learningRate = 0;
         long correct = 0;
         int seen = 0;
@@ -139,8 +146,9 @@ internal sealed class TrainingLoop : IDisposable
             _options.CancellationToken.ThrowIfCancellationRequested();
             int start = b * batch.Capacity, count = Math.Min(batch.Capacity, train.Count - start);
             learningRate = CurrentLearningRate(stepsPerEpoch);
+            int groupIndex = 0;
             foreach (var group in _optimizer.ParamGroups)
-                group.LearningRate = learningRate;
+                group.LearningRate = learningRate * (_fineTuning?.Factor(groupIndex++, epoch) ?? 1);
 
             using (NewDisposeScope())
             {
@@ -168,8 +176,11 @@ internal sealed class TrainingLoop : IDisposable
             }
             _state.Step++;
             seen += count;
-            if (_options.Progress != null && (b + 1) % _options.ProgressInterval == 0 && b + 1 < stepsPerEpoch)
+            if (_options.Progress != null && b + 1 < stepsPerEpoch && IsProgressDue(b, clock.Elapsed - lastReport))
+            {
+                lastReport = clock.Elapsed;
                 Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, (double)correct / seen, learningRate, seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
+            }
         }
         return (lossSum / train.Count, (double)correct / train.Count, learningRate);
     }
@@ -282,6 +293,13 @@ internal sealed class TrainingLoop : IDisposable
             BestWeights = _bestWeights,
         };
     }
+
+    // ProgressInterval N: every N batches. 0 (automatic): after the first batch, then whenever AutomaticProgressPeriod has
+    // passed since the last report, so a live display moves at the same pace for a network of any speed.
+    private bool IsProgressDue(int batchIndex, TimeSpan sinceLastReport)
+        => _options.ProgressInterval > 0
+            ? (batchIndex + 1) % _options.ProgressInterval == 0
+            : batchIndex == 0 || sinceLastReport >= CnnTrainerOptions.AutomaticProgressPeriod;
 
     private void Report(int epoch, int batch, int batches, double loss, double accuracy, double learningRate, double imagesPerSecond, Stopwatch total, int epochsThisRun, EpochSummary? summary)
     {

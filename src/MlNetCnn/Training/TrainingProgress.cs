@@ -3,8 +3,8 @@ using MlNetCnn.Persistence;
 namespace MlNetCnn;
 
 /// <summary>
-/// A progress report of <see cref="CnnTrainer"/>: sent every <see cref="CnnTrainerOptions.ProgressInterval"/> batches
-/// and at the end of every epoch (then <see cref="Summary"/> is set).
+/// A progress report of <see cref="CnnTrainer"/>: sent within each epoch as <see cref="CnnTrainerOptions.ProgressInterval"/>
+/// says and at the end of every epoch (then <see cref="Summary"/> is set).
 /// </summary>
 /// <param name="Epoch">The current epoch, from 1.</param>
 /// <param name="TotalEpochs">The epochs planned.</param>
@@ -22,6 +22,15 @@ public sealed record TrainingProgress(
 {
     /// <summary>True for the report sent at the end of an epoch.</summary>
     public bool IsEpochEnd => Summary != null;
+
+    /// <summary>
+    /// One readable line: <c>epoch 3/10, batch 120/469: loss 0.4321, accuracy 87.50%, 1,234 images/s, lr 2.5e-3, ETA 0:42</c>,
+    /// or at the end of an epoch <c>epoch 3/10: </c> followed by the <see cref="EpochSummary"/>.
+    /// </summary>
+    public override string ToString()
+        => Summary is { } summary
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"epoch {Epoch}/{TotalEpochs}: {TrainingProgressText.Epoch(summary)}")
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"epoch {Epoch}/{TotalEpochs}, batch {Batch}/{BatchesPerEpoch}: {TrainingProgressText.Running(this)}");
 }
 
 /// <summary>What one epoch of training measured.</summary>
@@ -37,13 +46,12 @@ public sealed record EpochSummary(
     int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationAccuracy,
     double LearningRate, TimeSpan Duration, double ImagesPerSecond)
 {
-    /// <inheritdoc />
+    /// <summary>
+    /// One readable line: <c>epoch 3: loss 0.4321, accuracy 87.50%, validation loss 0.5012, validation accuracy 85.10%, lr 2.5e-3, 12.3 s, 1,234 images/s</c>
+    /// (the validation figures only when validation data was scored).
+    /// </summary>
     public override string ToString()
-    {
-        string validation = ValidationLoss is { } loss ? $", validation loss {loss:F4}, validation accuracy {ValidationAccuracy:P2}" : "";
-        return $"epoch {Epoch}: train loss {TrainLoss:F4}, train accuracy {TrainAccuracy:P2}{validation}, lr {LearningRate:0.###e+0}, " +
-               $"{Duration.TotalSeconds:F1} s, {ImagesPerSecond:F0} images/s";
-    }
+        => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"epoch {Epoch}: {TrainingProgressText.Epoch(this)}");
 
     internal static void WriteAll(BinaryWriter writer, IReadOnlyList<EpochSummary> epochs)
     {

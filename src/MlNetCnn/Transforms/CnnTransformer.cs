@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MlNetCnn.Persistence;
+using MlNetCnn.Persistence.Onnx;
 
 namespace MlNetCnn;
 
@@ -8,14 +9,15 @@ namespace MlNetCnn;
 /// A trained CNN as an ML.NET transformer: adds <c>Score</c> (one probability per class) and <c>PredictedLabel</c>
 /// (a key over the training labels) to data whose feature column holds images shaped like the training images.
 /// Immutable and thread-safe for scoring; scores in batches. Saved and loaded with <c>mlContext.Model.Save/Load</c>.
-/// Dispose it (or the model holding it) to free the network's native memory at once.
+/// Dispose it (or the model holding it) to free the network's native memory at once. In a fitted pipeline or a
+/// loaded model, <see cref="CnnModelExtensions.GetCnnTransformer"/> finds it.
 /// </summary>
 /// <remarks>
 /// A row whose features hold a NaN or infinite value never gets a class: its <c>Score</c> is all NaN and its
 /// <c>PredictedLabel</c> the missing key 0 (<c>MapKeyToValue</c> gives an empty value), on every scoring path. Scoring
 /// runs libtorch with <see cref="Platform.TorchRuntime.ScoringThreads"/> threads.
 /// </remarks>
-public sealed class CnnTransformer : ITransformer, IDisposable
+public sealed class CnnTransformer : ITransformer, IDisposable, IOnnxExportable
 {
     internal CnnTransformer(CnnArchitecture architecture, ScoringNetwork network, string featureColumnName,
         LabelKeyValues? labelKeyValues, IReadOnlyList<EpochSummary> history, int scoringBatchSize)
@@ -85,7 +87,7 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     {
         ArgumentNullException.ThrowIfNull(input);
         Network.ThrowIfDisposed();
-        return new CnnScoringDataView(this, input, ResolveFeatures(input.Schema));
+        return MlNetInternals.WithOnnxExport(new CnnScoringDataView(this, input, ResolveFeatures(input.Schema)), input, this);
     }
 
     /// <inheritdoc />
@@ -137,6 +139,8 @@ public sealed class CnnTransformer : ITransformer, IDisposable
     }
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
+
+    void IOnnxExportable.ExportOnnx(IOnnxGraph graph, DataViewSchema inputSchema) => PipelineOnnxExport.Cnn(this, graph, inputSchema);
 
     /// <summary>Frees the network's native memory; scoring afterwards throws <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose() => Network.Dispose();

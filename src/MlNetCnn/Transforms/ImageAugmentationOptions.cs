@@ -48,6 +48,9 @@ public sealed class ImageAugmentationOptions
     public double ErasingProbability { get; set; }
 
     /// <summary>Random crop with <paramref name="padding"/> and horizontal flip with probability 0.5.</summary>
+    /// <param name="padding">Pixels added on each side before a crop of the original size is taken at a random position.</param>
+    /// <param name="mode">What the padding holds: zeros or the image reflected.</param>
+    /// <returns>The options.</returns>
     public static ImageAugmentationOptions CropAndFlip(int padding = 4, CropPadding mode = MlNetCnn.CropPadding.Zero)
         => new() { CropPadding = padding, CropPaddingMode = mode, HorizontalFlipProbability = 0.5 };
 

@@ -15,6 +15,9 @@ public sealed class ImageAugmentingEstimator : IEstimator<ImageAugmentingTransfo
     private readonly ImageAugmentationOptions _options;
 
     /// <summary>Creates the estimator for the image column <paramref name="columnName"/>.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="options">What to draw for each training image.</param>
+    /// <param name="columnName">The image column (planar CHW floats) the trainer augments.</param>
     public ImageAugmentingEstimator(MLContext mlContext, ImageAugmentationOptions options, string columnName = DefaultColumnNames.Features)
         : this(options, columnName)
     {

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MlNetCnn.Persistence;
+using MlNetCnn.Persistence.Onnx;
 
 namespace MlNetCnn;
 
@@ -10,7 +11,7 @@ namespace MlNetCnn;
 /// itself is carried to <see cref="CnnTrainer"/> in the column's annotations, and the trainer applies a new random
 /// draw to every training batch, so test data is never augmented and every epoch sees different images.
 /// </summary>
-public sealed class ImageAugmentingTransformer : ITransformer
+public sealed class ImageAugmentingTransformer : ITransformer, IOnnxExportable
 {
     private readonly ImageColumnMapping _mapping;
 
@@ -45,13 +46,15 @@ public sealed class ImageAugmentingTransformer : ITransformer
     {
         ArgumentNullException.ThrowIfNull(input);
         _mapping.ResolveInput(input.Schema);
-        return _mapping.Transform(input);
+        return MlNetInternals.WithOnnxExport(_mapping.Transform(input), input, this);
     }
 
     /// <inheritdoc />
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _mapping.GetRowToRowMapper(inputSchema);
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
+
+    void IOnnxExportable.ExportOnnx(IOnnxGraph graph, DataViewSchema inputSchema) => PipelineOnnxExport.Augmenter(this, graph, inputSchema);
 
     /// <summary>The augmentation recorded on an image column, or null.</summary>
     internal static ImageAugmentationOptions? FromColumn(DataViewSchema.Column column)

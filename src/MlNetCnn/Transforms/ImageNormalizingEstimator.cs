@@ -17,6 +17,11 @@ public sealed class ImageNormalizingEstimator : IEstimator<ImageNormalizingTrans
     private readonly float[]? _std;
 
     /// <summary>Creates the estimator; with <paramref name="mean"/> and <paramref name="standardDeviation"/> nothing is fitted.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="outputColumnName">The normalized image column written.</param>
+    /// <param name="inputColumnName">The image column read (planar CHW floats); null for <paramref name="outputColumnName"/>.</param>
+    /// <param name="mean">Per-channel means to subtract; null to fit them on the data.</param>
+    /// <param name="standardDeviation">Per-channel standard deviations to divide by; null to fit them on the data.</param>
     public ImageNormalizingEstimator(MLContext mlContext, string outputColumnName, string? inputColumnName = null,
         IReadOnlyList<float>? mean = null, IReadOnlyList<float>? standardDeviation = null)
         : this(outputColumnName, inputColumnName, mean, standardDeviation)

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MlNetCnn.Persistence;
+using MlNetCnn.Persistence.Onnx;
 
 namespace MlNetCnn;
 
@@ -8,7 +9,7 @@ namespace MlNetCnn;
 /// Applies (x − mean) / std per channel to planar CHW images, with the mean and standard deviation fitted by
 /// <see cref="ImageNormalizingEstimator"/> or given. Applied alike in training and scoring, and saved with the model.
 /// </summary>
-public sealed class ImageNormalizingTransformer : ITransformer
+public sealed class ImageNormalizingTransformer : ITransformer, IOnnxExportable
 {
     private readonly ImageColumnMapping _mapping;
     private readonly float[] _mean;
@@ -65,7 +66,7 @@ public sealed class ImageNormalizingTransformer : ITransformer
     {
         ArgumentNullException.ThrowIfNull(input);
         CheckShape(input.Schema);
-        return _mapping.Transform(input);
+        return MlNetInternals.WithOnnxExport(_mapping.Transform(input), input, this);
     }
 
     /// <inheritdoc />
@@ -80,6 +81,8 @@ public sealed class ImageNormalizingTransformer : ITransformer
     }
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => MlNetInternals.Save(ctx, this);
+
+    void IOnnxExportable.ExportOnnx(IOnnxGraph graph, DataViewSchema inputSchema) => PipelineOnnxExport.Normalizer(this, graph, inputSchema);
 
     internal void Write(BinaryWriter writer)
     {

@@ -1,0 +1,58 @@
+using System.Diagnostics;
+
+namespace MlNetCnn.Tests;
+
+/// <summary>The command-line programs' help and name lookup, run as their own processes (built with the tests).</summary>
+public sealed class ExampleCommandLineTests
+{
+    // tests/MlNetCnn.Tests/bin/<configuration>/<tfm>/ -> <folder>/<project>/bin/<configuration>/<tfm>/<project>.dll
+    private static (int ExitCode, string Output, string Error) Run(string folder, string project, params string[] arguments)
+    {
+        var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string repository = testBin.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
+        string program = Path.Combine(repository, folder, project, "bin", testBin.Parent.Name, testBin.Name, project + ".dll");
+        Assert.True(File.Exists(program), $"{project} was not built at {program}");
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        start.ArgumentList.Add(program);
+        foreach (string argument in arguments)
+            start.ArgumentList.Add(argument);
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output, error.Result);
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    [InlineData("--size")] // a help request wins over an incomplete command line
+    public void ArchitectureZooHelpExitsZeroWithTheUsage(string argument)
+    {
+        var (exitCode, output, _) = Run("examples", "ArchitectureZoo", argument == "--size" ? ["--size", "--help"] : [argument]);
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith("usage: ArchitectureZoo", output);
+    }
+
+    [Fact]
+    public void ArchitectureZooSummaryFindsANameInAnyCase()
+    {
+        var (exitCode, output, error) = Run("examples", "ArchitectureZoo", "--summary", "resnet9-32", "--classes", "10");
+        Assert.True(exitCode == 0, error);
+        Assert.Contains("ResNet9-32", output);
+        Assert.Contains("1,646,112", output);
+    }
+
+    [Fact]
+    public void BenchmarksHelpExitsZeroWithTheUsage()
+    {
+        var (exitCode, output, _) = Run("benchmarks", "MlNetCnn.Benchmarks", "--help");
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith("usage: MlNetCnn.Benchmarks", output);
+        Assert.Contains("--only", output);
+    }
+}

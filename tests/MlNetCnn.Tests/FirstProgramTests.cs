@@ -1,0 +1,68 @@
+using Microsoft.ML;
+
+namespace MlNetCnn.Tests;
+
+/// <summary>
+/// The README's first program (section "Use"), line for line on generated images: load folders, train with visible
+/// progress, evaluate, save, load in a fresh MLContext, predict. If this test needs a change, so does the README.
+/// </summary>
+public sealed class FirstProgramTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private sealed class Image
+    {
+        public string ImagePath { get; set; } = "";
+
+        public string Label { get; set; } = "";
+    }
+
+    private sealed class Prediction
+    {
+        public string PredictedLabel { get; set; } = "";
+
+        public float[] Score { get; set; } = [];
+    }
+
+    [Fact]
+    public void TheReadmeProgramTrainsEvaluatesSavesLoadsAndPredicts()
+    {
+        string root = _temp.Combine("digits");
+        SyntheticImages.CreateFolder(Path.Combine(root, "train"), perClass: 40, seed: 1);
+        SyntheticImages.CreateFolder(Path.Combine(root, "test"), perClass: 10, seed: 2);
+        string modelPath = _temp.Combine("model.zip");
+        var console = new StringWriter();
+        var first = ImageFolder.List(Path.Combine(root, "test"))[0];
+        string sevenPath = first.ImagePath, expectedLabel = first.Label;
+
+        // ---- the README's lines, with Console.Out → console, "digits" → root, "model.zip" → modelPath ----
+        var ml = new MLContext(seed: 1);
+        var (train, test) = ImageFolder.LoadTrainTest(ml, root);                       // root/train|test/<label>/<image>
+        var pipeline = ml.Transforms.LoadImagesForCnn(width: 28, height: 28, grayscale: true)
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+            .Append(ml.MulticlassClassification.Trainers.Cnn(architecture: CnnArchitecture.LeNet5, epochs: 5,
+                progress: new ConsoleTrainingProgress(console, redrawInPlace: false)))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        using var model = pipeline.Fit(train);
+        console.WriteLine($"accuracy {ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy:F4}");
+        ml.Model.SaveAtomically(model, train.Schema, modelPath);
+
+        var ml2 = new MLContext();                                                       // later, in another process
+        var loaded = ml2.Model.LoadCnnModel(modelPath, out _);
+        using var engine = ml2.Model.CreatePredictionEngine<Image, Prediction>(loaded);
+        var prediction = engine.Predict(new Image { ImagePath = sevenPath });
+        console.WriteLine($"{prediction.PredictedLabel}; {loaded.GetCnnTransformer().TrainingHistory[^1]}");
+        // ---- end of the README's lines ----
+        using var disposeLoaded = (IDisposable)loaded;
+
+        string[] lines = console.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(7, lines.Length);
+        Assert.All(lines[..5], (line, i) => Assert.StartsWith($"Epoch {i + 1}/5: loss ", line));
+        Assert.StartsWith("accuracy ", lines[5]);
+        Assert.True(double.Parse(lines[5]["accuracy ".Length..], System.Globalization.CultureInfo.CurrentCulture) > 0.9, lines[5]);
+        Assert.Equal(expectedLabel, prediction.PredictedLabel);
+        Assert.StartsWith($"{expectedLabel}; epoch 5: loss ", lines[6]);
+    }
+}
