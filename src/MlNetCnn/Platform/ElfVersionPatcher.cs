@@ -11,7 +11,7 @@ using System.Text;
 namespace MlNetCnn.Platform
 {
     /// <summary>One version requirement (<c>Vernaux</c> entry) of an ELF shared library.</summary>
-    public sealed class ElfVersionRequirement
+    internal sealed class ElfVersionRequirement
     {
         internal ElfVersionRequirement(string library, string version, ushort flags, int flagsOffset)
         {
@@ -37,7 +37,7 @@ namespace MlNetCnn.Platform
     }
 
     /// <summary>What <see cref="ElfVersionPatcher.EnsureLoadable"/> did.</summary>
-    public enum ElfPatchOutcome
+    internal enum ElfPatchOutcome
     {
         /// <summary>Not Linux, or the system libstdc++ already defines the version: nothing to do.</summary>
         NotNeeded,
@@ -55,7 +55,7 @@ namespace MlNetCnn.Platform
     /// a link-time marker with no relocation, so marking that requirement weak lets it load on GCC-12 systems
     /// (Debian 12, Ubuntu 22.04) without changing any code it runs.
     /// </summary>
-    public static class ElfVersionPatcher
+    internal static class ElfVersionPatcher
     {
         /// <summary>The native TorchSharp library on Linux.</summary>
         public const string LibTorchSharpFileName = "libLibTorchSharp.so";
@@ -161,7 +161,11 @@ namespace MlNetCnn.Platform
             string temporary = libraryPath + ".patching-" + Guid.NewGuid().ToString("N");
             try
             {
-                File.WriteAllBytes(temporary, elf);
+                using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+                {
+                    stream.Write(elf, 0, elf.Length);
+                    stream.Flush(flushToDisk: true);
+                }
                 File.Replace(temporary, libraryPath, null);
             }
             finally

@@ -11,7 +11,7 @@ using Mono.Cecil.Cil;
 namespace MlNetCnn.Platform
 {
     /// <summary>What <see cref="SkiaPixelSpanPatcher.EnsureCompatible"/> did.</summary>
-    public enum PixelSpanPatchOutcome
+    internal enum PixelSpanPatchOutcome
     {
         /// <summary>The SkiaSharp beside it still returns ReadOnlySpan, or ML.NET no longer calls the old method.</summary>
         NotNeeded,
@@ -25,7 +25,7 @@ namespace MlNetCnn.Platform
     /// (dotnet/machinelearning#7413). This rewrites each such call in a copy of the assembly to call the Span overload and
     /// convert with <c>Span&lt;byte&gt;.op_Implicit</c>: the same pixels, no behaviour change. The NuGet cache is never touched.
     /// </summary>
-    public static class SkiaPixelSpanPatcher
+    internal static class SkiaPixelSpanPatcher
     {
         /// <summary>The ML.NET assembly that holds the calls.</summary>
         public const string ImageAnalyticsFileName = "Microsoft.ML.ImageAnalytics.dll";
@@ -51,6 +51,8 @@ namespace MlNetCnn.Platform
                         return PixelSpanPatchOutcome.NotNeeded;
                     module.Write(temporary);
                 }
+                using (var written = new FileStream(temporary, FileMode.Open, FileAccess.ReadWrite))
+                    written.Flush(flushToDisk: true);
                 File.Replace(temporary, imageAnalyticsPath, null);
                 return PixelSpanPatchOutcome.Patched;
             }

@@ -12,8 +12,9 @@ internal static class TorchDevices
         if (!torch.cuda.is_available())
         {
             throw new InvalidOperationException(
-                $"CnnTrainerOptions.Device is {device}, but CUDA is not available to TorchSharp. MlNetCnn uses the CPU package TorchSharp-cpu " +
-                "by default: build with -p:TorchBackend=cuda-linux (or cuda-windows) to reference TorchSharp-cuda-*, and make sure an NVIDIA driver is installed.");
+                $"CnnTrainerOptions.Device is {device}, but CUDA is not available to TorchSharp. The application chooses TorchSharp's native " +
+                "backend: reference TorchSharp-cuda-linux (or TorchSharp-cuda-windows) instead of TorchSharp-cpu (in the MlNetCnn repository: " +
+                "build with -p:TorchBackend=cuda-linux), and make sure an NVIDIA driver is installed.");
         }
         int count = torch.cuda.device_count();
         if (device.Index >= count)

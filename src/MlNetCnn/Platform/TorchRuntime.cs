@@ -6,19 +6,38 @@ using System.Runtime.InteropServices;
 namespace MlNetCnn.Platform;
 
 /// <summary>
-/// Prepares the process before any MlNetCnn code runs. For apps built without MlNetCnn's build targets (e.g. a
-/// ProjectReference from another repository) it applies the same two fixes to the files next to the app: makes the
-/// native TorchSharp library loadable on GCC-12 systems and makes ML.NET's ExtractPixels work with the current
-/// SkiaSharp. It also tunes glibc's allocator for libtorch's large buffers.
+/// Prepares the process before any MlNetCnn code runs (a module initializer: also when ML.NET's Model.Load is the first
+/// to load MlNetCnn). For apps built without MlNetCnn's build targets (e.g. a ProjectReference from another repository)
+/// it applies the same two fixes to the files next to the app, unless the build turned them off: makes the native
+/// TorchSharp library loadable on GCC-12 systems and, where the app lifts SkiaSharp to 3.x, makes ML.NET's ExtractPixels
+/// work with it. It also tunes glibc's allocator for libtorch's large buffers.
 /// </summary>
 public static class TorchRuntime
 {
+    /// <summary>AppContext switch that MlNetCnn's build targets write into runtimeconfig.json for -p:MlNetCnnPatchLibTorchSharp=false.</summary>
+    internal const string PatchLibTorchSharpSwitch = "MlNetCnn.PatchLibTorchSharp";
+
+    /// <summary>AppContext switch that MlNetCnn's build targets write into runtimeconfig.json for -p:MlNetCnnPatchImageAnalytics=false.</summary>
+    internal const string PatchImageAnalyticsSwitch = "MlNetCnn.PatchImageAnalytics";
+
     private static Exception? s_loadError;
 
     [ModuleInitializer]
     [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries",
         Justification = "The native library must be fixed before TorchSharp's static constructor loads it, whichever MlNetCnn type is used first.")]
     internal static void Initialize()
+    {
+        if (IsEnabled(PatchLibTorchSharpSwitch))
+            PatchLibTorchSharp();
+        if (IsEnabled(PatchImageAnalyticsSwitch))
+            PatchImageAnalyticsIfNotLoaded();
+        GlibcAllocatorTuning.Apply();
+    }
+
+    /// <summary>A fix is on unless the app's runtimeconfig.json turns it off (the build's opt-out property).</summary>
+    internal static bool IsEnabled(string fixSwitch) => !AppContext.TryGetSwitch(fixSwitch, out bool enabled) || enabled;
+
+    private static void PatchLibTorchSharp()
     {
         try
         {
@@ -30,8 +49,6 @@ public static class TorchRuntime
             // Reported by EnsureInitialized, where the caller can act on it, rather than as a TypeInitializationException.
             s_loadError = e;
         }
-        PatchImageAnalyticsIfNotLoaded();
-        GlibcAllocatorTuning.Apply();
     }
 
     private static void PatchImageAnalyticsIfNotLoaded()
@@ -52,7 +69,11 @@ public static class TorchRuntime
         }
     }
 
-    /// <summary>Throws a clear error when the native TorchSharp library could not be made loadable.</summary>
+    /// <summary>
+    /// Loads TorchSharp's native libraries, or throws an <see cref="InvalidOperationException"/> that says what to do: when the
+    /// application references no TorchSharp backend package, or when the native library could not be made loadable.
+    /// MlNetCnn calls it before its first TorchSharp call; call it first yourself to fail early with that message.
+    /// </summary>
     public static void EnsureInitialized()
     {
         if (s_loadError != null)
@@ -63,8 +84,34 @@ public static class TorchRuntime
                 "Rebuild the application with MlNetCnn's build targets (they patch the copy in the output folder), make the application folder writable, " +
                 "or install a libstdc++ from GCC 13 or newer.", s_loadError);
         }
+        EnsureNativeBackend();
         OneDnnSwitch.ApplyEnvironment();
     }
+
+    private static bool s_backendLoaded;
+
+    private static void EnsureNativeBackend()
+    {
+        if (Volatile.Read(ref s_backendLoaded))
+            return;
+        try
+        {
+            TorchSharp.torch.InitializeDeviceType(TorchSharp.DeviceType.CPU);
+        }
+        catch (Exception e) when (e is TypeInitializationException or NotSupportedException or DllNotFoundException)
+        {
+            throw new InvalidOperationException(
+                "TorchSharp's native libraries could not be loaded. MlNetCnn references the managed TorchSharp package only, and the application " +
+                "chooses the native backend: add TorchSharp-cpu (dotnet add package TorchSharp-cpu --version " + TorchSharpVersion + "), or " +
+                "TorchSharp-cuda-linux / TorchSharp-cuda-windows for NVIDIA GPUs. If the application references one, TorchSharp's message " +
+                $"below says what failed: {(e.InnerException ?? e).Message}", e);
+        }
+        Volatile.Write(ref s_backendLoaded, true);
+    }
+
+    /// <summary>The TorchSharp version MlNetCnn was built against (its backend packages have the same version).</summary>
+    private static string TorchSharpVersion =>
+        typeof(TorchSharp.torch).Assembly.GetName().Version is { } v ? $"{v.Major}.{v.Minor}.{v.Build}" : "matching TorchSharp's";
 
     /// <summary>
     /// Whether libtorch runs CPU convolutions through oneDNN (its default, and 2 to 5 times faster than its own
