@@ -10,6 +10,7 @@ public sealed class ArchitectureNameLookupTests
     [InlineData("cnnnfeature6", "CnnNFeature6")]
     [InlineData("MLP8", "Mlp8")]
     [InlineData("mlp17", "Mlp17")]
+    [InlineData("resnet-2-2-2-3", "ResNet-2-2-2-3")]
     public void NamesMatchInAnyCaseAndParameterizedNamesResolve(string typed, string expected)
         => Assert.Equal(expected, CnnArchitecture.FromName(typed).Name);
 
@@ -21,6 +22,7 @@ public sealed class ArchitectureNameLookupTests
         Assert.Contains("ResNet9-32", error.Message);
         Assert.Contains("CnnNFeature6", error.Message);
         Assert.Contains("Mlp8", error.Message);
+        Assert.Contains("ResNet-2-2-2-3", error.Message);
         Assert.Throws<KeyNotFoundException>(() => CnnArchitecture.FromName("Mlp0"));
         Assert.Throws<KeyNotFoundException>(() => CnnArchitecture.FromName("ResNet9-032"));
     }

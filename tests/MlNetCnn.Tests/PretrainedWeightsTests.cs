@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 namespace MlNetCnn.Tests;
 
 /// <summary>PretrainedWeights: reading and writing .safetensors and .pt, key matching, head replacement, strict mode, damaged files.</summary>
+[Collection(nameof(PretrainedWeightsCollection))]
 public sealed class PretrainedWeightsTests : IDisposable
 {
     private readonly TempFolder _temp = new();

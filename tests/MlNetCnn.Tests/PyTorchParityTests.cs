@@ -31,6 +31,7 @@ public sealed class TorchvisionExports : IDisposable
 /// random weights (batch-norm statistics included) give the same logits here, and weights written here give the same
 /// logits in torchvision (both .pt and .safetensors). 3×64×64 inputs, 10 classes.
 /// </summary>
+[Collection(nameof(PretrainedWeightsCollection))]
 public sealed class PyTorchParityTests(TorchvisionExports exports) : IClassFixture<TorchvisionExports>
 {
     private const double Tolerance = 1e-4;
@@ -81,6 +82,19 @@ public sealed class PyTorchParityTests(TorchvisionExports exports) : IClassFixtu
         Assert.Empty(report.Missing);
         Assert.Null(report.ReplacedHead);
         AssertClose(ReadFloats(Path.Combine(exports.Folder, model + ".logits.bin")), Logits(module), $"{model} loaded from PyTorch");
+    }
+
+    [PyTorchTheory]
+    [InlineData("resnet18")]
+    [InlineData("googlenet")]
+    public void TorchOnnxExportsGiveTorchvisionLogits(string model)
+    {
+        // torch.onnx folds every batch norm into its convolution: the import turns each bias back into a batch norm.
+        using var weights = PretrainedWeights.FromFile(Path.Combine(exports.Folder, model + ".onnx"));
+        using var module = Architecture(model).CreateModule(3, 64, 64, 10);
+        var report = weights.LoadInto(module, strict: true);
+        Assert.Empty(report.Missing);
+        AssertClose(ReadFloats(Path.Combine(exports.Folder, model + ".logits.bin")), Logits(module), $"{model} loaded from ONNX");
     }
 
     [PyTorchTheory]

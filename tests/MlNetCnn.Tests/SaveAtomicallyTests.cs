@@ -60,6 +60,24 @@ public sealed class SaveAtomicallyTests : IDisposable
     }
 
     [Fact]
+    public void TheTemporaryFileOfAKilledSaveIsRemovedByTheNextSave()
+    {
+        var (ml, data, model) = Train(seed: 1);
+        using (model)
+        {
+            string path = _temp.Combine("model.zip");
+            string killed = _temp.Combine($".model.zip.{Guid.NewGuid():N}.tmp"), other = _temp.Combine($".other.zip.{Guid.NewGuid():N}.tmp");
+            File.WriteAllBytes(killed, new byte[100]);
+            File.WriteAllBytes(other, new byte[100]);
+
+            ml.Model.SaveAtomically(model, data.Schema, path);
+
+            Assert.False(File.Exists(killed));
+            Assert.True(File.Exists(other));
+        }
+    }
+
+    [Fact]
     public void AMissingFolderIsNamed()
     {
         var (ml, data, model) = Train(seed: 1);

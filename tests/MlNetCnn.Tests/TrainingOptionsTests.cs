@@ -4,6 +4,8 @@ using MlNetCnn.Persistence;
 
 namespace MlNetCnn.Tests;
 
+// Compares seeded runs bit for bit (resume), so it runs alone: see SeededRunTests.
+[Collection(nameof(SeededRunTests))]
 public sealed class TrainingOptionsTests : IDisposable
 {
     private readonly TempFolder _temp = new();

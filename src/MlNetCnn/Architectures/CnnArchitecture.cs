@@ -109,6 +109,23 @@ public abstract class CnnArchitecture
         return GetOrRegister(ResNet9Architecture.NamePrefix + width, () => new ResNet9Architecture(width));
     }
 
+    /// <summary>
+    /// A ResNet of basic blocks (as ResNet-18/34, torchvision's layout and names) with <paramref name="blocksPerStage"/>
+    /// blocks in its four stages, named <c>ResNet-a-b-c-d</c>. <c>ResNet(2, 2, 2, 3)</c> is the network of ML.NET's
+    /// pretrained ResNet-18 (<see cref="PretrainedWeights.MlNetResNet18"/>). From 32×32. Calling it again with the same
+    /// counts returns the same architecture.
+    /// </summary>
+    /// <param name="blocksPerStage">Basic blocks in each of the four stages, each 1 or more.</param>
+    /// <returns>The architecture named <c>ResNet-a-b-c-d</c>.</returns>
+    public static CnnArchitecture ResNet(params int[] blocksPerStage)
+    {
+        ArgumentNullException.ThrowIfNull(blocksPerStage);
+        if (blocksPerStage.Length != 4 || blocksPerStage.Any(b => b is < 1 or > 64))
+            throw new ArgumentException("Give four block counts from 1 to 64, e.g. ResNet(2, 2, 2, 3).", nameof(blocksPerStage));
+        int[] blocks = blocksPerStage.ToArray();
+        return GetOrRegister(ResNetBlocksArchitecture.NameOf(blocks), () => new ResNetBlocksArchitecture(blocks));
+    }
+
     /// <summary>DenseNet-121, torchvision's layout (8.0 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
     public static CnnArchitecture DenseNet121 { get; } = new DenseNetArchitecture(cifar: false);
 
@@ -158,6 +175,9 @@ public abstract class CnnArchitecture
                && width >= 1 && string.Equals(name, prefix + width, comparison) ? width : null;
         if (Width(name, CnnNFeatureArchitecture.NamePrefix) is int nFeature)
             return CnnNFeature(nFeature);
+        string resNetName = name.StartsWith(ResNetBlocksArchitecture.NamePrefix, comparison) ? ResNetBlocksArchitecture.NamePrefix + name[ResNetBlocksArchitecture.NamePrefix.Length..] : name;
+        if (ResNetBlocksArchitecture.BlocksOf(resNetName) is { } blocks)
+            return ResNet(blocks);
         if (Width(name, ResNet9Architecture.NamePrefix) is int resNet9Width)
             return ResNet9(resNet9Width);
         return Width(name, MlpArchitecture.NamePrefix) is int hidden ? Mlp(hidden) : null;
@@ -220,7 +240,7 @@ public abstract class CnnArchitecture
 
     /// <summary>
     /// Finds a built-in or registered architecture by its <see cref="Name"/>, e.g. <c>"ResNet18Cifar"</c>, or a
-    /// parameterized built-in by its name with the parameter: <c>"ResNet9-32"</c>, <c>"CnnNFeature6"</c>, <c>"Mlp8"</c>.
+    /// parameterized built-in by its name with the parameter: <c>"ResNet9-32"</c>, <c>"CnnNFeature6"</c>, <c>"Mlp8"</c>, <c>"ResNet-2-2-2-3"</c>.
     /// The exact name wins; otherwise a name that differs only in case matches when exactly one architecture has it
     /// (<c>"resnet18cifar"</c>), as a person types it.
     /// </summary>
@@ -242,7 +262,7 @@ public abstract class CnnArchitecture
             ? $"The CNN architecture name '{name}' matches {string.Join(" and ", sameButCase.Order(StringComparer.Ordinal))} but none exactly; give its exact spelling."
             : $"No CNN architecture named '{name}' is known. Built-in and registered ones: {known}; parameterized built-ins: " +
               $"{CnnNFeatureArchitecture.NamePrefix}<n> (e.g. {CnnNFeatureArchitecture.NamePrefix}6), {MlpArchitecture.NamePrefix}<hidden> (e.g. {MlpArchitecture.NamePrefix}8), " +
-              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32). " +
+              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32), {ResNetBlocksArchitecture.NamePrefix}a-b-c-d (e.g. {ResNetBlocksArchitecture.NamePrefix}2-2-2-3). " +
               "A model trained with a custom architecture needs CnnArchitecture.Custom(name, factory) called again before it is loaded.");
     }
 

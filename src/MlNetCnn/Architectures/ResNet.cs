@@ -36,6 +36,10 @@ public sealed class ResNet : Module<Tensor, Tensor>, IOnnxModule
     private readonly AdaptiveAvgPool2d avgpool;
     private readonly Linear fc;
 
+    private static (bool Bottleneck, int[] Blocks) Design(int depth)
+        => s_depths.TryGetValue(depth, out var design) ? design
+            : throw new ArgumentOutOfRangeException(nameof(depth), depth, "ResNet depth must be 18, 34 or 50.");
+
     /// <summary>The depths built: 18 and 34 (basic blocks), 50 (bottleneck blocks).</summary>
     public static IReadOnlyCollection<int> Depths => s_depths.Keys;
 
@@ -44,10 +48,26 @@ public sealed class ResNet : Module<Tensor, Tensor>, IOnnxModule
     /// <param name="channels">Input channels (1 or 3).</param>
     /// <param name="numClasses">Output classes.</param>
     /// <param name="cifarStem">True for the small-image stem described above.</param>
-    public ResNet(int depth, int channels, int numClasses, bool cifarStem = false) : base($"ResNet{depth}")
+    public ResNet(int depth, int channels, int numClasses, bool cifarStem = false)
+        : this($"ResNet{depth}", Design(depth).Bottleneck, Design(depth).Blocks, channels, numClasses, cifarStem)
     {
-        if (!s_depths.TryGetValue(depth, out var design))
-            throw new ArgumentOutOfRangeException(nameof(depth), depth, "ResNet depth must be 18, 34 or 50.");
+    }
+
+    /// <summary>
+    /// Builds a ResNet with <paramref name="blocksPerStage"/> residual blocks in <c>layer1</c>..<c>layer4</c>, e.g.
+    /// [2, 2, 2, 3] for the ResNet-18 that ML.NET's <c>DnnImageFeaturizer</c> ships (a CNTK model).
+    /// </summary>
+    /// <param name="name">The module's name.</param>
+    /// <param name="bottleneck">Bottleneck blocks (as ResNet-50) instead of basic blocks (as ResNet-18/34).</param>
+    /// <param name="blocksPerStage">Four block counts, each at least 1.</param>
+    /// <param name="channels">Input channels (1 or 3).</param>
+    /// <param name="numClasses">Output classes.</param>
+    /// <param name="cifarStem">True for the small-image stem described above.</param>
+    public ResNet(string name, bool bottleneck, IReadOnlyList<int> blocksPerStage, int channels, int numClasses, bool cifarStem = false) : base(name)
+    {
+        if (blocksPerStage is not { Count: 4 } || blocksPerStage.Any(b => b < 1))
+            throw new ArgumentException("A ResNet has four stages of at least one block each.", nameof(blocksPerStage));
+        var design = (Bottleneck: bottleneck, Blocks: blocksPerStage);
         int expansion = design.Bottleneck ? Bottleneck.Expansion : 1;
         conv1 = cifarStem ? Layers.ConvBeforeNorm(channels, 64, 3, padding: 1) : Layers.ConvBeforeNorm(channels, 64, 7, stride: 2, padding: 3);
         bn1 = BatchNorm2d(64);
@@ -229,6 +249,31 @@ internal sealed class Bottleneck : ResidualBlock
         x = writer.Call("relu", relu, writer.Call("bn2", bn2, writer.Call("conv2", conv2, x)));
         return writer.Call("bn3", bn3, writer.Call("conv3", conv3, x));
     }
+}
+
+/// <summary>Basic-block ResNets of any block counts, named <c>ResNet-2-2-2-3</c> (see <see cref="CnnArchitecture.ResNet(int[])"/>).</summary>
+internal sealed class ResNetBlocksArchitecture(int[] blocks) : BuiltInArchitecture(NameOf(blocks), 32,
+    "Resize the images (ResizeImages) to at least that size.")
+{
+    public const string NamePrefix = "ResNet-";
+
+    public static string NameOf(int[] blocks) => NamePrefix + string.Join("-", blocks);
+
+    /// <summary>The block counts in a name such as <c>ResNet-2-2-2-3</c>, or null.</summary>
+    public static int[]? BlocksOf(string name)
+    {
+        if (!name.StartsWith(NamePrefix, StringComparison.Ordinal))
+            return null;
+        var parts = name[NamePrefix.Length..].Split('-');
+        var blocks = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out blocks[i]) || blocks[i] < 1 || blocks[i] > 64)
+                return null;
+        return blocks.Length == 4 && NameOf(blocks) == name ? blocks : null;
+    }
+
+    protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
+        => new ResNet(Name, bottleneck: false, blocks, channels, numClasses);
 }
 
 internal sealed class ResNetArchitecture(int depth, bool cifarStem) : BuiltInArchitecture(

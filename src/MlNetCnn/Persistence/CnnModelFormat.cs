@@ -14,8 +14,9 @@ namespace MlNetCnn.Persistence;
 internal static class CnnModelFormat
 {
     private const uint Magic = 0x4E4E4331; // "1CNN"
-    // 2 added the embedding column, 3 the test-time augmentation, 4 the checksum over the whole record.
-    internal const int CurrentVersion = 4;
+    // 2 added the embedding column, 3 the test-time augmentation, 4 the checksum over the whole record, 5 a per-pixel
+    // mean (the mean image of pretrained weights, see PretrainedInputNormalization).
+    internal const int CurrentVersion = 5;
 
     // Generous limits that no model trained on a CPU reaches (a batch of 64 such images is 4 GB); they bound what a
     // forged record can ask of a forward pass at load (the embedding size is measured on one image).
@@ -130,8 +131,8 @@ internal static class CnnModelFormat
         var keyValues = ReadFlag(reader, "label values flag") ? LabelKeyValues.Read(reader) : null;
         if (keyValues != null && keyValues.Count != classCount)
             throw new InvalidDataException($"the record has {classCount} classes but {keyValues.Count} label values.");
-        var mean = ReadFloats(reader, channels, "mean");
-        var std = ReadFloats(reader, channels, "standard deviation");
+        var mean = ReadFloats(reader, channels, "mean", version >= 5 ? shape.Size : channels);
+        var std = ReadFloats(reader, channels, "standard deviation", channels);
         if (std.Any(s => !(s > 0)))
             throw new InvalidDataException("a standardization standard deviation is not positive.");
         var history = EpochSummary.ReadAll(reader);
@@ -175,7 +176,7 @@ internal static class CnnModelFormat
             throw new InvalidDataException($"the weights do not fit architecture {architecture.Name} at {shape} with {classCount} classes: {e.Message}", e);
         }
         ScoringNetwork network;
-        var standardization = new InputStandardization(mean, std);
+        var standardization = new InputStandardization(mean, std, shape);
         try
         {
             network = new ScoringNetwork(module, standardization, shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
@@ -211,11 +212,11 @@ internal static class CnnModelFormat
             writer.Write(v);
     }
 
-    private static float[] ReadFloats(BinaryReader reader, int expected, string what)
+    private static float[] ReadFloats(BinaryReader reader, int expected, string what, int orPerPixel)
     {
         int count = reader.ReadInt32();
-        if (count != expected)
-            throw new InvalidDataException($"expected {expected} standardization {what} values (one per channel), found {count}.");
+        if (count != expected && count != orPerPixel)
+            throw new InvalidDataException($"expected {expected} standardization {what} values (one per channel){(orPerPixel == expected ? "" : $" or {orPerPixel} (one per pixel)")}, found {count}.");
         var values = new float[count];
         for (int i = 0; i < count; i++)
         {

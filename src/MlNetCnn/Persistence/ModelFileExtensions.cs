@@ -14,8 +14,8 @@ public static class ModelFileExtensions
     /// Saves <paramref name="model"/> like <c>mlContext.Model.Save</c>, but atomically: the model is written to a
     /// temporary file in the same folder, flushed to disk and then renamed over <paramref name="filePath"/>. If
     /// anything fails (an exception, a full disk, the process being killed) the file that was there before is left
-    /// untouched and loadable, and the temporary file is removed (after a kill, the next save's folder keeps a
-    /// <c>.name.*.tmp</c> file, never a damaged model).
+    /// untouched and loadable, and the temporary file is removed. A temporary file that a killed save left behind
+    /// (<c>.name.*.tmp</c>) is removed by the next save of the same file.
     /// </summary>
     /// <param name="catalog">The model operations catalog, <c>mlContext.Model</c>.</param>
     /// <param name="model">The trained model to save.</param>
@@ -29,6 +29,9 @@ public static class ModelFileExtensions
         string? folder = Path.GetDirectoryName(Path.GetFullPath(filePath));
         if (folder is null || !Directory.Exists(folder))
             throw new DirectoryNotFoundException($"Cannot save the model to '{filePath}': the folder '{folder}' does not exist.");
+        string name = Path.GetFileName(filePath);
+        if (name.IndexOfAny(['*', '?']) < 0)
+            AtomicFile.RemoveStale(folder, name);
         AtomicFile.Write(filePath, stream => catalog.Save(model, inputSchema, stream));
     }
 

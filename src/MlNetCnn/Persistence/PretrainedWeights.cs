@@ -15,6 +15,7 @@ public sealed class PretrainedWeights : IDisposable
 {
     private readonly Dictionary<string, Tensor>? _tensors;
     private readonly Func<nn.Module, Dictionary<string, Tensor>>? _mapOnto;
+    private bool _disposed;
 
     private PretrainedWeights(string source, Dictionary<string, Tensor>? tensors, Func<nn.Module, Dictionary<string, Tensor>>? mapOnto)
     {
@@ -25,6 +26,14 @@ public sealed class PretrainedWeights : IDisposable
 
     /// <summary>Where the weights came from (a path, or the package's name).</summary>
     public string Source { get; }
+
+    /// <summary>
+    /// The input normalization these weights were trained with, which <see cref="CnnTrainer"/> applies when they are
+    /// its <see cref="CnnTrainerOptions.InitialWeights"/> (and <see cref="CnnTrainerOptions.StandardizeInputs"/> is on).
+    /// Files: torchvision's ImageNet mean/std, the convention of every torchvision model; set another, or null to
+    /// standardize with the training data's own statistics. <see cref="MlNetResNet18"/>: its mean image on 0–255 pixels.
+    /// </summary>
+    public PretrainedInputNormalization? InputNormalization { get; set; } = PretrainedInputNormalization.ImageNet;
 
     /// <summary>The weights' names (state_dict keys), or empty when they are named only once mapped onto a network (ONNX).</summary>
     public IReadOnlyCollection<string> Keys => (IReadOnlyCollection<string>?)_tensors?.Keys ?? [];
@@ -47,8 +56,73 @@ public sealed class PretrainedWeights : IDisposable
         {
             ".pt" or ".pth" or ".bin" => new PretrainedWeights(path, PyTorchStateDictFile.Read(path), null),
             ".safetensors" => new PretrainedWeights(path, SafeTensorsFile.Read(path), null),
-            string other => throw new NotSupportedException($"'{path}': weights files ending in '{other}' are not read; use .pt/.pth (PyTorch state_dict) or .safetensors."),
+            ".onnx" => FromOnnx(path, reverseInputChannels: false),
+            string other => throw new NotSupportedException($"'{path}': weights files ending in '{other}' are not read; use .pt/.pth (PyTorch state_dict), .safetensors or .onnx."),
         };
+    }
+
+    private static PretrainedWeights FromOnnx(string path, bool reverseInputChannels)
+    {
+        var model = OnnxModel.Read(path);
+        return new PretrainedWeights(path, null, module => OnnxWeights.Map(model, path, module, reverseInputChannels));
+    }
+
+    /// <summary>The NuGet package that ships ML.NET's pretrained ResNet-18, and its version.</summary>
+    public const string MlNetResNet18Package = "Microsoft.ML.DnnImageFeaturizer.ResNet18";
+
+    private const string MlNetResNet18PackageVersion = "0.23.1";
+
+    /// <summary>
+    /// ML.NET's own ImageNet-pretrained ResNet-18: the ONNX model (a CNTK export) in the NuGet package
+    /// <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>, for <see cref="CnnArchitecture.ResNet(int[])"/> with blocks
+    /// [2, 2, 2, 3] (no classifier: the head starts fresh). The first convolution's input channels are reversed, so the
+    /// network takes RGB like every other here, and <see cref="InputNormalization"/> is the model's own preprocessing:
+    /// 0–255 pixels minus its mean image. Offline: the files come from the app's output (<c>DnnImageModels/</c>, where the
+    /// package copies them) or the NuGet cache.
+    /// </summary>
+    /// <param name="modelsFolder">The <c>DnnImageModels</c> folder; null looks in the app's output folder, then in the NuGet cache.</param>
+    /// <exception cref="FileNotFoundException">The model is not there; the message names the package to add.</exception>
+    public static PretrainedWeights MlNetResNet18(string? modelsFolder = null)
+    {
+        string folder = modelsFolder ?? FindMlNetModels()
+            ?? throw new FileNotFoundException(
+                $"ML.NET's pretrained ResNet-18 was not found: add the NuGet package {MlNetResNet18Package} {MlNetResNet18PackageVersion} to the app " +
+                $"(it copies DnnImageModels/ResNet18Onnx/ResNet18.onnx to the output), or pass its DnnImageModels folder. Looked in '{Path.Combine(AppContext.BaseDirectory, "DnnImageModels")}' and the NuGet cache.");
+        string model = Path.Combine(folder, "ResNet18Onnx", "ResNet18.onnx");
+        string preprocess = Path.Combine(folder, "ResNetPrepOnnx", "ResNetPreprocess.onnx");
+        foreach (string file in new[] { model, preprocess })
+            if (!File.Exists(file))
+                throw new FileNotFoundException($"'{file}' is missing; the package {MlNetResNet18Package} {MlNetResNet18PackageVersion} ships it.", file);
+        Platform.TorchRuntime.EnsureInitialized();
+        var weights = FromOnnx(model, reverseInputChannels: true);
+        weights.InputNormalization = MlNetMeanImage(preprocess);
+        return weights;
+    }
+
+    private static string? FindMlNetModels()
+    {
+        string output = Path.Combine(AppContext.BaseDirectory, "DnnImageModels");
+        if (File.Exists(Path.Combine(output, "ResNet18Onnx", "ResNet18.onnx")))
+            return output;
+        string packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured ? configured
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string cached = Path.Combine(packages, MlNetResNet18Package.ToLowerInvariant(), MlNetResNet18PackageVersion, "tools", "DnnImageModels");
+        return File.Exists(Path.Combine(cached, "ResNet18Onnx", "ResNet18.onnx")) ? cached : null;
+    }
+
+    /// <summary>The preprocessing model's BGR mean image (0–255), as an RGB mean image on the 0–1 scale with std 1/255.</summary>
+    private static PretrainedInputNormalization MlNetMeanImage(string preprocessPath)
+    {
+        var preprocess = OnnxModel.Read(preprocessPath);
+        var image = preprocess.Initializers.Values.FirstOrDefault(i => i.Shape is [1, 3, > 0, > 0] && i.Values.Length > 0)
+            ?? throw new InvalidDataException($"'{preprocessPath}' has no 1×3×H×W mean image.");
+        int height = (int)image.Shape[2], width = (int)image.Shape[3], plane = height * width;
+        var rgb = new float[image.Values.Length];
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < plane; i++)
+                rgb[c * plane + i] = image.Values[(2 - c) * plane + i] / 255f;
+        return PretrainedInputNormalization.MeanImage(rgb, height, width, [1 / 255f, 1 / 255f, 1 / 255f],
+            $"ML.NET ResNet-18 preprocessing (0–255 pixels minus its {height}×{width} mean image)");
     }
 
     /// <summary>
@@ -140,8 +214,6 @@ public sealed class PretrainedWeights : IDisposable
     }
 
     private static string Shape(Tensor t) => string.Join(", ", t.shape);
-
-    private bool _disposed;
 
     /// <summary>Frees the weights' native memory.</summary>
     public void Dispose()

@@ -115,10 +115,11 @@ internal sealed class TrainingCheckpoint
             };
             if (body.Remaining() != 0)
                 throw new InvalidDataException($"the contents hold {body.Remaining()} bytes after the last field.");
-            if (checkpoint.Mean.Length != checkpoint.Std.Length || checkpoint.Std.Any(v => !(v > 0 && float.IsFinite(v))) || checkpoint.Mean.Any(v => !float.IsFinite(v)))
-                throw new InvalidDataException("the input standardization is invalid (one finite mean and positive standard deviation per channel).");
-            if (channels is { } expected && checkpoint.Mean.Length != expected)
-                throw new InvalidDataException($"its input standardization has {checkpoint.Mean.Length} channels; the data has {expected}.");
+            // The mean has one value per channel, or one per pixel (pretrained weights' mean image).
+            if (checkpoint.Std.Length == 0 || checkpoint.Mean.Length % checkpoint.Std.Length != 0 || checkpoint.Std.Any(v => !(v > 0 && float.IsFinite(v))) || checkpoint.Mean.Any(v => !float.IsFinite(v)))
+                throw new InvalidDataException("the input standardization is invalid (one finite mean per channel or pixel and one positive standard deviation per channel).");
+            if (channels is { } expected && checkpoint.Std.Length != expected)
+                throw new InvalidDataException($"its input standardization has {checkpoint.Std.Length} channels; the data has {expected}.");
             return checkpoint;
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException)

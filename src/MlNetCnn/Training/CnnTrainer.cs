@@ -101,6 +101,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' is a file, not a folder: give a folder for the checkpoints.", nameof(options));
         if (options.ResumeFromCheckpoint is { } resume && !File.Exists(resume))
             throw new FileNotFoundException($"The checkpoint to resume from, '{resume}', does not exist.", resume);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.FreezeBackboneEpochs, "CnnTrainerOptions.FreezeBackboneEpochs");
+        if (!(options.BackboneLearningRateFactor >= 0 && options.BackboneLearningRateFactor <= 1))
+            throw new ArgumentOutOfRangeException(nameof(options), options.BackboneLearningRateFactor, "CnnTrainerOptions.BackboneLearningRateFactor must be in [0, 1].");
         if (options.InitialModel != null && options.InitialWeights != null)
             throw new ArgumentException("Set either CnnTrainerOptions.InitialModel (a trained CnnTransformer) or InitialWeights (pretrained weights), not both.", nameof(options));
         if (options.EmbeddingColumnName is { } embedding && (string.IsNullOrWhiteSpace(embedding) || embedding is DefaultColumnNames.Score or DefaultColumnNames.PredictedLabel))
@@ -173,8 +176,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath, shape.Channels) : null;
-        var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std)
-            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray())
+        var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std, shape)
+            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray(), shape)
+            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs ? PretrainedStandardization(expected, train, shape, channel, options.CancellationToken)
             : options.StandardizeInputs ? InputStandardization.Fit(train, shape, options.CancellationToken) : InputStandardization.Identity(shape.Channels);
         var module = DrawWeights(options, shape, classCount, seed, channel, standardization);
         try
@@ -214,8 +218,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             torch.random.manual_seed(seed);
             // Layer constructors and in-place initializers hand back temporary tensor wrappers; a dispose scope frees
             // them, and only the network's own parameters and buffers leave it. A custom factory may keep other
-            // tensors, so its network is created outside any scope.
-            using var scope = !options.Architecture.IsCustom ? NewDisposeScope() : null;
+            // tensors, and given weights are tensors of their own, so those networks are created outside any scope.
+            bool scoped = !options.Architecture.IsCustom && options.InitialWeights is null && options.InitialModel is null;
+            using var scope = scoped ? NewDisposeScope() : null;
             var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
             try
             {
@@ -277,6 +282,14 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         channel.Info(MessageSensitivity.None, $"CnnTrainer: fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
     }
 
+    /// <summary>The normalization the pretrained weights expect, scaled to how the pixels were extracted (0–1 or 0–255).</summary>
+    private static InputStandardization PretrainedStandardization(PretrainedInputNormalization expected, ITrainingBatchSource train, ImageShape shape, IChannel channel, CancellationToken cancellation)
+    {
+        float scale = PretrainedInputNormalization.PixelScale(train, shape, cancellation);
+        channel.Info(MessageSensitivity.None, $"CnnTrainer: input normalization of the pretrained weights: {expected} (pixels on the 0–{scale:0} scale).");
+        return expected.Create(shape, scale);
+    }
+
     /// <summary>What a checkpoint must agree on to be resumed by this run.</summary>
     private string Fingerprint(ImageShape shape, int classCount, int trainCount, int validationCount, int seed)
     {
@@ -284,7 +297,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         return string.Join("|", o.Architecture.Name, shape, $"classes={classCount}", $"train={trainCount}", $"validation={validationCount}",
             $"seed={seed}", $"batch={o.BatchSize}", $"epochs={o.Epochs}", o.Optimizer, $"lr={o.LearningRate:R}", o.LearningRateSchedule,
             $"momentum={o.Momentum:R}", $"nesterov={o.Nesterov}", $"decay={o.WeightDecay:R}", $"clip={o.GradientClipNorm:R}",
-            $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization);
+            $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization)
+            + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}" : "");
     }
 
     private (IDataView Data, DataViewSchema.Column Image, DataViewSchema.Column Label) ResolveValidation(IDataView data, ImageShape shape, int classCount)

@@ -141,6 +141,19 @@ public sealed class CnnTrainerOptions
     /// </summary>
     public PretrainedWeights? InitialWeights { get; set; }
 
+    /// <summary>
+    /// With <see cref="InitialWeights"/>: epochs at the start during which only the classifier head trains; the rest of
+    /// the network (the backbone) is frozen, its batch norms' statistics included (they stay in evaluation mode).
+    /// Default 1: a fresh head first learns from the pretrained features, so its early, large gradients do not disturb them.
+    /// </summary>
+    public int FreezeBackboneEpochs { get; set; } = 1;
+
+    /// <summary>
+    /// With <see cref="InitialWeights"/>: the backbone's learning rate, once unfrozen, as a fraction of the head's (which
+    /// follows <see cref="LearningRate"/> and the schedule); the two are separate optimizer parameter groups. Default 0.1.
+    /// </summary>
+    public double BackboneLearningRateFactor { get; set; } = 0.1;
+
     /// <summary>With <see cref="InitialModel"/>: train only the layers that were not copied from it (e.g. the new head) plus the last layer.</summary>
     public bool FreezeCopiedLayers { get; set; }
 

@@ -12,16 +12,18 @@ internal sealed class InputStandardization : IDisposable
     private readonly Tensor? _mean;
     private readonly Tensor? _std;
 
-    public InputStandardization(float[] mean, float[] std)
+    /// <summary>Per-channel mean and std, or (with <paramref name="shape"/>) a per-pixel mean image of C×H×W values and a per-channel std.</summary>
+    public InputStandardization(float[] mean, float[] std, ImageShape? shape = null)
     {
-        if (mean.Length != std.Length)
-            throw new ArgumentException("Mean and standard deviation need one value per channel.");
+        bool perPixel = shape is { } s && mean.Length == s.Size && std.Length == s.Channels && s.Size != s.Channels;
+        if (mean.Length != std.Length && !perPixel)
+            throw new ArgumentException("Mean and standard deviation need one value per channel (or the mean one per pixel).");
         Mean = mean;
         Std = std;
         if (mean.Any(m => m != 0) || std.Any(s => s != 1))
         {
             using var scope = NewDisposeScope();
-            _mean = tensor(mean).reshape(1, mean.Length, 1, 1).DetachFromDisposeScope();
+            _mean = (perPixel ? tensor(mean).reshape(1, shape!.Value.Channels, shape.Value.Height, shape.Value.Width) : tensor(mean).reshape(1, mean.Length, 1, 1)).DetachFromDisposeScope();
             _std = tensor(std).reshape(1, std.Length, 1, 1).DetachFromDisposeScope();
         }
     }

@@ -29,6 +29,7 @@ internal sealed class TrainingLoop : IDisposable
     private readonly TrainingState _state = new();
     private readonly TrainingMetric _watchedMetric;
     private readonly ImageAugmenter? _augmenter;
+    private readonly BackboneFineTuning? _fineTuning;
     private byte[]? _bestWeights;
 
     // A loss this many times that of an untrained network (ln of the class count, or the run's first loss if larger) has exploded.
@@ -51,7 +52,10 @@ internal sealed class TrainingLoop : IDisposable
         _device = device;
         _seed = seed;
         _fingerprint = fingerprint;
-        _optimizer = OptimizerFactory.Create(model.parameters().Where(p => p.requires_grad), options);
+        _fineTuning = BackboneFineTuning.Create(model, options);
+        _optimizer = _fineTuning is null
+            ? OptimizerFactory.Create(model.parameters().Where(p => p.requires_grad), options)
+            : OptimizerFactory.Create([_fineTuning.Backbone, _fineTuning.Head], options);
         _watchedMetric = options.EarlyStopping?.Metric ?? (hasValidation ? TrainingMetric.ValidationLoss : TrainingMetric.TrainLoss);
         if (options.CheckpointDirectory is { } directory && TrainingCheckpoint.RemoveStaleTemporaryFiles(directory) is > 0 and var removed)
             channel.Info(MessageSensitivity.None, $"CnnTrainer: removed {removed} temporary checkpoint files left by an interrupted run in {directory}.");
@@ -124,12 +128,14 @@ internal sealed class TrainingLoop : IDisposable
             ModuleWeights.Deserialize(_model, _bestWeights);
             _channel.Info(MessageSensitivity.None, $"CnnTrainer: restored the weights of epoch {_state.BestEpoch}.");
         }
+        _fineTuning?.Release();
         _model.eval();
     }
 
     private (double Loss, double Accuracy, double LearningRate) TrainEpoch(ITrainingBatchSource train, BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun)
     {
         _model.train();
+        _fineTuning?.BeginEpoch(epoch);
         // The order depends only on the seed and the epoch, so a resumed run shuffles exactly as an uninterrupted one.
         using var stream = train.Read(new Random(unchecked(_seed * 7919 + epoch)), batch, _options.CancellationToken);
         var clock = Stopwatch.StartNew();
@@ -145,8 +151,9 @@ internal sealed class TrainingLoop : IDisposable
                 throw new InvalidOperationException($"The training data ended after {seen} of {train.Count} images in epoch {epoch}: it must return the same rows on every pass.");
             _lastBatchCount = count;
             learningRate = CurrentLearningRate(stepsPerEpoch);
+            int groupIndex = 0;
             foreach (var group in _optimizer.ParamGroups)
-                group.LearningRate = learningRate;
+                group.LearningRate = learningRate * (_fineTuning?.Factor(groupIndex++, epoch) ?? 1);
 
             using (NewDisposeScope())
             {

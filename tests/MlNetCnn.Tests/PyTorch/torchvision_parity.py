@@ -1,7 +1,7 @@
 """Real PyTorch side of PyTorchParityTests (Debian's python3-torch 1.13 and python3-torchvision 0.14).
 
 export DIR NAME...   builds each torchvision model with seeded random weights (batch-norm statistics too), saves its
-                     state_dict as DIR/NAME.pt and its logits on DIR/input.bin (float32 [2,3,64,64]) as DIR/NAME.logits.bin
+                     state_dict as DIR/NAME.pt (and an ONNX export as DIR/NAME.onnx) and its logits on DIR/input.bin (float32 [2,3,64,64]) as DIR/NAME.logits.bin
 check DIR NAME FILE  loads FILE (.pt via torch.load, or .safetensors) into a fresh torchvision NAME with strict=True and
                      writes its logits on DIR/input.bin to FILE.logits.bin
 """
@@ -78,6 +78,10 @@ def main():
             model = build(name)
             randomize_batch_norms(model, torch.Generator().manual_seed(200 + i))
             torch.save(model.state_dict(), "%s/%s.pt" % (folder, name))
+            if name in ("resnet18", "googlenet"):
+                # torch.onnx folds each batch norm into its convolution's weights and bias in evaluation mode.
+                model.eval()
+                torch.onnx.export(model, torch.zeros(1, *SHAPE[1:]), "%s/%s.onnx" % (folder, name), opset_version=11)
             logits(model, read_input(folder), "%s/%s.logits.bin" % (folder, name))
     elif command == "check":
         name, path = sys.argv[3], sys.argv[4]
