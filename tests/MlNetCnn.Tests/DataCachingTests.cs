@@ -3,6 +3,8 @@ using Microsoft.ML;
 namespace MlNetCnn.Tests;
 
 /// <summary>Cached and streamed images train to the same weights; Auto picks by the memory budget and says so.</summary>
+// Compares seeded runs bit for bit, so it runs alone: see SeededRunTests.
+[Collection(nameof(SeededRunTests))]
 public sealed class DataCachingTests : IDisposable
 {
     private readonly TempFolder _temp = new();

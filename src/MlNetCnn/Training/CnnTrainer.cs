@@ -218,8 +218,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             torch.random.manual_seed(seed);
             // Layer constructors and in-place initializers hand back temporary tensor wrappers; a dispose scope frees
             // them, and only the network's own parameters and buffers leave it. A custom factory may keep other
-            // tensors, so its network is created outside any scope.
-            using var scope = !options.Architecture.IsCustom ? NewDisposeScope() : null;
+            // tensors, and given weights are tensors of their own, so those networks are created outside any scope.
+            bool scoped = !options.Architecture.IsCustom && options.InitialWeights is null && options.InitialModel is null;
+            using var scope = scoped ? NewDisposeScope() : null;
             var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
             try
             {

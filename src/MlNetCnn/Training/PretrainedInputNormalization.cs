@@ -79,7 +79,8 @@ public sealed class PretrainedInputNormalization
         return new InputStandardization(mean, std, shape);
     }
 
-    /// <summary>1 when every pixel is at most 1.5 (images scaled to 0–1), else 255; reads until the first larger pixel.</summary>
+    /// <summary>1 when every pixel is at most 1.5 (images scaled to 0–1), else 255.</summary>
+    /// <remarks>Reads the images in order until the first pixel above 1.5 (streamed images: decoded again).</remarks>
     internal static float PixelScale(ITrainingBatchSource images, ImageShape shape, CancellationToken cancellation)
     {
         using var batch = new BatchTensors(Math.Min(256, images.Count), shape);
@@ -87,8 +88,10 @@ public sealed class PretrainedInputNormalization
         for (int count; (count = stream.Next()) > 0;)
         {
             foreach (float v in batch.Pixels[..(count * shape.Size)])
+            {
                 if (v > 1.5f)
                     return 255f;
+            }
         }
         return 1f;
     }
