@@ -5,6 +5,8 @@ using static TorchSharp.torch;
 
 namespace MlNetCnn.Tests;
 
+// Compares seeded training runs bit for bit (AugmentedTrainingIsReproducibleWithTheSameSeed), so it runs alone: see SeededRunTests.
+[Collection(nameof(SeededRunTests))]
 public sealed class ImageAugmentationTests(TrainedModelFixture fixture) : IClassFixture<TrainedModelFixture>
 {
     private static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
