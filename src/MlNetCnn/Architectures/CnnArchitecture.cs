@@ -115,6 +115,7 @@ public abstract class CnnArchitecture
     /// pretrained ResNet-18 (<see cref="PretrainedWeights.MlNetResNet18"/>). From 32×32. Calling it again with the same
     /// counts returns the same architecture.
     /// </summary>
+    /// <param name="blocksPerStage">The residual blocks of <c>layer1</c> to <c>layer4</c>: four counts from 1 to 64.</param>
     public static CnnArchitecture ResNet(params int[] blocksPerStage)
     {
         ArgumentNullException.ThrowIfNull(blocksPerStage);
