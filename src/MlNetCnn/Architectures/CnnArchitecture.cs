@@ -115,7 +115,7 @@ public abstract class CnnArchitecture
     /// pretrained ResNet-18 (<see cref="PretrainedWeights.MlNetResNet18"/>). From 32×32. Calling it again with the same
     /// counts returns the same architecture.
     /// </summary>
-    /// <param name="blocksPerStage">Basic blocks in each of the four stages, each 1 or more.</param>
+    /// <param name="blocksPerStage">The residual blocks of <c>layer1</c> to <c>layer4</c>: four counts from 1 to 64.</param>
     /// <returns>The architecture named <c>ResNet-a-b-c-d</c>.</returns>
     public static CnnArchitecture ResNet(params int[] blocksPerStage)
     {
