@@ -4,6 +4,8 @@ using MlNetCnn.Persistence;
 namespace MlNetCnn.Tests;
 
 /// <summary>What a killed run leaves in its checkpoint folder, and how the next run in that folder repairs it.</summary>
+// Relies on a seeded run whose loss falls every epoch, so it runs alone: see SeededRunTests.
+[Collection(nameof(SeededRunTests))]
 public sealed class CheckpointRecoveryTests : IDisposable
 {
     private readonly TempFolder _temp = new();

@@ -5,7 +5,7 @@ namespace MlNetCnn.Tests;
 
 /// <summary>
 /// Reads and edits the CNN record inside a saved model zip, as an attacker or a damaged disk would: fields are
-/// located by reading the record the way format version 4 lays it out, and an edit can recompute the checksum.
+/// located by reading the record the way format version 5 lays it out, and an edit can recompute the checksum.
 /// </summary>
 internal static class ModelFileEditor
 {
