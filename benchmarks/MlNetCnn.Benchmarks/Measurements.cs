@@ -158,6 +158,19 @@ internal static class Measurements
         GC.Collect();
     }
 
+    /// <summary>Repeats a step of <paramref name="batch"/> images for at least two runs and at least <paramref name="seconds"/>; images per second.</summary>
+    public static double ImagesPerSecond(Action step, int batch, double seconds)
+    {
+        var clock = Stopwatch.StartNew();
+        int steps = 0;
+        while (steps < 2 || clock.Elapsed.TotalSeconds < seconds)
+        {
+            step();
+            steps++;
+        }
+        return (double)steps * batch / clock.Elapsed.TotalSeconds;
+    }
+
     public static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();

@@ -63,7 +63,7 @@ internal static class OnnxBenchmark
                 QuietMachine.Wait();
                 var before = ProcessStats.Read();
                 var clock = Stopwatch.StartNew();
-                double throughput = Throughput(() => score(batch), batch, seconds);
+                double throughput = Measurements.ImagesPerSecond(() => score(batch), batch, seconds);
                 var latencies = Latencies(() => score(1), seconds / 2);
                 double other = (ProcessStats.Read() - before).OtherCores(clock.Elapsed.TotalSeconds);
                 string line = string.Create(CultureInfo.InvariantCulture,
@@ -85,19 +85,6 @@ internal static class OnnxBenchmark
         using var stream = new MemoryStream();
         ml.Model.ConvertToOnnx(transformer, data, stream);
         return stream.ToArray();
-    }
-
-    // Whole batches for at least the given time (and at least two); images per second.
-    private static double Throughput(Action step, int batch, double seconds)
-    {
-        var clock = Stopwatch.StartNew();
-        int steps = 0;
-        while (steps < 2 || clock.Elapsed.TotalSeconds < seconds)
-        {
-            step();
-            steps++;
-        }
-        return (double)steps * batch / clock.Elapsed.TotalSeconds;
     }
 
     // Single-image calls for at least the given time and at least 100 calls; milliseconds each.

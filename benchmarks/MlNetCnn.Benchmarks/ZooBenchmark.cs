@@ -84,24 +84,11 @@ internal static class ZooBenchmark
         QuietMachine.Wait();
         var before = ProcessStats.Read();
         var clock = Stopwatch.StartNew();
-        double train = Rate(TrainStep, batch, seconds);
+        double train = Measurements.ImagesPerSecond(TrainStep, batch, seconds);
         module.eval();
         InferenceStep();
-        double inference = Rate(InferenceStep, batch, seconds / 2);
+        double inference = Measurements.ImagesPerSecond(InferenceStep, batch, seconds / 2);
         double other = (ProcessStats.Read() - before).OtherCores(clock.Elapsed.TotalSeconds);
         return (train, inference, other);
-    }
-
-    // Repeats the step for at least two runs and at least the given time; images per second.
-    private static double Rate(Action step, int batch, double seconds)
-    {
-        var clock = Stopwatch.StartNew();
-        int steps = 0;
-        while (steps < 2 || clock.Elapsed.TotalSeconds < seconds)
-        {
-            step();
-            steps++;
-        }
-        return (double)steps * batch / clock.Elapsed.TotalSeconds;
     }
 }
