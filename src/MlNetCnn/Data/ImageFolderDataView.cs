@@ -43,43 +43,17 @@ internal sealed class ImageFolderDataView : IRowIndexedDataView
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
         => [GetRowCursor(columnsNeeded, rand)];
 
-    private sealed class Cursor(ImageFolderDataView parent, HashSet<int> active) : DataViewRowCursor
+    private sealed class Cursor(ImageFolderDataView parent, HashSet<int> active)
+        : PositionalRowCursor(parent.Schema, active, parent.Count)
     {
-        private long _position = -1;
-        private int _row = -1;
-
-        public override DataViewSchema Schema => parent.Schema;
-
-        public override long Position => _position;
-
-        public override long Batch => 0;
-
-        public override bool IsColumnActive(DataViewSchema.Column column) => active.Contains(column.Index);
-
-        public override bool MoveNext()
-        {
-            if (_position + 1 >= parent.Count)
-            {
-                _position = parent.Count;
-                return false;
-            }
-            _position++;
-            _row = parent._order?[_position] ?? (int)_position;
-            return true;
-        }
+        protected override int RowAt(long position) => parent._order?[position] ?? (int)position;
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
-            if (!IsColumnActive(column))
-                throw new InvalidOperationException($"Column '{column.Name}' was not requested when the cursor was created.");
             ValueGetter<ReadOnlyMemory<char>> getter = column.Index == 0
-                ? (ref ReadOnlyMemory<char> value) => value = parent._rows[_row].ImagePath.AsMemory()
-                : (ref ReadOnlyMemory<char> value) => value = parent._rows[_row].Label.AsMemory();
-            return getter as ValueGetter<TValue>
-                ?? throw new InvalidOperationException($"Column '{column.Name}' is of type {column.Type}, not {typeof(TValue).Name}.");
+                ? (ref ReadOnlyMemory<char> value) => value = parent._rows[Row].ImagePath.AsMemory()
+                : (ref ReadOnlyMemory<char> value) => value = parent._rows[Row].Label.AsMemory();
+            return Typed<TValue>(column, getter);
         }
-
-        public override ValueGetter<DataViewRowId> GetIdGetter()
-            => (ref DataViewRowId destination) => destination = new DataViewRowId((ulong)_row, 0);
     }
 }

@@ -73,42 +73,20 @@ internal sealed class LabeledImageDataView : IRowIndexedDataView
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
         => [GetRowCursor(columnsNeeded, rand)];
 
-    private sealed class Cursor(LabeledImageDataView parent, HashSet<int> active, int[]? order) : DataViewRowCursor
+    private sealed class Cursor(LabeledImageDataView parent, HashSet<int> active, int[]? order)
+        : PositionalRowCursor(parent.Schema, active, parent._count)
     {
         private LabeledImageBytes? _data;
-        private long _position = -1;
-        private int _row = -1;
 
-        public override DataViewSchema Schema => parent.Schema;
-
-        public override long Position => _position;
-
-        public override long Batch => 0;
-
-        public override bool IsColumnActive(DataViewSchema.Column column) => active.Contains(column.Index);
-
-        public override bool MoveNext()
+        protected override int RowAt(long position)
         {
-            if (_position + 1 >= parent._count)
-            {
-                _position = parent._count;
-                return false;
-            }
             _data ??= parent._data.Value;
-            _position++;
-            int row = order?[_position] ?? (int)_position;
-            _row = parent._selection?[row] ?? row;
-            return true;
+            int row = order?[position] ?? (int)position;
+            return parent._selection?[row] ?? row;
         }
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
-        {
-            if (!IsColumnActive(column))
-                throw new InvalidOperationException($"Column '{column.Name}' was not requested when the cursor was created.");
-            Delegate getter = column.Index == 0 ? (ValueGetter<VBuffer<float>>)GetFeatures : (ValueGetter<uint>)GetLabel;
-            return getter as ValueGetter<TValue>
-                ?? throw new InvalidOperationException($"Column '{column.Name}' is of type {column.Type}, not {typeof(TValue).Name}.");
-        }
+            => Typed<TValue>(column, column.Index == 0 ? (ValueGetter<VBuffer<float>>)GetFeatures : (ValueGetter<uint>)GetLabel);
 
         // Optimized from the first call: a one-off pass over 60,000 images should not run in tier-0 code.
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
@@ -116,16 +94,13 @@ internal sealed class LabeledImageDataView : IRowIndexedDataView
         {
             int size = parent._shape.Size;
             var editor = VBufferEditor.Create(ref destination, size);
-            var pixels = _data!.Pixels.AsSpan(_data.PixelOffset + _row * size, size);
+            var pixels = _data!.Pixels.AsSpan(_data.PixelOffset + Row * size, size);
             var values = editor.Values;
             for (int i = 0; i < pixels.Length; i++)
                 values[i] = pixels[i] * Scale;
             destination = editor.Commit();
         }
 
-        private void GetLabel(ref uint destination) => destination = _data!.Labels[_data.LabelOffset + _row] + 1u;
-
-        public override ValueGetter<DataViewRowId> GetIdGetter()
-            => (ref DataViewRowId destination) => destination = new DataViewRowId((ulong)_row, 0);
+        private void GetLabel(ref uint destination) => destination = _data!.Labels[_data.LabelOffset + Row] + 1u;
     }
 }
