@@ -10,18 +10,6 @@ namespace MlNetCnn.Tests;
 /// </summary>
 public sealed class ForgedModelTests : IDisposable
 {
-    // One small LeNet-5 (1×16×16, classes c0..c2) trained once for every test here.
-    private static readonly Lazy<byte[]> s_model = new(() =>
-    {
-        using var temp = new TempFolder();
-        var ml = new MLContext(seed: 1);
-        var data = SyntheticTensors.Keyed(ml, SyntheticTensors.Rows(60, 3, 1));
-        using var model = new CnnTrainer(ml, new CnnTrainerOptions { Epochs = 1, BatchSize = 16, Seed = 2, NumberOfThreads = 1 }).Fit(data);
-        string path = temp.Combine("model.zip");
-        ml.Model.SaveAtomically(model, data.Schema, path);
-        return File.ReadAllBytes(path);
-    });
-
     private readonly TempFolder _temp = new();
 
     public void Dispose() => _temp.Dispose();
@@ -30,7 +18,7 @@ public sealed class ForgedModelTests : IDisposable
     private string ModelWith(Func<byte[], byte[]> edit)
     {
         string path = _temp.Combine(Guid.NewGuid().ToString("N") + ".zip");
-        File.WriteAllBytes(path, s_model.Value);
+        File.WriteAllBytes(path, SmallSavedModel.Bytes);
         ModelFileEditor.WriteEntry(path, edit(ModelFileEditor.ReadEntry(path)));
         return path;
     }
@@ -179,7 +167,7 @@ public sealed class ForgedModelTests : IDisposable
     public void AModelOfFormatVersion3StillLoadsWithIdenticalScores()
     {
         string current = _temp.Combine("current.zip"), legacy = ModelWith(ModelFileEditor.ToVersion3);
-        File.WriteAllBytes(current, s_model.Value);
+        File.WriteAllBytes(current, SmallSavedModel.Bytes);
         var ml = new MLContext();
         var data = SyntheticTensors.Keyed(ml, SyntheticTensors.Rows(9, 3, 7));
 

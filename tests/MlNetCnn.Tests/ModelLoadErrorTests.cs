@@ -6,17 +6,6 @@ namespace MlNetCnn.Tests;
 /// <summary>What a caller catches when a model file is damaged, and what a failed load leaves behind.</summary>
 public sealed class ModelLoadErrorTests : IDisposable
 {
-    private static readonly Lazy<byte[]> s_model = new(() =>
-    {
-        using var temp = new TempFolder();
-        var ml = new MLContext(seed: 1);
-        var data = SyntheticTensors.Keyed(ml, SyntheticTensors.Rows(30, 3, 1));
-        using var model = new CnnTrainer(ml, new CnnTrainerOptions { Epochs = 1, BatchSize = 16, Seed = 2, NumberOfThreads = 1 }).Fit(data);
-        string path = temp.Combine("model.zip");
-        ml.Model.SaveAtomically(model, data.Schema, path);
-        return File.ReadAllBytes(path);
-    });
-
     private readonly TempFolder _temp = new();
 
     public void Dispose() => _temp.Dispose();
@@ -24,7 +13,7 @@ public sealed class ModelLoadErrorTests : IDisposable
     private string DamagedModel()
     {
         string path = _temp.Combine(Guid.NewGuid().ToString("N") + ".zip");
-        File.WriteAllBytes(path, s_model.Value);
+        File.WriteAllBytes(path, SmallSavedModel.Bytes);
         var entry = ModelFileEditor.ReadEntry(path);
         entry[^10] ^= 0xFF;
         ModelFileEditor.WriteEntry(path, entry);
@@ -38,7 +27,7 @@ public sealed class ModelLoadErrorTests : IDisposable
         if (damage == "record")
             return DamagedModel();
         string path = _temp.Combine(Guid.NewGuid().ToString("N") + ".zip");
-        File.WriteAllBytes(path, damage == "not a zip" ? "just text"u8.ToArray() : s_model.Value[..(s_model.Value.Length / 2)]);
+        File.WriteAllBytes(path, damage == "not a zip" ? "just text"u8.ToArray() : SmallSavedModel.Bytes[..(SmallSavedModel.Bytes.Length / 2)]);
         return path;
     }
 
@@ -101,7 +90,7 @@ public sealed class ModelLoadErrorTests : IDisposable
     public void ASuccessfulLoadLeavesNoTemporaryFolder()
     {
         string path = _temp.Combine("model.zip"), temporary = _temp.Combine("ml-temp");
-        File.WriteAllBytes(path, s_model.Value);
+        File.WriteAllBytes(path, SmallSavedModel.Bytes);
         Directory.CreateDirectory(temporary);
         var ml = new MLContext { TempFilePath = temporary };
 
