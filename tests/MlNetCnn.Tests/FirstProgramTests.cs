@@ -6,6 +6,8 @@ namespace MlNetCnn.Tests;
 /// The README's first program (section "Use"), line for line on generated images: load folders, train with visible
 /// progress, evaluate, save, load in a fresh MLContext, predict. If this test needs a change, so does the README.
 /// </summary>
+// Its accuracy bound holds for the seeded run, so it runs alone (libtorch's generator is process-wide): see SeededRunTests.
+[Collection(nameof(SeededRunTests))]
 public sealed class FirstProgramTests : IDisposable
 {
     private readonly TempFolder _temp = new();
