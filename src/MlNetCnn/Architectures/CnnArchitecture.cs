@@ -110,6 +110,24 @@ public abstract class CnnArchitecture
     }
 
     /// <summary>
+    /// airbench94's CIFAR-10 network (see <see cref="Architectures.AirbenchNet"/>): a 2×2 whitening convolution, three
+    /// convolution groups of <paramref name="width"/>, 4× and 4× that many channels with shift-only batch norms and GELU,
+    /// and a scaled linear head; named <c>AirbenchNet-{width}</c>. Trained as airbench trains it (the <c>--recipe fast</c>
+    /// of the Cifar10FromFolders example: <see cref="CnnTrainerOptions.PatchWhitening"/>,
+    /// <see cref="WeightInitialization.Identity"/>, <see cref="CnnTrainerOptions.BatchNormLearningRateFactor"/>, Nesterov SGD,
+    /// <c>LearningRateSchedule.Triangle</c>, <c>CnnTrainerOptions.Lookahead</c>, alternating flips and
+    /// test-time translations) it reaches CIFAR-10 accuracy in the fewest operations. From 9×9. Calling it again with the
+    /// same width returns the same architecture.
+    /// </summary>
+    /// <param name="width">Channels of the first group (64 in airbench94).</param>
+    /// <returns>The architecture named <c>AirbenchNet-{width}</c>.</returns>
+    public static CnnArchitecture AirbenchNet(int width = 64)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        return GetOrRegister(AirbenchNetArchitecture.NamePrefix + width, () => new AirbenchNetArchitecture(width));
+    }
+
+    /// <summary>
     /// A ResNet of basic blocks (as ResNet-18/34, torchvision's layout and names) with <paramref name="blocksPerStage"/>
     /// blocks in its four stages, named <c>ResNet-a-b-c-d</c>. <c>ResNet(2, 2, 2, 3)</c> is the network of ML.NET's
     /// pretrained ResNet-18 (<see cref="PretrainedWeights.MlNetResNet18"/>). From 32×32. Calling it again with the same
@@ -180,6 +198,8 @@ public abstract class CnnArchitecture
             return ResNet(blocks);
         if (Width(name, ResNet9Architecture.NamePrefix) is int resNet9Width)
             return ResNet9(resNet9Width);
+        if (Width(name, AirbenchNetArchitecture.NamePrefix) is int airbenchWidth)
+            return AirbenchNet(airbenchWidth);
         return Width(name, MlpArchitecture.NamePrefix) is int hidden ? Mlp(hidden) : null;
     }
 
@@ -262,7 +282,7 @@ public abstract class CnnArchitecture
             ? $"The CNN architecture name '{name}' matches {string.Join(" and ", sameButCase.Order(StringComparer.Ordinal))} but none exactly; give its exact spelling."
             : $"No CNN architecture named '{name}' is known. Built-in and registered ones: {known}; parameterized built-ins: " +
               $"{CnnNFeatureArchitecture.NamePrefix}<n> (e.g. {CnnNFeatureArchitecture.NamePrefix}6), {MlpArchitecture.NamePrefix}<hidden> (e.g. {MlpArchitecture.NamePrefix}8), " +
-              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32), {ResNetBlocksArchitecture.NamePrefix}a-b-c-d (e.g. {ResNetBlocksArchitecture.NamePrefix}2-2-2-3). " +
+              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32), {AirbenchNetArchitecture.NamePrefix}<width> (e.g. {AirbenchNetArchitecture.NamePrefix}64), {ResNetBlocksArchitecture.NamePrefix}a-b-c-d (e.g. {ResNetBlocksArchitecture.NamePrefix}2-2-2-3). " +
               "A model trained with a custom architecture needs CnnArchitecture.Custom(name, factory) called again before it is loaded.");
     }
 

@@ -89,6 +89,10 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), options.ValidationFraction, "CnnTrainerOptions.ValidationFraction must be in [0, 1).");
         if (!(options.WeightDecay >= 0) || !(options.Momentum >= 0 && options.Momentum < 1))
             throw new ArgumentOutOfRangeException(nameof(options), "CnnTrainerOptions.WeightDecay must be 0 or more and Momentum in [0, 1).");
+        if (!(options.BatchNormLearningRateFactor > 0 && double.IsFinite(options.BatchNormLearningRateFactor)))
+            throw new ArgumentOutOfRangeException(nameof(options), options.BatchNormLearningRateFactor, "CnnTrainerOptions.BatchNormLearningRateFactor must be a positive number (1 trains batch norms at the learning rate).");
+        if (!Enum.IsDefined(options.WeightInitialization))
+            throw new ArgumentOutOfRangeException(nameof(options), options.WeightInitialization, "Unknown weight initialization.");
         if (options.GradientClipNorm is { } clip && !(clip > 0))
             throw new ArgumentOutOfRangeException(nameof(options), clip, "CnnTrainerOptions.GradientClipNorm must be positive.");
         ArgumentOutOfRangeException.ThrowIfNegative(options.ProgressInterval, "CnnTrainerOptions.ProgressInterval");
@@ -190,6 +194,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             if (options.Epochs == 0)
                 return Package([]);
             string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed) + "|augment=" + augmentation?.Serialize();
+            if (options.PatchWhitening)
+                channel.Info(MessageSensitivity.None, $"CnnTrainer: {FirstLayerWhitening.Apply(module, train, standardization, shape, device, options.CancellationToken)}");
             var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation);
             using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter))
             {
@@ -298,6 +304,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             $"seed={seed}", $"batch={o.BatchSize}", $"epochs={o.Epochs}", o.Optimizer, $"lr={o.LearningRate:R}", o.LearningRateSchedule,
             $"momentum={o.Momentum:R}", $"nesterov={o.Nesterov}", $"decay={o.WeightDecay:R}", $"clip={o.GradientClipNorm:R}",
             $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization)
+            + (o.PatchWhitening ? "|whitening" : "") + (o.BatchNormLearningRateFactor != 1 ? $"|norm-rate={o.BatchNormLearningRateFactor:R}" : "")
             + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}" : "");
     }
 

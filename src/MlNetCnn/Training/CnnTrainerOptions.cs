@@ -54,6 +54,23 @@ public sealed class CnnTrainerOptions
     /// <summary>Weight initialization. Default: the architecture's own.</summary>
     public WeightInitialization WeightInitialization { get; set; } = WeightInitialization.ArchitectureDefault;
 
+    /// <summary>
+    /// Sets the network's first convolution from the training images before training and keeps its weights fixed
+    /// (patch whitening, as airbench and hlb-CIFAR10 do): its filters are the eigenvectors of the covariance of the
+    /// convolution-sized patches of the first 5,000 (standardized, unaugmented) training images, each divided by the
+    /// square root of its eigenvalue (plus 5e-4), followed by their negatives while filters remain, so the first layer
+    /// passes on decorrelated patches of unit variance from the first step. Needs a first convolution with at least
+    /// channels × kernel height × kernel width filters (<see cref="CnnArchitecture.AirbenchNet"/> has twice as many);
+    /// its bias still trains. Default false.
+    /// </summary>
+    public bool PatchWhitening { get; set; }
+
+    /// <summary>
+    /// Batch-norm parameters train at this multiple of the learning rate, with <see cref="WeightDecay"/> divided by it
+    /// so that their decay per step stays as it is (airbench trains its batch-norm shifts 64 times faster). Default 1.
+    /// </summary>
+    public double BatchNormLearningRateFactor { get; set; } = 1;
+
     /// <summary>Seed for weight initialization and the per-epoch shuffle; null takes one from the <see cref="MLContext"/>'s seed.</summary>
     public int? Seed { get; set; }
 

@@ -11,6 +11,15 @@ internal static class ModuleWeights
         if (initialization == WeightInitialization.ArchitectureDefault)
             return;
         using var noGrad = no_grad();
+        if (initialization == WeightInitialization.Identity)
+        {
+            foreach (var (_, layer) in module.named_modules())
+            {
+                if (layer is TorchSharp.Modules.Conv2d { groups: 1 } conv && conv.weight is { } weight && weight.shape[0] >= weight.shape[1])
+                    SetIdentity(weight);
+            }
+            return;
+        }
         foreach (var (_, layer) in module.named_modules())
         {
             if (layer is not (TorchSharp.Modules.Conv2d or TorchSharp.Modules.Linear))
@@ -25,6 +34,17 @@ internal static class ModuleWeights
                     nn.init.xavier_uniform_(parameter);
             }
         }
+    }
+
+    // Filters 0..in-1 of an out × in × kh × kw weight become identity kernels: 1 at [i, i, kh / 2, kw / 2] (PyTorch's dirac_).
+    private static void SetIdentity(Tensor weight)
+    {
+        long inChannels = weight.shape[1], centreRow = weight.shape[2] / 2, centreColumn = weight.shape[3] / 2;
+        using var scope = NewDisposeScope();
+        var identity = weight.narrow(0, 0, inChannels);
+        identity.zero_();
+        for (long i = 0; i < inChannels; i++)
+            identity[i, i, centreRow, centreColumn] = 1f;
     }
 
     /// <summary>Copies every parameter and buffer of <paramref name="source"/> whose name and shape match; returns the names copied.</summary>

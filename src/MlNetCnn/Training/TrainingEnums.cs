@@ -20,6 +20,13 @@ public enum WeightInitialization
     KaimingNormal,
     /// <summary>Glorot/Xavier uniform for convolution and linear weights, zero biases (as the teaching material does for NiN and AlexNet).</summary>
     XavierUniform,
+    /// <summary>
+    /// As the architecture defines it, then every convolution with at least as many output as input channels (and no
+    /// groups) starts as the identity on its first input-channel-many filters (PyTorch's <c>dirac_</c>): a centred 1 in
+    /// filter i at input channel i, zeros elsewhere. A deep plain network then starts close to an implicit residual one,
+    /// and trains fast at high learning rates (airbench, hlb-CIFAR10); the remaining filters and biases keep their values.
+    /// </summary>
+    Identity,
 }
 
 /// <summary>A per-epoch figure that early stopping and plateau schedules can watch.</summary>

@@ -81,6 +81,7 @@ internal sealed class OnnxNetworkWriter
             Conv2d conv => Conv(conv, x),
             BatchNorm2d norm => BatchNorm(norm, x),
             ReLU => Relu(x),
+            GELU => Gelu(x),
             MaxPool2d pool => MaxPool(x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode),
             AvgPool2d pool => AvgPool(pool, x),
             AdaptiveAvgPool2d pool => AdaptiveAvgPool(x, pool.output_size),
@@ -218,6 +219,17 @@ internal sealed class OnnxNetworkWriter
     // ---- Operators for IOnnxModule blocks ----
 
     public OnnxValue Relu(OnnxValue x) => Unary("Relu", x);
+
+    /// <summary>PyTorch's exact GELU, x · (1 + erf(x / √2)) / 2, from operators every opset has (Gelu itself came in opset 20).</summary>
+    public OnnxValue Gelu(OnnxValue x)
+    {
+        var erf = Unary("Erf", Scale(x, (float)(1 / Math.Sqrt(2))));
+        var onePlus = Output("add", x.Shape);
+        _graph.Node("Add", [erf.Name, Constant("one", [1f], [1])], [onePlus.Name]);
+        var product = Output("mul", x.Shape);
+        _graph.Node("Mul", [x.Name, onePlus.Name], [product.Name]);
+        return Scale(product, 0.5f);
+    }
 
     public OnnxValue MaxPool(OnnxValue x, long[] kernelSize, long[]? strideSize = null, long[]? padding = null, long[]? dilation = null, bool ceilMode = false)
     {
