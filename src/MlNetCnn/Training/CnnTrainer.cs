@@ -190,7 +190,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             if (options.Epochs == 0)
                 return Package([]);
             string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed) + "|augment=" + augmentation?.Serialize();
-            var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation);
+            var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation, seed);
             using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter))
             {
                 if (checkpoint != null)
