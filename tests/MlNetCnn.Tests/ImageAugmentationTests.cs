@@ -14,12 +14,15 @@ public sealed class ImageAugmentationTests(TrainedModelFixture fixture) : IClass
     private static Tensor Batch(int n = 4, int channels = 3, int size = 8)
         => arange(n * channels * size * size, dtype: float32).reshape(n, channels, size, size).div(n * channels * size * size);
 
+    /// <summary>Each image's row in its batch source (here simply its position).</summary>
+    private static int[] Rows(Tensor batch) => Enumerable.Range(0, (int)batch.shape[0]).ToArray();
+
     [Fact]
     public void FlipsMirrorTheImages()
     {
         using var scope = NewDisposeScope();
         var batch = Batch();
-        var flipped = new ImageAugmenter(new ImageAugmentationOptions { HorizontalFlipProbability = 1, VerticalFlipProbability = 1 }).Apply(batch, new Random(1));
+        var flipped = new ImageAugmenter(new ImageAugmentationOptions { HorizontalFlipProbability = 1, VerticalFlipProbability = 1 }, seed: 0).Apply(batch, new Random(1), 1, Rows(batch));
         Assert.True(Same(flipped, batch.flip(3).flip(2)));
         Assert.True(Same(batch, Batch()), "the input batch must not be modified");
     }
@@ -29,7 +32,7 @@ public sealed class ImageAugmentationTests(TrainedModelFixture fixture) : IClass
     {
         using var scope = NewDisposeScope();
         var batch = Batch(n: 16, channels: 1);
-        var cropped = new ImageAugmenter(new ImageAugmentationOptions { CropPadding = 2 }).Apply(batch, new Random(3));
+        var cropped = new ImageAugmenter(new ImageAugmentationOptions { CropPadding = 2 }, seed: 0).Apply(batch, new Random(3), 1, Rows(batch));
         Assert.Equal(batch.shape, cropped.shape);
         // Each crop is the original shifted by at most 2 pixels: some image of the batch must have moved.
         Assert.False(Same(cropped, batch));
@@ -53,7 +56,7 @@ public sealed class ImageAugmentationTests(TrainedModelFixture fixture) : IClass
     {
         using var scope = NewDisposeScope();
         var batch = ones(32, 1, 20, 20);
-        var erased = new ImageAugmenter(new ImageAugmentationOptions { ErasingProbability = 1 }).Apply(batch, new Random(5));
+        var erased = new ImageAugmenter(new ImageAugmentationOptions { ErasingProbability = 1 }, seed: 0).Apply(batch, new Random(5), 1, Rows(batch));
         var zeroFraction = erased.eq(0).to(float32).mean([1, 2, 3]).data<float>().ToArray();
         Assert.All(zeroFraction, f => Assert.InRange(f, 0.015, 0.34));
     }
@@ -67,13 +70,13 @@ public sealed class ImageAugmentationTests(TrainedModelFixture fixture) : IClass
             CropPadding = 2, CropPaddingMode = CropPadding.Reflect, HorizontalFlipProbability = 0.5, VerticalFlipProbability = 0.5,
             MaxRotationDegrees = 15, MaxTranslation = 0.1, Brightness = 0.2, Contrast = 0.2, Saturation = 0.2, ErasingProbability = 0.5,
         };
-        var augmenter = new ImageAugmenter(options);
+        var augmenter = new ImageAugmenter(options, seed: 0);
         var batch = Batch(n: 8);
-        var first = augmenter.Apply(batch, new Random(11));
+        var first = augmenter.Apply(batch, new Random(11), 1, Rows(batch));
         Assert.Equal(batch.shape, first.shape);
         Assert.True(first.isfinite().all().item<bool>());
-        Assert.True(Same(first, augmenter.Apply(batch, new Random(11))));
-        Assert.False(Same(first, augmenter.Apply(batch, new Random(12))));
+        Assert.True(Same(first, augmenter.Apply(batch, new Random(11), 1, Rows(batch))));
+        Assert.False(Same(first, augmenter.Apply(batch, new Random(12), 1, Rows(batch))));
         Assert.Equal(options.Serialize(), ImageAugmentationOptions.Parse(options.Serialize()).Serialize());
     }
 

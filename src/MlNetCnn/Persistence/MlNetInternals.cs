@@ -35,10 +35,10 @@ namespace MlNetCnn.Persistence
         // Version of the ML.NET-side records (the CNN model stream itself is versioned by CnnModelFormat).
         private static VersionInfo GetVersionInfo() => VersionOf("MLNETCNN", LoaderSignature);
 
-        private static VersionInfo VersionOf(string modelSignature, string loaderSignature) => new(
+        private static VersionInfo VersionOf(string modelSignature, string loaderSignature, uint written = 0x00010001, uint readable = 0x00010001) => new(
             modelSignature: modelSignature,
-            verWrittenCur: 0x00010001,
-            verReadableCur: 0x00010001,
+            verWrittenCur: written,
+            verReadableCur: readable,
             verWeCanReadBack: 0x00010001,
             loaderSignature: loaderSignature,
             loaderAssemblyName: typeof(CnnTransformer).Assembly.FullName);
@@ -47,35 +47,41 @@ namespace MlNetCnn.Persistence
         private const string AugmenterSignature = "CNNAUGM ";
 
         public static void Save(ModelSaveContext ctx, ImageNormalizingTransformer transformer)
-            => SaveRecord(ctx, NormalizerSignature, NormalizerLoaderSignature, transformer.Write);
+            => SaveRecord(ctx, VersionOf(NormalizerSignature, NormalizerLoaderSignature), transformer.Write);
+
+        // Augmenter record 0x00010002 may carry AlternateHorizontalFlips ("altflip" in its text); 0x00010001 records (without
+        // it) still load. A record using the flag is marked readable only by 0x00010002 readers, so an older MlNetCnn
+        // refuses it instead of silently training with random flips; records without the flag stay readable by older ones.
+        private const uint AugmenterVersion = 0x00010002;
 
         public static void Save(ModelSaveContext ctx, ImageAugmentingTransformer transformer)
-            => SaveRecord(ctx, AugmenterSignature, AugmenterLoaderSignature, transformer.Write);
+            => SaveRecord(ctx, VersionOf(AugmenterSignature, AugmenterLoaderSignature, AugmenterVersion,
+                transformer.Options.AlternateHorizontalFlips ? AugmenterVersion : 0x00010001), transformer.Write);
 
         /// <summary>Saves a transformer whose whole state is a small record written to the model stream.</summary>
-        private static void SaveRecord(ModelSaveContext ctx, string modelSignature, string loaderSignature, Action<BinaryWriter> write)
+        private static void SaveRecord(ModelSaveContext ctx, VersionInfo version, Action<BinaryWriter> write)
         {
             ctx.CheckAtModel();
-            ctx.SetVersionInfo(VersionOf(modelSignature, loaderSignature));
+            ctx.SetVersionInfo(version);
             write(ctx.Writer);
         }
 
-        private static T LoadRecord<T>(ModelLoadContext ctx, string modelSignature, string loaderSignature, Func<BinaryReader, T> read)
+        private static T LoadRecord<T>(ModelLoadContext ctx, VersionInfo version, Func<BinaryReader, T> read)
         {
-            ctx.CheckAtModel(VersionOf(modelSignature, loaderSignature));
+            ctx.CheckAtModel(version);
             return read(ctx.Reader);
         }
 
         internal static class NormalizerLoader
         {
             private static ImageNormalizingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
-                => LoadRecord(ctx, NormalizerSignature, NormalizerLoaderSignature, ImageNormalizingTransformer.Read);
+                => LoadRecord(ctx, VersionOf(NormalizerSignature, NormalizerLoaderSignature), ImageNormalizingTransformer.Read);
         }
 
         internal static class AugmenterLoader
         {
             private static ImageAugmentingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
-                => LoadRecord(ctx, AugmenterSignature, AugmenterLoaderSignature, ImageAugmentingTransformer.Read);
+                => LoadRecord(ctx, VersionOf(AugmenterSignature, AugmenterLoaderSignature, AugmenterVersion, AugmenterVersion), ImageAugmentingTransformer.Read);
         }
 
         public static void Save(ModelSaveContext ctx, CnnTransformer transformer)

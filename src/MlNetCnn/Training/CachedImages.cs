@@ -44,11 +44,13 @@ internal sealed class CachedImages : ITrainingBatchSource
             int count = Math.Min(batch.Capacity, order.Length - _next), size = batch.Shape.Size;
             var pixels = batch.Pixels;
             var labels = batch.Labels;
+            var rows = batch.Rows;
             for (int i = 0; i < count; i++)
             {
                 int row = order[_next + i];
                 source._store.CopyTo(source._images[row], pixels.Slice(i * size, size));
                 labels[i] = source._labels[row];
+                rows[i] = row;
             }
             _next += count;
             return count;

@@ -6,9 +6,12 @@ namespace MlNetCnn;
 /// <summary>
 /// Applies <see cref="ImageAugmentationOptions"/> to a whole training batch [N, C, H, W] with tensor operations; the
 /// per-image random parameters come from a <see cref="Random"/> the trainer seeds from its seed and step, so runs are
-/// reproducible and a resumed run draws exactly what an uninterrupted one would.
+/// reproducible and a resumed run draws exactly what an uninterrupted one would. Alternating flips depend on the
+/// image's row, the epoch and <paramref name="seed"/> only, not on the shuffle.
 /// </summary>
-internal sealed class ImageAugmenter(ImageAugmentationOptions options)
+/// <param name="options">What to draw.</param>
+/// <param name="seed">The trainer's seed, from which each image's alternating-flip bit is derived.</param>
+internal sealed class ImageAugmenter(ImageAugmentationOptions options, int seed)
 {
     internal const string AnnotationKind = "MlNetCnn.ImageAugmentation";
 
@@ -29,7 +32,11 @@ internal sealed class ImageAugmenter(ImageAugmentationOptions options)
     }
 
     /// <summary>Returns the augmented batch (new tensors in the caller's dispose scope; the input is not modified).</summary>
-    public Tensor Apply(Tensor batch, Random random)
+    /// <param name="batch">The images, [N, C, H, W].</param>
+    /// <param name="random">The draws for this batch.</param>
+    /// <param name="epoch">The one-based epoch (alternating flips mirror an image in every other epoch).</param>
+    /// <param name="rows">Each image's row in the training data (<see cref="BatchTensors.Rows"/>).</param>
+    public Tensor Apply(Tensor batch, Random random, int epoch, ReadOnlySpan<int> rows)
     {
         int n = (int)batch.shape[0], channels = (int)batch.shape[1], height = (int)batch.shape[2], width = (int)batch.shape[3];
         var x = batch;
@@ -37,6 +44,8 @@ internal sealed class ImageAugmenter(ImageAugmentationOptions options)
             x = RandomCrop(x, random, n, height, width);
         if (options.HorizontalFlipProbability > 0)
             x = where(Draw(random, n, options.HorizontalFlipProbability), x.flip(3), x);
+        if (options.AlternateHorizontalFlips)
+            x = where(AlternatingFlips(epoch, rows, n), x.flip(3), x);
         if (options.VerticalFlipProbability > 0)
             x = where(Draw(random, n, options.VerticalFlipProbability), x.flip(2), x);
         if (options.MaxRotationDegrees > 0 || options.MaxTranslation > 0)
@@ -86,6 +95,27 @@ internal sealed class ImageAugmenter(ImageAugmentationOptions options)
         }
         var grid = nn.functional.affine_grid(tensor(theta).reshape(n, 2, 3).to(x.device), [n, channels, height, width], align_corners: false);
         return nn.functional.grid_sample(x, grid, align_corners: false);
+    }
+
+    private Tensor AlternatingFlips(int epoch, ReadOnlySpan<int> rows, int n)
+    {
+        if (rows.Length != n)
+            throw new ArgumentException($"Alternating flips need the row of each of the {n} images; {rows.Length} were given.", nameof(rows));
+        bool odd = epoch % 2 == 1;
+        var flips = new bool[n];
+        for (int i = 0; i < n; i++)
+            flips[i] = IsFlippedFirst(rows[i]) == odd;
+        return tensor(flips).reshape(n, 1, 1, 1);
+    }
+
+    /// <summary>The image's base bit: whether it is mirrored in the 1st, 3rd, … epoch (a hash of the seed and the row, about half true).</summary>
+    internal bool IsFlippedFirst(int row)
+    {
+        // SplitMix64's finalizer: the bit is a fixed function of (seed, row), independent of any draw or batch order.
+        ulong z = ((ulong)(uint)seed << 32 | (uint)row) + 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return ((z ^ (z >> 31)) >> 63) != 0;
     }
 
     private static Tensor Draw(Random random, int n, double probability)

@@ -106,8 +106,12 @@ internal sealed class StreamingImages : ITrainingBatchSource
             int size = batch.Shape.Size;
             chunk.AsSpan(0, rows * size).CopyTo(batch.Pixels);
             var target = batch.Labels;
+            var sourceRows = batch.Rows;
             for (int i = 0; i < rows; i++)
-                target[i] = labels[sequence[_done + i]];
+            {
+                sourceRows[i] = sequence[_done + i];
+                target[i] = labels[sourceRows[i]];
+            }
             _done += rows;
             return rows;
         }
@@ -122,6 +126,7 @@ internal sealed class StreamingImages : ITrainingBatchSource
     private sealed class ShuffleBufferStream(ImageChunkReader reader, float[] buffer, int capacity, int[] labels, Random random, BatchTensors batch) : IBatchStream
     {
         private readonly int[] _bufferLabels = new int[capacity];
+        private readonly int[] _bufferRows = new int[capacity];
         private readonly int _size = batch.Shape.Size;
         private float[]? _chunk;
         private int _chunkRows;
@@ -136,6 +141,7 @@ internal sealed class StreamingImages : ITrainingBatchSource
         {
             var pixels = batch.Pixels;
             var target = batch.Labels;
+            var rows = batch.Rows;
             int i = 0;
             for (; i < batch.Capacity; i++)
             {
@@ -149,11 +155,13 @@ internal sealed class StreamingImages : ITrainingBatchSource
                 int pick = random.Next(_filled);
                 Slot(pick).CopyTo(pixels.Slice(i * _size, _size));
                 target[i] = _bufferLabels[pick];
+                rows[i] = _bufferRows[pick];
                 if (_exhausted || !Pull(pick))
                 {
                     _filled--;
                     Slot(_filled).CopyTo(Slot(pick));
                     _bufferLabels[pick] = _bufferLabels[_filled];
+                    _bufferRows[pick] = _bufferRows[_filled];
                 }
             }
             return i;
@@ -175,6 +183,7 @@ internal sealed class StreamingImages : ITrainingBatchSource
                 }
             }
             _chunk.AsSpan(_chunkOffset++ * _size, _size).CopyTo(Slot(slot));
+            _bufferRows[slot] = _pulled;
             _bufferLabels[slot] = labels[_pulled++];
             return true;
         }

@@ -159,7 +159,7 @@ internal sealed class TrainingLoop : IDisposable
             {
                 var (images, labels) = batch.Take(count);
                 if (_augmenter != null)
-                    images = _augmenter.Apply(images, new Random(unchecked(_seed * 31 + (int)_state.Step)));
+                    images = _augmenter.Apply(images, new Random(unchecked(_seed * 31 + (int)_state.Step)), epoch, batch.Rows[..count]);
                 var logits = _model.call(_standardization.Apply(images).to(_device));
                 var target = labels.to(_device);
                 var loss = nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);

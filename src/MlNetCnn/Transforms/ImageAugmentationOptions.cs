@@ -26,6 +26,15 @@ public sealed class ImageAugmentationOptions
     /// <summary>Probability of mirroring an image left-right.</summary>
     public double HorizontalFlipProbability { get; set; }
 
+    /// <summary>
+    /// Mirrors images left-right in alternating epochs instead of at random (airbench's "alternating flip"): every
+    /// training image gets a fixed random bit drawn from the trainer's seed and the image's row; in the 1st, 3rd, …
+    /// epoch the image is mirrored when its bit is set, in the 2nd, 4th, … when it is not, so any two consecutive epochs
+    /// show every image both ways. Use it instead of <see cref="HorizontalFlipProbability"/> (which must stay 0); the
+    /// crop, translation and other augmentations are drawn as usual.
+    /// </summary>
+    public bool AlternateHorizontalFlips { get; set; }
+
     /// <summary>Probability of mirroring an image top-bottom.</summary>
     public double VerticalFlipProbability { get; set; }
 
@@ -69,6 +78,10 @@ public sealed class ImageAugmentationOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(CropPadding);
+        if (AlternateHorizontalFlips && HorizontalFlipProbability > 0)
+            throw new ArgumentException(
+                $"ImageAugmentationOptions.AlternateHorizontalFlips decides every horizontal flip itself, so HorizontalFlipProbability must be 0 (it is {HorizontalFlipProbability}): " +
+                "set one of the two.", nameof(AlternateHorizontalFlips));
         Probability(HorizontalFlipProbability, nameof(HorizontalFlipProbability));
         Probability(VerticalFlipProbability, nameof(VerticalFlipProbability));
         Probability(ErasingProbability, nameof(ErasingProbability));
@@ -80,10 +93,14 @@ public sealed class ImageAugmentationOptions
     }
 
     /// <summary>A stable text form, stored in the column annotation that carries the options to the trainer.</summary>
+    /// <remarks>"altflip" is written only when set, so the text (and the training fingerprint of checkpoints) of options without it is unchanged.</remarks>
     internal string Serialize() => string.Join(";",
-        $"crop={CropPadding}", $"cropmode={CropPaddingMode}", Pair("hflip", HorizontalFlipProbability), Pair("vflip", VerticalFlipProbability),
-        Pair("rotate", MaxRotationDegrees), Pair("translate", MaxTranslation), Pair("brightness", Brightness), Pair("contrast", Contrast),
-        Pair("saturation", Saturation), Pair("erase", ErasingProbability));
+        new[]
+        {
+            $"crop={CropPadding}", $"cropmode={CropPaddingMode}", Pair("hflip", HorizontalFlipProbability), Pair("vflip", VerticalFlipProbability),
+            Pair("rotate", MaxRotationDegrees), Pair("translate", MaxTranslation), Pair("brightness", Brightness), Pair("contrast", Contrast),
+            Pair("saturation", Saturation), Pair("erase", ErasingProbability),
+        }.Concat(AlternateHorizontalFlips ? ["altflip=1"] : []));
 
     private static string Pair(string key, double value) => $"{key}={value.ToString("R", CultureInfo.InvariantCulture)}";
 
@@ -96,6 +113,7 @@ public sealed class ImageAugmentationOptions
             CropPadding = (int)D("crop"),
             CropPaddingMode = values.TryGetValue("cropmode", out var mode) ? Enum.Parse<CropPadding>(mode) : MlNetCnn.CropPadding.Zero,
             HorizontalFlipProbability = D("hflip"),
+            AlternateHorizontalFlips = D("altflip") != 0,
             VerticalFlipProbability = D("vflip"),
             MaxRotationDegrees = D("rotate"),
             MaxTranslation = D("translate"),
