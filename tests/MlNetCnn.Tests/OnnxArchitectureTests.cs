@@ -30,7 +30,7 @@ public sealed class OnnxArchitectureTests
         { "Vgg11", 3, 32, 2 }, { "NiN", 3, 67, 4 }, { "GoogLeNet", 3, 32, 4 },
         { "ResNet18", 3, 32, 8 }, { "ResNet34", 3, 32, 4 }, { "ResNet50", 3, 32, 4 },
         { "ResNet18Cifar", 3, 32, 4 }, { "ResNet34Cifar", 3, 32, 2 }, { "ResNet50Cifar", 3, 32, 2 },
-        { "ResNet9-16", 3, 32, 8 }, { "DenseNet121", 3, 32, 4 }, { "DenseNetCifar", 3, 32, 2 },
+        { "ResNet9-16", 3, 32, 8 }, { "DenseNet121", 3, 32, 4 }, { "DenseNetCifar", 3, 32, 2 }, { "AirbenchNet-8", 3, 32, 8 },
     };
 
     [Theory]

@@ -30,6 +30,7 @@ internal sealed class TrainingLoop : IDisposable
     private readonly TrainingMetric _watchedMetric;
     private readonly ImageAugmenter? _augmenter;
     private readonly BackboneFineTuning? _fineTuning;
+    private readonly ParameterGroups _parameterGroups;
     private byte[]? _bestWeights;
 
     // A loss this many times that of an untrained network (ln of the class count, or the run's first loss if larger) has exploded.
@@ -53,9 +54,8 @@ internal sealed class TrainingLoop : IDisposable
         _seed = seed;
         _fingerprint = fingerprint;
         _fineTuning = BackboneFineTuning.Create(model, options);
-        _optimizer = _fineTuning is null
-            ? OptimizerFactory.Create(model.parameters().Where(p => p.requires_grad), options)
-            : OptimizerFactory.Create([_fineTuning.Backbone, _fineTuning.Head], options);
+        _parameterGroups = ParameterGroups.Create(model, options, _fineTuning);
+        _optimizer = _parameterGroups.CreateOptimizer(options);
         _watchedMetric = options.EarlyStopping?.Metric ?? (hasValidation ? TrainingMetric.ValidationLoss : TrainingMetric.TrainLoss);
         if (options.CheckpointDirectory is { } directory && TrainingCheckpoint.RemoveStaleTemporaryFiles(directory) is > 0 and var removed)
             channel.Info(MessageSensitivity.None, $"CnnTrainer: removed {removed} temporary checkpoint files left by an interrupted run in {directory}.");
@@ -153,7 +153,7 @@ internal sealed class TrainingLoop : IDisposable
             learningRate = CurrentLearningRate(stepsPerEpoch);
             int groupIndex = 0;
             foreach (var group in _optimizer.ParamGroups)
-                group.LearningRate = learningRate * (_fineTuning?.Factor(groupIndex++, epoch) ?? 1);
+                group.LearningRate = learningRate * _parameterGroups.Factor(groupIndex++, epoch, _options);
 
             using (NewDisposeScope())
             {
