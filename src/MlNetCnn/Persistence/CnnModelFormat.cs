@@ -128,6 +128,8 @@ internal static class CnnModelFormat
         var testTimeAugmentation = version >= 3 ? (TestTimeAugmentation)reader.ReadInt32() : TestTimeAugmentation.None;
         if (!Enum.IsDefined(testTimeAugmentation))
             throw new InvalidDataException($"the test-time augmentation {(int)testTimeAugmentation} is unknown.");
+        if (!TestTimeAugmenter.Fits(testTimeAugmentation, shape))
+            throw new InvalidDataException($"the test-time augmentation {testTimeAugmentation} cannot score images of {shape} (it needs at least 2×2 pixels).");
         var keyValues = ReadFlag(reader, "label values flag") ? LabelKeyValues.Read(reader) : null;
         if (keyValues != null && keyValues.Count != classCount)
             throw new InvalidDataException($"the record has {classCount} classes but {keyValues.Count} label values.");

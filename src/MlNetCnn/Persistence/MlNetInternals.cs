@@ -249,6 +249,12 @@ namespace MlNetCnn.Persistence
                 node.AddAttribute(name, values);
                 return this;
             }
+
+            public IOnnxNode Attribute(string name, string value)
+            {
+                node.AddAttribute(name, value);
+                return this;
+            }
         }
     }
 }

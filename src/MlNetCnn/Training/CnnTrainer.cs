@@ -163,6 +163,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             CreateCheckpointFolder(checkpointFolder);
         var device = TorchDevices.Resolve(options.Device);
         var (imageColumn, shape) = InputColumns.ResolveImage(input.Schema, options.FeatureColumnName, options.Channels, options.ImageHeight, options.ImageWidth);
+        if (!TestTimeAugmenter.Fits(options.TestTimeAugmentation, shape))
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation", options.TestTimeAugmentation, $"CnnTrainerOptions.TestTimeAugmentation {options.TestTimeAugmentation} shifts images by a reflected pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are {shape}. Use {TestTimeAugmentation.HorizontalFlip} or {TestTimeAugmentation.None}.");
         var (labelColumn, classCount) = InputColumns.ResolveLabel(input.Schema, options.LabelColumnName);
         var keyValues = LabelKeyValues.FromColumn(labelColumn);
         var augmentation = ImageAugmentingTransformer.FromColumn(imageColumn);

@@ -56,4 +56,14 @@ public enum TestTimeAugmentation
     /// CIFAR-10, clothing), never for digits or text.
     /// </summary>
     HorizontalFlip,
+    /// <summary>
+    /// Six views of each image, as airbench94's <c>tta_level</c> 2 scores CIFAR-10: the image and its mirror image
+    /// (weight 1/4 each), and the image padded by one reflected pixel per side and cropped back to its size at the
+    /// top-left and at the bottom-right corner (the content moved one pixel down-right and one pixel up-left), each with
+    /// its mirror image (weight 1/8 each). The class probabilities are averaged with these weights (airbench averages the
+    /// logits instead). Costs six forward passes per image (three times <see cref="HorizontalFlip"/>); for classes that a
+    /// mirror and a one-pixel shift do not change (photographs such as CIFAR-10), never for digits or text. Needs images
+    /// of at least 2×2 pixels.
+    /// </summary>
+    HorizontalFlipAndTranslation,
 }

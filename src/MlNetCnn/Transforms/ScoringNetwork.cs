@@ -122,7 +122,7 @@ internal sealed class ScoringNetwork : IDisposable
         MemoryMarshal.Cast<byte, float>(scores.bytes).CopyTo(probabilities);
         if (EmbeddingSize > 0 && !embeddings.IsEmpty)
         {
-            // With test-time variants the hook saw them too, after the images themselves.
+            // With test-time variants the hook saw them too; its last capture starts with the images themselves.
             var features = t_capturedEmbedding!.narrow(0, 0, count).cpu().contiguous();
             MemoryMarshal.Cast<byte, float>(features.bytes).CopyTo(embeddings);
         }

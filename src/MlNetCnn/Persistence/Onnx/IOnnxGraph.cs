@@ -40,6 +40,8 @@ internal interface IOnnxNode
     IOnnxNode Attribute(string name, float value);
 
     IOnnxNode Attribute(string name, IReadOnlyList<long> values);
+
+    IOnnxNode Attribute(string name, string value);
 }
 
 /// <summary>A pipeline step that writes its own ONNX nodes when ML.NET's converter walks the chain.</summary>

@@ -355,20 +355,35 @@ internal sealed class OnnxNetworkWriter
         return y;
     }
 
-    /// <summary>Stacks batches one after the other.</summary>
-    public OnnxValue ConcatBatch(OnnxValue first, OnnxValue second)
+    /// <summary>N×C×H×W images padded by <paramref name="pixels"/> reflected pixels on each side (PyTorch's reflect padding).</summary>
+    public OnnxValue PadReflect(OnnxValue x, long pixels)
     {
-        var y = Output("concat_batch", first.Shape);
-        _graph.Node("Concat", [first.Name, second.Name], [y.Name]).Attribute("axis", 0L);
+        var y = Output("pad", [x[0], x[1], x[2] < 0 ? -1 : x[2] + 2 * pixels, x[3] < 0 ? -1 : x[3] + 2 * pixels]);
+        _graph.Node("Pad", [x.Name, Int64s("pads", [0, 0, pixels, pixels, 0, 0, pixels, pixels])], [y.Name]).Attribute("mode", "reflect");
+        return y;
+    }
+
+    /// <summary>Stacks batches one after the other.</summary>
+    public OnnxValue ConcatBatch(params OnnxValue[] batches)
+    {
+        var y = Output("concat_batch", batches[0].Shape);
+        _graph.Node("Concat", batches.Select(b => b.Name).ToList(), [y.Name]).Attribute("axis", 0L);
         return y;
     }
 
     /// <summary>The two halves of a batch (the first rows, then the rest).</summary>
     public (OnnxValue First, OnnxValue Second) SplitBatch(OnnxValue x)
     {
-        OnnxValue first = Output("first_half", x.Shape), second = Output("second_half", x.Shape);
-        _graph.Node("Split", [x.Name], [first.Name, second.Name]).Attribute("axis", 0L);
-        return (first, second);
+        var halves = SplitBatch(x, 2);
+        return (halves[0], halves[1]);
+    }
+
+    /// <summary>A batch cut into <paramref name="parts"/> equal parts, in order.</summary>
+    public OnnxValue[] SplitBatch(OnnxValue x, int parts)
+    {
+        var outputs = Enumerable.Range(0, parts).Select(i => Output($"part{i}", x.Shape)).ToArray();
+        _graph.Node("Split", [x.Name], outputs.Select(o => o.Name).ToList()).Attribute("axis", 0L);
+        return outputs;
     }
 
     /// <summary>Softmax over the classes of N×K scores.</summary>
@@ -378,9 +393,6 @@ internal sealed class OnnxNetworkWriter
         _graph.Node("Softmax", [x.Name], [y.Name]).Attribute("axis", 1L);
         return y;
     }
-
-    /// <summary>The mean of two tensors of the same shape.</summary>
-    public OnnxValue Mean(OnnxValue a, OnnxValue b) => Scale(Add(a, b), 0.5f);
 
     /// <summary>
     /// ML.NET's key of the largest value per row: its 1-based index as uint32, N×1; 0 (ML.NET's missing key) on the

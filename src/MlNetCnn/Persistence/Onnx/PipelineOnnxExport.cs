@@ -27,8 +27,8 @@ internal static class PipelineOnnxExport
     }
 
     /// <summary>
-    /// <see cref="CnnTransformer"/>: standardization, the network (twice the batch with the mirrored images under flip
-    /// test-time augmentation), Score as softmax probabilities (averaged over the variants), PredictedLabel as ML.NET's
+    /// <see cref="CnnTransformer"/>: standardization, the network (on the images and their test-time variants stacked into
+    /// one batch), Score as softmax probabilities (their weighted mean over the variants), PredictedLabel as ML.NET's
     /// converter writes keys (the 1-based class as uint32) and the embedding column (the head's input for the images
     /// themselves); an image with a NaN or infinite pixel gets NaN scores and embedding and the missing key 0.
     /// </summary>
@@ -43,13 +43,12 @@ internal static class PipelineOnnxExport
         var standardization = network.Standardization;
         if (standardization.Mean.Any(m => m != 0) || standardization.Std.Any(s => s != 1))
             images = writer.PerChannel("Div", writer.PerChannel("Sub", images, "input_mean", standardization.Mean), "input_std", standardization.Std);
-        bool flip = network.TestTimeAugmentation == TestTimeAugmentation.HorizontalFlip;
-        var logits = writer.Network(network.Module, flip ? writer.ConcatBatch(images, writer.FlipWidth(images)) : images);
+        var (views, weights) = TestTimeViews(writer, images, network.TestTimeAugmentation);
+        var logits = writer.Network(network.Module, views.Length == 1 ? views[0] : writer.ConcatBatch(views));
         var probabilities = writer.Softmax(logits);
-        if (flip)
+        if (views.Length > 1)
         {
-            var (original, mirrored) = writer.SplitBatch(probabilities);
-            probabilities = writer.Mean(original, mirrored);
+            probabilities = writer.SplitBatch(probabilities, views.Length).Select((p, i) => writer.Scale(p, weights[i])).Aggregate(writer.Add);
         }
         writer.WriteTo(writer.NaNWhere(noClass, probabilities), graph.DeclareColumn(DefaultColumnNames.Score, CnnOutputSchema.ScoreType(network.ClassCount)));
         writer.WriteTo(writer.ArgMaxKey(probabilities, noClass), graph.DeclareColumn(DefaultColumnNames.PredictedLabel, CnnOutputSchema.PredictedLabelType(network.ClassCount)));
@@ -58,9 +57,33 @@ internal static class PipelineOnnxExport
             var embedding = writer.WatchedInput ?? throw new InvalidOperationException("ONNX export: the network's head was not reached while writing the graph, so the embedding has no source.");
             if (embedding.Rank > 2)
                 embedding = writer.Flatten(embedding);
-            if (flip)
-                embedding = writer.SplitBatch(embedding).First;
+            if (views.Length > 1)
+                embedding = writer.SplitBatch(embedding, views.Length)[0];
             writer.WriteTo(writer.NaNWhere(noClass, embedding), graph.DeclareColumn(embeddingColumn, new VectorDataViewType(NumberDataViewType.Single, network.EmbeddingSize)));
+        }
+    }
+
+    /// <summary>
+    /// The variants of the images that <paramref name="augmentation"/> scores, the images themselves first, and the
+    /// weight of each in the mean of their probabilities (as <see cref="TestTimeAugmenter"/> computes them).
+    /// </summary>
+    private static (OnnxValue[] Views, float[] Weights) TestTimeViews(OnnxNetworkWriter writer, OnnxValue images, TestTimeAugmentation augmentation)
+    {
+        switch (augmentation)
+        {
+            case TestTimeAugmentation.None:
+                return ([images], [1f]);
+            case TestTimeAugmentation.HorizontalFlip:
+                return ([images, writer.FlipWidth(images)], [0.5f, 0.5f]);
+            case TestTimeAugmentation.HorizontalFlipAndTranslation:
+                long height = images[2], width = images[3];
+                var padded = writer.PadReflect(images, 1);
+                var downRight = writer.Slice(padded, [2, 3], [0, 0], [height, width], [1, 1]);
+                var upLeft = writer.Slice(padded, [2, 3], [2, 2], [height + 2, width + 2], [1, 1]);
+                return ([images, writer.FlipWidth(images), downRight, writer.FlipWidth(downRight), upLeft, writer.FlipWidth(upLeft)],
+                    [0.25f, 0.25f, 0.125f, 0.125f, 0.125f, 0.125f]);
+            default:
+                throw new NotSupportedException($"ONNX export: the test-time augmentation {augmentation} has no ONNX form.");
         }
     }
 
