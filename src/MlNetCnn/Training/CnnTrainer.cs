@@ -89,6 +89,12 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), options.ValidationFraction, "CnnTrainerOptions.ValidationFraction must be in [0, 1).");
         if (!(options.WeightDecay >= 0) || !(options.Momentum >= 0 && options.Momentum < 1))
             throw new ArgumentOutOfRangeException(nameof(options), "CnnTrainerOptions.WeightDecay must be 0 or more and Momentum in [0, 1).");
+        if (options.Lookahead is { SyncPeriod: < 1 })
+            throw new ArgumentOutOfRangeException(nameof(options), options.Lookahead.SyncPeriod, "CnnTrainerOptions.Lookahead.SyncPeriod must be 1 or more optimization steps.");
+        if (options.Lookahead is { } lookahead && !(lookahead.Decay >= 0 && lookahead.Decay < 1))
+            throw new ArgumentOutOfRangeException(nameof(options), lookahead.Decay, "CnnTrainerOptions.Lookahead.Decay must be in [0, 1) (0 turns the averaging off; 1 would never let the weights move).");
+        if (options.Lookahead is { } power && !(power.DecayPower >= 0 && double.IsFinite(power.DecayPower)))
+            throw new ArgumentOutOfRangeException(nameof(options), power.DecayPower, "CnnTrainerOptions.Lookahead.DecayPower must be a finite number, 0 or more.");
         if (options.GradientClipNorm is { } clip && !(clip > 0))
             throw new ArgumentOutOfRangeException(nameof(options), clip, "CnnTrainerOptions.GradientClipNorm must be positive.");
         ArgumentOutOfRangeException.ThrowIfNegative(options.ProgressInterval, "CnnTrainerOptions.ProgressInterval");
@@ -298,6 +304,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             $"seed={seed}", $"batch={o.BatchSize}", $"epochs={o.Epochs}", o.Optimizer, $"lr={o.LearningRate:R}", o.LearningRateSchedule,
             $"momentum={o.Momentum:R}", $"nesterov={o.Nesterov}", $"decay={o.WeightDecay:R}", $"clip={o.GradientClipNorm:R}",
             $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization)
+            + (o.Lookahead is { } lookahead ? $"|{lookahead}" : "")
             + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}" : "");
     }
 
