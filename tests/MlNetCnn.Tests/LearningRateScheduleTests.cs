@@ -69,6 +69,27 @@ public sealed class LearningRateScheduleTests
     }
 
     [Fact]
+    public void TriangleRisesLinearlyToThePeakThenFallsToTheEnd()
+    {
+        var schedule = LearningRateSchedule.Triangle(peakFraction: 0.23, startFraction: 0.2, endFraction: 0.07);
+        int stepsPerEpoch = 10, epochs = 10; // 100 steps: the peak at step 23, the last step 99
+        Assert.Equal(Peak * 0.2, schedule.GetLearningRate(Peak, 0, stepsPerEpoch, epochs), 12);
+        Assert.Equal(Peak * (0.2 + 0.8 * 10 / 23.0), schedule.GetLearningRate(Peak, 10, stepsPerEpoch, epochs), 12);
+        Assert.Equal(Peak, schedule.GetLearningRate(Peak, 23, stepsPerEpoch, epochs), 12);
+        Assert.Equal(Peak * 0.535, schedule.GetLearningRate(Peak, 61, stepsPerEpoch, epochs), 12); // halfway down: 1 - 0.93 / 2
+        Assert.Equal(Peak * 0.07, schedule.GetLearningRate(Peak, 99, stepsPerEpoch, epochs), 12);
+        Assert.StartsWith("triangle", schedule.ToString());
+    }
+
+    [Fact]
+    public void TriangleRejectsFractionsOutsideZeroToOne()
+    {
+        Assert.Equal("peakFraction", Assert.Throws<ArgumentOutOfRangeException>(() => LearningRateSchedule.Triangle(peakFraction: 1.5)).ParamName);
+        Assert.Equal("startFraction", Assert.Throws<ArgumentOutOfRangeException>(() => LearningRateSchedule.Triangle(startFraction: -0.1)).ParamName);
+        Assert.Equal("endFraction", Assert.Throws<ArgumentOutOfRangeException>(() => LearningRateSchedule.Triangle(endFraction: double.NaN)).ParamName);
+    }
+
+    [Fact]
     public void InvalidArgumentsAreRejected()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => LearningRateSchedule.Step(0));

@@ -115,7 +115,7 @@ public abstract class CnnArchitecture
     /// and a scaled linear head; named <c>AirbenchNet-{width}</c>. Trained as airbench trains it (the <c>--recipe fast</c>
     /// of the Cifar10FromFolders example: <see cref="CnnTrainerOptions.PatchWhitening"/>,
     /// <see cref="WeightInitialization.Identity"/>, <see cref="CnnTrainerOptions.BatchNormLearningRateFactor"/>, Nesterov SGD,
-    /// <c>LearningRateSchedule.Triangle</c>, <c>CnnTrainerOptions.Lookahead</c>, alternating flips and
+    /// <see cref="LearningRateSchedule.Triangle"/>, <see cref="CnnTrainerOptions.Lookahead"/>, alternating flips and
     /// test-time translations) it reaches CIFAR-10 accuracy in the fewest operations. From 9×9. Calling it again with the
     /// same width returns the same architecture.
     /// </summary>

@@ -45,6 +45,12 @@ public sealed class CnnTrainerOptions
     /// <summary>Weight decay (L2 for Adam and SGD, decoupled for AdamW). Default 0 (AdamW: 0.01 is typical).</summary>
     public double WeightDecay { get; set; }
 
+    /// <summary>
+    /// Lookahead weight averaging (airbench): a slow copy of the weights, blended with the trained weights every few
+    /// steps, is what each epoch evaluates, checkpoints and returns. Null (default) trains without it.
+    /// </summary>
+    public LookaheadOptions? Lookahead { get; set; }
+
     /// <summary>Clip the gradients' global L2 norm to this value before each step; null leaves them alone.</summary>
     public double? GradientClipNorm { get; set; }
 

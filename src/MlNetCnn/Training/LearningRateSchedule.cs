@@ -84,6 +84,27 @@ public abstract class LearningRateSchedule
     }
 
     /// <summary>
+    /// A triangle (airbench's schedule): linear from <paramref name="startFraction"/> × peak at the first step up to the
+    /// peak at step round(<paramref name="peakFraction"/> × total steps), then linear down to
+    /// <paramref name="endFraction"/> × peak at the last step. Short, fast runs (a few epochs with Nesterov SGD) reach
+    /// their best accuracy with it.
+    /// </summary>
+    /// <param name="peakFraction">Where the peak lies, as a share of the run's steps, in [0, 1].</param>
+    /// <param name="startFraction">The first step's rate as a fraction of the peak, in [0, 1].</param>
+    /// <param name="endFraction">The last step's rate as a fraction of the peak, in [0, 1].</param>
+    /// <returns>The schedule.</returns>
+    public static LearningRateSchedule Triangle(double peakFraction = 0.23, double startFraction = 0.2, double endFraction = 0.07)
+    {
+        if (!(peakFraction >= 0 && peakFraction <= 1))
+            throw new ArgumentOutOfRangeException(nameof(peakFraction), peakFraction, "The peak's position must be a share of the run in [0, 1].");
+        if (!(startFraction >= 0 && startFraction <= 1))
+            throw new ArgumentOutOfRangeException(nameof(startFraction), startFraction, "The starting rate must be a fraction of the peak in [0, 1].");
+        if (!(endFraction >= 0 && endFraction <= 1))
+            throw new ArgumentOutOfRangeException(nameof(endFraction), endFraction, "The final rate must be a fraction of the peak in [0, 1].");
+        return new TriangleSchedule(peakFraction, startFraction, endFraction);
+    }
+
+    /// <summary>
     /// Multiplies the rate by <paramref name="factor"/> when the monitored metric (validation loss when there is
     /// validation data, else training loss) has not improved by more than <paramref name="threshold"/> (relative) for
     /// <paramref name="patience"/> epochs, never going below <paramref name="minimumLearningRate"/> (PyTorch's ReduceLROnPlateau).
@@ -158,6 +179,21 @@ public abstract class LearningRateSchedule
         private static double Anneal(double from, double to, double progress) => to + (from - to) * 0.5 * (1 + Math.Cos(Math.PI * progress));
 
         public override string ToString() => $"one-cycle ({warmupFraction:P0} rising)";
+    }
+
+    private sealed class TriangleSchedule(double peakFraction, double startFraction, double endFraction) : LearningRateSchedule
+    {
+        public override double GetLearningRate(double peak, long step, int stepsPerEpoch, int epochs)
+        {
+            long last = Math.Max(0, (long)stepsPerEpoch * epochs - 1);
+            long peakStep = Math.Min(last, (long)Math.Round(peakFraction * (last + 1)));
+            step = Math.Clamp(step, 0, last);
+            if (step <= peakStep)
+                return peak * (peakStep == 0 ? 1 : startFraction + (1 - startFraction) * step / peakStep);
+            return peak * (1 + (endFraction - 1) * (step - peakStep) / (last - peakStep));
+        }
+
+        public override string ToString() => $"triangle ({startFraction:R} → 1 at {peakFraction:R} of the run → {endFraction:R})";
     }
 
     internal sealed class ReduceOnPlateauSchedule(double factor, int patience, double threshold, double minimumLearningRate) : LearningRateSchedule

@@ -31,6 +31,7 @@ internal sealed class TrainingLoop : IDisposable
     private readonly ImageAugmenter? _augmenter;
     private readonly BackboneFineTuning? _fineTuning;
     private readonly ParameterGroups _parameterGroups;
+    private LookaheadAveraging? _lookahead;
     private byte[]? _bestWeights;
 
     // A loss this many times that of an untrained network (ln of the class count, or the run's first loss if larger) has exploded.
@@ -97,11 +98,14 @@ internal sealed class TrainingLoop : IDisposable
         using var batch = new BatchTensors(batchSize, shape);
         var total = Stopwatch.StartNew();
         int epochsThisRun = 0;
+        // Created here, after Restore: the slow and fast weights agree at every epoch boundary.
+        _lookahead = _options.Lookahead is { } lookahead ? new LookaheadAveraging(_model, lookahead, _state.Step, (long)stepsPerEpoch * _options.Epochs) : null;
 
         for (int epoch = _state.CompletedEpochs + 1; epoch <= _options.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
             var (loss, accuracy, learningRate) = TrainEpoch(train, batch, epoch, stepsPerEpoch, total, epochsThisRun);
+            _lookahead?.EndEpoch(_state.Step);
             EnsureUsable(epoch, batch);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             var (validationLoss, validationAccuracy) = validation is null ? ((double?)null, (double?)null) : Evaluate(validation, batch);
@@ -176,6 +180,7 @@ internal sealed class TrainingLoop : IDisposable
                 if (_options.GradientClipNorm is { } maxNorm)
                     nn.utils.clip_grad_norm_(_model.parameters().Where(p => p.requires_grad), maxNorm);
                 _optimizer.step();
+                _lookahead?.AfterStep(_state.Step + 1);
                 lossSum += lossValue * count;
                 correct += logits.argmax(1).eq(target).sum().item<long>();
             }
@@ -339,5 +344,9 @@ internal sealed class TrainingLoop : IDisposable
         return (lossSum / data.Count, (double)correct / data.Count);
     }
 
-    public void Dispose() => _optimizer.Dispose();
+    public void Dispose()
+    {
+        _lookahead?.Dispose();
+        _optimizer.Dispose();
+    }
 }
