@@ -13,12 +13,12 @@ public sealed class IdentityInitializationTests
         using var scope = NewDisposeScope();
         var conv = nn.Conv2d(3, 5, 3, padding: 1, bias: false);
         var before = conv.weight!.detach().clone();
-        ModuleWeights.Initialize(conv, WeightInitialization.Identity);
+        ModuleWeights.Initialize(nn.Sequential(("conv", conv)), WeightInitialization.Identity);
         var input = randn(2, 3, 7, 7);
         var output = conv.call(input);
         Assert.True(output.narrow(1, 0, 3).allclose(input, atol: 1e-6));
         // The filters beyond the input's channels keep the architecture's (random) initialization.
-        Assert.True(conv.weight!.narrow(0, 3, 2).equal(before.narrow(0, 3, 2)).item<bool>());
+        Assert.True(conv.weight!.narrow(0, 3, 2).eq(before.narrow(0, 3, 2)).all().item<bool>());
     }
 
     [Fact]
@@ -30,7 +30,7 @@ public sealed class IdentityInitializationTests
         var network = nn.Sequential(("narrowing", narrowing), ("grouped", grouped));
         var before = network.parameters().Select(p => p.detach().clone()).ToList();
         ModuleWeights.Initialize(network, WeightInitialization.Identity);
-        Assert.All(network.parameters().Zip(before), pair => Assert.True(pair.First.equal(pair.Second).item<bool>()));
+        Assert.All(network.parameters().Zip(before), pair => Assert.True(pair.First.eq(pair.Second).all().item<bool>()));
     }
 
     [Fact]

@@ -31,9 +31,9 @@ public sealed class PatchWhiteningTests
             {
                 for (int x = 0; x < Size; x++)
                 {
-                    float value = offset + 0.1f * x + (float)random.NextDouble() * 0.2f;
+                    float value = offset + 0.1f * x + (float)random.NextDouble() * 0.5f;
                     for (int c = 0; c < 3; c++)
-                        pixels[(c * Size + y) * Size + x] = value * (c + 1) + (float)random.NextDouble() * 0.05f;
+                        pixels[(c * Size + y) * Size + x] = value * (c + 1) + (float)random.NextDouble() * 0.5f;
                 }
             }
             rows.Add(new Row { Features = pixels, Label = $"c{i % 2}" });
@@ -66,13 +66,13 @@ public sealed class PatchWhiteningTests
         var responses = nn.functional.conv2d((images - mean) / std, whiten.weight!.narrow(0, 0, 12));
         var flat = responses.permute(0, 2, 3, 1).reshape(-1, 12).to_type(ScalarType.Float64);
         var covariance = flat.t().matmul(flat) / flat.shape[0];
-        // Whitened: unit variance in every strong direction (weak ones shrink by λ / (λ + 5e-4)) and no correlation.
+        // Whitened: no correlation, and unit variance (less λ / (λ + 5e-4), a few percent here, in the weakest directions).
         var offDiagonal = covariance - diag(covariance.diagonal());
-        Assert.True(offDiagonal.abs().max().item<double>() < 1e-3, covariance.ToString(TorchSharp.TensorStringStyle.Numpy));
-        Assert.True((covariance.diagonal() - 1).abs().max().item<double>() < 0.5, covariance.diagonal().ToString(TorchSharp.TensorStringStyle.Numpy));
-        Assert.True((covariance.diagonal()[..6] - 1).abs().max().item<double>() < 1e-2);
+        Assert.True(offDiagonal.abs().max().item<double>() < 1e-4, covariance.ToString(TorchSharp.TensorStringStyle.Numpy));
+        Assert.True((covariance.diagonal() - 1).abs().max().item<double>() < 0.1, covariance.diagonal().ToString(TorchSharp.TensorStringStyle.Numpy));
+        Assert.True(covariance.diagonal()[0].item<double>() > 0.999);
         // The other 12 filters are the negatives, and training left the weights alone.
-        Assert.True(whiten.weight!.narrow(0, 12, 12).equal(-whiten.weight.narrow(0, 0, 12)).item<bool>());
+        Assert.True(whiten.weight!.narrow(0, 12, 12).eq(-whiten.weight.narrow(0, 0, 12)).all().item<bool>());
         Assert.False(whiten.weight.requires_grad);
     }
 

@@ -75,6 +75,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.DataLoadingThreads", options.DataLoadingThreads, "At least one thread must decode images.");
         if (!Enum.IsDefined(options.TestTimeAugmentation))
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation", options.TestTimeAugmentation, "Unknown test-time augmentation.");
+        if (options.ValidationTestTimeAugmentation is { } validationTestTime && !Enum.IsDefined(validationTestTime))
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ValidationTestTimeAugmentation", validationTestTime, "Unknown test-time augmentation.");
         if (!(options.LearningRate > 0 && double.IsFinite(options.LearningRate)))
             throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, "CnnTrainerOptions.LearningRate must be a positive number.");
         if (options.NumberOfThreads is { } threads && (threads < 1 || threads > Environment.ProcessorCount))
@@ -169,6 +171,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             CreateCheckpointFolder(checkpointFolder);
         var device = TorchDevices.Resolve(options.Device);
         var (imageColumn, shape) = InputColumns.ResolveImage(input.Schema, options.FeatureColumnName, options.Channels, options.ImageHeight, options.ImageWidth);
+        if (options.ValidationTestTimeAugmentation is { } validationAugmentation && !TestTimeAugmenter.Fits(validationAugmentation, shape))
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ValidationTestTimeAugmentation", validationAugmentation, $"CnnTrainerOptions.ValidationTestTimeAugmentation {validationAugmentation} shifts images by a reflected pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are {shape}.");
         if (!TestTimeAugmenter.Fits(options.TestTimeAugmentation, shape))
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation", options.TestTimeAugmentation, $"CnnTrainerOptions.TestTimeAugmentation {options.TestTimeAugmentation} shifts images by a reflected pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are {shape}. Use {TestTimeAugmentation.HorizontalFlip} or {TestTimeAugmentation.None}.");
         var (labelColumn, classCount) = InputColumns.ResolveLabel(input.Schema, options.LabelColumnName);

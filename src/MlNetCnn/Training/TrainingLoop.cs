@@ -335,7 +335,7 @@ internal sealed class TrainingLoop : IDisposable
         {
             using var scope = NewDisposeScope();
             var (images, labels) = batch.Take(count);
-            var logProbabilities = TestTimeAugmenter.LogProbabilities(_model, _standardization.Apply(images).to(_device), _options.TestTimeAugmentation);
+            var logProbabilities = TestTimeAugmenter.LogProbabilities(_model, _standardization.Apply(images).to(_device), _options.ValidationTestTimeAugmentation ?? _options.TestTimeAugmentation);
             var target = labels.to(_device);
             lossSum += nn.functional.nll_loss(logProbabilities, target, reduction: nn.Reduction.Sum).item<float>();
             correct += logProbabilities.argmax(1).eq(target).sum().item<long>();

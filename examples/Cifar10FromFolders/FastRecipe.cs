@@ -1,0 +1,44 @@
+using MlNetCnn;
+
+namespace Cifar10FromFolders;
+
+/// <summary>
+/// airbench94's recipe (K. Jordan, 2024) built from library options: every hyperparameter is airbench's, converted to
+/// this library's conventions (a mean rather than a summed loss; PyTorch's momentum convention).
+/// </summary>
+internal static class FastRecipe
+{
+    // airbench94: lr 11.5 per 1,024 images and weight decay 0.0153 per 1,024 images, "decoupled" from the Nesterov
+    // momentum 0.85 (a step there is lr / (1 + 1 / (1 − momentum)) per image of a summed loss).
+    private const double AirbenchLearningRate = 11.5, AirbenchWeightDecay = 0.0153, Momentum = 0.85;
+
+    public static CnnArchitecture Architecture => CnnArchitecture.AirbenchNet(64);
+
+    /// <summary>The peak rate of a mean loss over <paramref name="batchSize"/> images: 1.5 at airbench's 1,024.</summary>
+    public static double LearningRate(int batchSize) => AirbenchLearningRate * batchSize / (1024 * (1 + 1 / (1 - Momentum)));
+
+    public static string Description => "airbench94's recipe: patch whitening, identity init, Nesterov SGD (momentum 0.85) on a triangle schedule, " +
+                                        "batch-norm shifts at 64× the rate, label smoothing 0.2, Lookahead, alternating flips and 2-pixel translations";
+
+    // 2-pixel reflected translations; every image mirrored in alternate epochs.
+    public static ImageAugmentationOptions Augmentation => new() { CropPadding = 2, CropPaddingMode = CropPadding.Reflect, AlternateHorizontalFlips = true };
+
+    public static CnnTrainerOptions Options(int epochs, int batchSize, double learningRate) => new()
+    {
+        Architecture = Architecture,
+        Epochs = epochs,
+        BatchSize = batchSize,
+        Optimizer = CnnOptimizer.Sgd,
+        Momentum = Momentum,
+        Nesterov = true,
+        LearningRate = learningRate,
+        LearningRateSchedule = LearningRateSchedule.Triangle(peakFraction: 0.23, startFraction: 0.2, endFraction: 0.07),
+        // airbench's decay per step is its weight decay × the schedule's factor, whatever the batch size.
+        WeightDecay = AirbenchWeightDecay / AirbenchLearningRate,
+        BatchNormLearningRateFactor = 64,
+        LabelSmoothing = 0.2,
+        PatchWhitening = true,
+        WeightInitialization = WeightInitialization.Identity,
+        Lookahead = new LookaheadOptions(),
+    };
+}
