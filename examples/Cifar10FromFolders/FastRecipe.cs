@@ -20,10 +20,36 @@ internal static class FastRecipe
     public static string Description => "airbench94's recipe: patch whitening, identity init, Nesterov SGD (momentum 0.85) on a triangle schedule, " +
                                         "batch-norm shifts at 64× the rate, label smoothing 0.2, Lookahead, alternating flips and 2-pixel translations";
 
-    // 2-pixel reflected translations; every image mirrored in alternate epochs.
-    public static ImageAugmentationOptions Augmentation => new() { CropPadding = 2, CropPaddingMode = CropPadding.Reflect, AlternateHorizontalFlips = true };
+    /// <summary>The techniques <c>--without</c> can leave out, one at a time, for the ablation table.</summary>
+    public static readonly string[] Techniques = ["whitening", "identity", "norm-rate", "lookahead", "alternating-flip"];
 
-    public static CnnTrainerOptions Options(int epochs, int batchSize, double learningRate) => new()
+    // 2-pixel reflected translations; every image mirrored in alternate epochs (or, without that, by a coin toss).
+    public static ImageAugmentationOptions Augmentation(string? without) => without == "alternating-flip"
+        ? new() { CropPadding = 2, CropPaddingMode = CropPadding.Reflect, HorizontalFlipProbability = 0.5 }
+        : new() { CropPadding = 2, CropPaddingMode = CropPadding.Reflect, AlternateHorizontalFlips = true };
+
+    public static CnnTrainerOptions Options(int epochs, int batchSize, double learningRate, string? without)
+    {
+        var options = Options(epochs, batchSize, learningRate);
+        switch (without)
+        {
+            case "whitening":
+                options.PatchWhitening = false;
+                break;
+            case "identity":
+                options.WeightInitialization = WeightInitialization.ArchitectureDefault;
+                break;
+            case "norm-rate":
+                options.BatchNormLearningRateFactor = 1;
+                break;
+            case "lookahead":
+                options.Lookahead = null;
+                break;
+        }
+        return options;
+    }
+
+    private static CnnTrainerOptions Options(int epochs, int batchSize, double learningRate) => new()
     {
         Architecture = Architecture,
         Epochs = epochs,

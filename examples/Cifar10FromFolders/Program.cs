@@ -10,7 +10,7 @@ using MlNetCnn;
 using MlNetCnn.Examples;
 
 const string Usage = """
-    usage: Cifar10FromFolders (--data <folder or .tar> | --download [--data <folder>]) [--recipe standard|fast]
+    usage: Cifar10FromFolders (--data <folder or .tar> | --download [--data <folder>]) [--recipe standard|fast [--without T]]
                               [--architecture resnet9|vgg11|resnet18] [--epochs N] [--batch-size N] [--learning-rate X]
                               [--test-time flip|flip-translate|none] [--holdout F] [--per-class N] [--output <dir>]
       --data <path>        CIFAR-10 images laid out <class>/<image>, or <root>/train|test/<class>/<image>, or a .tar
@@ -22,6 +22,8 @@ const string Usage = """
                            identity initialization, batch-norm shifts at 64× the rate, Nesterov SGD with a triangle
                            schedule, Lookahead, alternating flips, 2-pixel translations, flips and 1-pixel translations
                            at test time), 10 epochs of batch 1024 by default; --architecture does not apply
+      --without T          the fast recipe less one technique, for ablations: whitening, identity, norm-rate,
+                           lookahead or alternating-flip (then a random flip per image and epoch)
       --architecture A     resnet9 (ResNet-9 at width 32, 1.65 M parameters; default), vgg11 (VGG-11-BN for CIFAR)
                            or resnet18 (ResNet-18 with the CIFAR stem)
       --epochs N           passes over the training images (default 15; fast: 10)
@@ -36,7 +38,7 @@ const string Usage = """
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--recipe", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--test-time", "--holdout", "--per-class", "--output"], ["--download"], Run);
+    ["--data", "--recipe", "--without", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--test-time", "--holdout", "--per-class", "--output"], ["--download"], Run);
 
 static int Run(CommandLine commandLine)
 {
@@ -45,6 +47,9 @@ static int Run(CommandLine commandLine)
         "Give the CIFAR-10 images with --data (a folder laid out <class>/<image> or train|test/<class>/<image>, or a .tar of one), " +
         "or add --download to fetch the official binary version."));
     bool fast = commandLine.Choice("--recipe", "standard", "standard", "fast") == "fast";
+    string? without = commandLine.Text("--without") is null ? null : commandLine.Choice("--without", "", FastRecipe.Techniques);
+    if (without != null && !fast)
+        throw CommandLine.Usage("--without leaves a technique out of --recipe fast; add --recipe fast.");
     string architectureName = commandLine.Choice("--architecture", "resnet9", "resnet9", "vgg11", "resnet18");
     int epochs = commandLine.PositiveInt("--epochs", fast ? 10 : 15), batchSize = commandLine.PositiveInt("--batch-size", fast ? 1024 : 256);
     double learningRate = commandLine.Number("--learning-rate", fast ? FastRecipe.LearningRate(batchSize) : architectureName == "resnet9" ? 0.4 : 0.1, 0, 100);
@@ -79,13 +84,13 @@ static int Run(CommandLine commandLine)
         : ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.LoadImagesForCnn(width: 32, height: 32, outputColumnName: "Pixels"));
     var preprocessing = pixels
         .Append(ml.Transforms.NormalizeImages("Features", "Pixels"))
-        .Append(ml.Transforms.AugmentImages(fast ? FastRecipe.Augmentation : ImageAugmentationOptions.CropAndFlip(4, CropPadding.Reflect)))
+        .Append(ml.Transforms.AugmentImages(fast ? FastRecipe.Augmentation(without) : ImageAugmentationOptions.CropAndFlip(4, CropPadding.Reflect)))
         .Fit(train);
     var normalizer = preprocessing.OfType<ImageNormalizingTransformer>().Single();
     Console.WriteLine($"Fitted the normalization in {clock.Elapsed.TotalSeconds:F1} s: mean ({string.Join(", ", normalizer.Mean.Select(m => m.ToString("F4")))}), " +
                       $"standard deviation ({string.Join(", ", normalizer.StandardDeviation.Select(s => s.ToString("F4")))})");
 
-    var options = fast ? FastRecipe.Options(epochs, batchSize, learningRate) : new CnnTrainerOptions
+    var options = fast ? FastRecipe.Options(epochs, batchSize, learningRate, without) : new CnnTrainerOptions
     {
         Architecture = architecture,
         Epochs = epochs,
@@ -107,7 +112,7 @@ static int Run(CommandLine commandLine)
     options.CheckpointDirectory = Path.Combine(output, "checkpoints");
     options.Seed = 1;
     Console.WriteLine($"Training {architecture.Name} ({architecture.Summarize(new ImageShape(3, 32, 32), 10).TotalParameters:N0} parameters), " +
-                      $"{epochs} epochs, batch {batchSize}, {(fast ? FastRecipe.Description : $"SGD-Nesterov one-cycle peak {learningRate}, label smoothing 0.2, crop+flip augmentation")}, test-time {testTime}");
+                      $"{epochs} epochs, batch {batchSize}, {(fast ? FastRecipe.Description + (without is null ? "" : $", without {without}") : $"SGD-Nesterov one-cycle peak {learningRate}, label smoothing 0.2, crop+flip augmentation")}, test-time {testTime}");
     clock.Restart();
     using var cnn = TrainingConsole.Run(architecture.Name, progress =>
     {

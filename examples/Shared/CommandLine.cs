@@ -87,6 +87,9 @@ internal sealed class CommandLine
             ?? throw new UsageException($"{name} must be one of {string.Join(", ", choices)}, not '{text}'.");
     }
 
+    /// <summary>An error about how the options were combined, reported like any other bad command line.</summary>
+    public static Exception Usage(string message) => new UsageException(message);
+
     // A bad command line, as opposed to an ArgumentException from the library, which is a bug worth a stack trace.
     private sealed class UsageException(string message) : Exception(message);
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace MlNetCnn.Tests;
 
-/// <summary>The command-line programs' help and name lookup, run as their own processes (built with the tests).</summary>
+/// <summary>The command-line programs' help, name lookup and recipes, run as their own processes (built with the tests).</summary>
 public sealed class ExampleCommandLineTests
 {
     // tests/MlNetCnn.Tests/bin/<configuration>/<tfm>/ -> <folder>/<project>/bin/<configuration>/<tfm>/<project>.dll
@@ -54,5 +54,28 @@ public sealed class ExampleCommandLineTests
         Assert.Equal(0, exitCode);
         Assert.StartsWith("usage: MlNetCnn.Benchmarks", output);
         Assert.Contains("--only", output);
+    }
+
+    [Fact]
+    public void TheFastCifarRecipeTrainsEvaluatesAndSavesOnSmallFolders()
+    {
+        using var temp = new TempFolder();
+        string data = SyntheticImages.CreateFolder(temp.Combine("images"), perClass: 20, size: 32, classes: 4, color: true);
+        var (exitCode, output, error) = Run("examples", "Cifar10FromFolders", "--data", data, "--recipe", "fast", "--without", "lookahead",
+            "--epochs", "2", "--batch-size", "16", "--output", temp.Combine("output"));
+        Assert.True(exitCode == 0, error + output);
+        Assert.Contains("AirbenchNet-64", output);
+        Assert.Contains("without lookahead", output);
+        Assert.Contains("test-time HorizontalFlipAndTranslation", output);
+        Assert.Contains("Held-out micro accuracy", output);
+        Assert.True(File.Exists(temp.Combine("output", "model.zip")));
+    }
+
+    [Fact]
+    public void LeavingATechniqueOutNeedsTheFastRecipe()
+    {
+        var (exitCode, _, error) = Run("examples", "Cifar10FromFolders", "--data", ".", "--without", "lookahead");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("--without leaves a technique out of --recipe fast", error);
     }
 }

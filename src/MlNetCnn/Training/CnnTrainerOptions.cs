@@ -63,7 +63,7 @@ public sealed class CnnTrainerOptions
     /// <summary>
     /// Sets the network's first convolution from the training images before training and keeps its weights fixed
     /// (patch whitening, as airbench and hlb-CIFAR10 do): its filters are the eigenvectors of the covariance of the
-    /// convolution-sized patches of the first 5,000 (standardized, unaugmented) training images, each divided by the
+    /// convolution-sized patches of 5,000 training images (a seeded sample, standardized and unaugmented), each divided by the
     /// square root of its eigenvalue (plus 5e-4), followed by their negatives while filters remain, so the first layer
     /// passes on decorrelated patches of unit variance from the first step. Needs a first convolution with at least
     /// channels × kernel height × kernel width filters (<see cref="CnnArchitecture.AirbenchNet"/> has twice as many);

@@ -18,6 +18,7 @@ internal static class FirstLayerWhitening
     public const double Epsilon = 5e-4;
 
     private const int BatchImages = 250;
+    private const int SampleSeed = 17;
 
     /// <summary>Sets and freezes the first convolution's weights; returns a line for the training log.</summary>
     public static string Apply(nn.Module module, ITrainingBatchSource images, InputStandardization standardization, ImageShape shape, Device device, CancellationToken cancellation)
@@ -62,7 +63,7 @@ internal static class FirstLayerWhitening
         throw new ArgumentException("CnnTrainerOptions.PatchWhitening needs a network with a convolution; this one has none.");
     }
 
-    // The mean of x xᵀ over every kh × kw patch (no padding) of the first SampleImages images, standardized as the network sees them.
+    // The mean of x xᵀ over every kh × kw patch (no padding) of SampleImages images, standardized as the network sees them.
     private static (Tensor Covariance, long Patches) PatchCovariance(ITrainingBatchSource images, InputStandardization standardization, ImageShape shape,
         long kernelHeight, long kernelWidth, CancellationToken cancellation)
     {
@@ -73,7 +74,8 @@ internal static class FirstLayerWhitening
         try
         {
             using var batch = new BatchTensors(Math.Min(BatchImages, wanted), shape);
-            using var stream = images.Read(null, batch, cancellation);
+            // A seeded shuffle: data listed class by class (image folders) would otherwise give the first classes' patches only.
+            using var stream = images.Read(new Random(SampleSeed), batch, cancellation);
             for (int seen = 0, count; seen < wanted && (count = stream.Next()) > 0; seen += count)
             {
                 cancellation.ThrowIfCancellationRequested();
