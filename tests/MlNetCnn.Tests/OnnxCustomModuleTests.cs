@@ -35,13 +35,13 @@ public sealed class OnnxCustomModuleTests
     [Fact]
     public void UnsupportedLayerThrowsNamingIt()
     {
-        var architecture = CnnArchitecture.Custom("OnnxCustomGelu", (c, h, w, k) => Sequential(
-            ("flatten", Flatten()), ("hidden", Linear(c * h * w, 16)), ("gelu", GELU()), ("fc", Linear(16, k))));
+        var architecture = CnnArchitecture.Custom("OnnxCustomSoftplus", (c, h, w, k) => Sequential(
+            ("flatten", Flatten()), ("hidden", Linear(c * h * w, 16)), ("softplus", Softplus()), ("fc", Linear(16, k))));
 
         var error = Assert.Throws<NotSupportedException>(() => Export(architecture));
 
-        Assert.Contains("'gelu'", error.Message);
-        Assert.Contains("GELU", error.Message);
+        Assert.Contains("'softplus'", error.Message);
+        Assert.Contains("Softplus", error.Message);
     }
 
     [Fact]
