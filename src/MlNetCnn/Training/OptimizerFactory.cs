@@ -13,19 +13,15 @@ internal static class OptimizerFactory
         double lr = options.LearningRate, decay = options.WeightDecay;
         return options.Optimizer switch
         {
-            CnnOptimizer.Adam => optim.Adam(groups.Select(g => new Adam.ParamGroup(g.Parameters, lr: lr, weight_decay: g.WeightDecay)), lr, weight_decay: decay),
-            CnnOptimizer.AdamW => optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: lr, weight_decay: g.WeightDecay)), lr, weight_decay: decay),
-            CnnOptimizer.Sgd => optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, lr: lr, momentum: options.Momentum, weight_decay: g.WeightDecay, nesterov: options.Nesterov)),
-                lr, momentum: options.Momentum, weight_decay: decay, nesterov: options.Nesterov),
+            CnnOptimizer.Adam => new Training.ScalarSafe.Adam(groups.Select(g => new Adam.ParamGroup(g.Parameters, lr: lr, weight_decay: g.WeightDecay)), lr, decay),
+            CnnOptimizer.AdamW => new Training.ScalarSafe.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: lr, weight_decay: g.WeightDecay)), lr, decay),
+            CnnOptimizer.Sgd => new Training.ScalarSafe.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, lr: lr, momentum: options.Momentum, weight_decay: g.WeightDecay, nesterov: options.Nesterov)),
+                lr, options.Momentum, decay, options.Nesterov),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Optimizer, "Unknown optimizer."),
         };
     }
 
-    public static OptimizerHelper Create(IEnumerable<Parameter> parameters, CnnTrainerOptions options) => options.Optimizer switch
-    {
-        CnnOptimizer.Adam => optim.Adam(parameters, options.LearningRate, weight_decay: options.WeightDecay),
-        CnnOptimizer.AdamW => optim.AdamW(parameters, options.LearningRate, weight_decay: options.WeightDecay),
-        CnnOptimizer.Sgd => optim.SGD(parameters, options.LearningRate, momentum: options.Momentum, weight_decay: options.WeightDecay, nesterov: options.Nesterov),
-        _ => throw new ArgumentOutOfRangeException(nameof(options), options.Optimizer, "Unknown optimizer."),
-    };
+    /// <summary>One group of all <paramref name="parameters"/> with the options' weight decay.</summary>
+    public static OptimizerHelper Create(IEnumerable<Parameter> parameters, CnnTrainerOptions options)
+        => Create([(parameters, options.WeightDecay)], options);
 }
