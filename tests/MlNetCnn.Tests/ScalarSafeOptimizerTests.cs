@@ -26,7 +26,7 @@ public sealed class ScalarSafeOptimizerTests
         var ours = nn.Linear(6, 3);
         var theirs = nn.Linear(6, 3);
         theirs.load_state_dict(ours.state_dict());
-        using var safe = OptimizerFactory.Create(ours.parameters(), options);
+        using var safe = OptimizerFactory.Create([(ours.parameters(), weightDecay)], options);
         using var reference = optimizer switch
         {
             CnnOptimizer.Adam => (OptimizerHelper)optim.Adam(theirs.parameters(), 0.03, weight_decay: weightDecay),

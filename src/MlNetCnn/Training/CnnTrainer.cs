@@ -207,7 +207,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
                 return Package([]);
             string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed) + "|augment=" + augmentation?.Serialize();
             if (options.PatchWhitening)
-                channel.Info(MessageSensitivity.None, $"CnnTrainer: {FirstLayerWhitening.Apply(module, train, standardization, shape, device, options.CancellationToken)}");
+                channel.Info(MessageSensitivity.None, $"CnnTrainer: {FirstLayerWhitening.Apply(module, train, standardization, shape, options.CancellationToken)}");
             var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation, seed);
             using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter))
             {

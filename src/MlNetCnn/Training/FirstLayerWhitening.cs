@@ -21,7 +21,7 @@ internal static class FirstLayerWhitening
     private const int SampleSeed = 17;
 
     /// <summary>Sets and freezes the first convolution's weights; returns a line for the training log.</summary>
-    public static string Apply(nn.Module module, ITrainingBatchSource images, InputStandardization standardization, ImageShape shape, Device device, CancellationToken cancellation)
+    public static string Apply(nn.Module module, ITrainingBatchSource images, InputStandardization standardization, ImageShape shape, CancellationToken cancellation)
     {
         var (name, conv) = FirstConvolution(module);
         var weight = conv.weight!;

@@ -20,8 +20,4 @@ internal static class OptimizerFactory
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Optimizer, "Unknown optimizer."),
         };
     }
-
-    /// <summary>One group of all <paramref name="parameters"/> with the options' weight decay.</summary>
-    public static OptimizerHelper Create(IEnumerable<Parameter> parameters, CnnTrainerOptions options)
-        => Create([(parameters, options.WeightDecay)], options);
 }

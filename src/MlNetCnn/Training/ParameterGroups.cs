@@ -14,11 +14,13 @@ internal sealed class ParameterGroups
 {
     private readonly List<Group> _groups;
     private readonly BackboneFineTuning? _fineTuning;
+    private readonly double _batchNormFactor;
 
-    private ParameterGroups(List<Group> groups, BackboneFineTuning? fineTuning)
+    private ParameterGroups(List<Group> groups, BackboneFineTuning? fineTuning, double batchNormFactor)
     {
         _groups = groups;
         _fineTuning = fineTuning;
+        _batchNormFactor = batchNormFactor;
     }
 
     private sealed record Group(List<Parameter> Parameters, bool Backbone, bool BatchNorm);
@@ -31,7 +33,7 @@ internal sealed class ParameterGroups
         if (options.BatchNormLearningRateFactor == 1)
         {
             groups.AddRange(bases.Select(b => new Group(b.Item1, b.Item2, false)));
-            return new ParameterGroups(groups, fineTuning);
+            return new ParameterGroups(groups, fineTuning, options.BatchNormLearningRateFactor);
         }
         var normParameters = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
         foreach (var (_, layer) in model.named_modules())
@@ -46,28 +48,22 @@ internal sealed class ParameterGroups
         }
         // An empty group would only confuse the optimizer's state; the fine-tuning split always keeps both of its groups.
         groups.RemoveAll(g => g.Parameters.Count == 0 && fineTuning is null);
-        return new ParameterGroups(groups, fineTuning);
+        return new ParameterGroups(groups, fineTuning, options.BatchNormLearningRateFactor);
     }
 
-    public int Count => _groups.Count;
-
-    /// <summary>The optimizer over these groups, each with its weight decay.</summary>
+    /// <summary>
+    /// The optimizer over these groups, each with its weight decay: decay per step is rate × decay, so a group whose
+    /// rate is multiplied has its decay divided by the same.
+    /// </summary>
     public OptimizerHelper CreateOptimizer(CnnTrainerOptions options)
-    {
-        if (_groups.Count == 1)
-            return OptimizerFactory.Create(_groups[0].Parameters, options);
-        return OptimizerFactory.Create(_groups.Select(g => ((IEnumerable<Parameter>)g.Parameters, WeightDecay(g, options))).ToList(), options);
-    }
+        => OptimizerFactory.Create(_groups.Select(g => ((IEnumerable<Parameter>)g.Parameters, options.WeightDecay / RateFactor(g))).ToList(), options);
 
     /// <summary>The multiplier of the learning rate for group <paramref name="group"/> in <paramref name="epoch"/>.</summary>
-    public double Factor(int group, int epoch, CnnTrainerOptions options)
+    public double Factor(int group, int epoch)
     {
         var g = _groups[group];
-        double factor = g.BatchNorm ? options.BatchNormLearningRateFactor : 1;
-        return _fineTuning is null ? factor : factor * _fineTuning.Factor(g.Backbone ? 0 : 1, epoch);
+        return _fineTuning is null ? RateFactor(g) : RateFactor(g) * _fineTuning.Factor(g.Backbone ? 0 : 1, epoch);
     }
 
-    // Decay per step is rate × decay, so a group whose rate is multiplied has its decay divided by the same.
-    private static double WeightDecay(Group group, CnnTrainerOptions options)
-        => group.BatchNorm ? options.WeightDecay / options.BatchNormLearningRateFactor : options.WeightDecay;
+    private double RateFactor(Group group) => group.BatchNorm ? _batchNormFactor : 1;
 }

@@ -15,6 +15,8 @@ namespace MlNetCnn.Training.ScalarSafe
         public override Tensor step(Func<Tensor>? closure = null) => _step<ParamGroup>(group =>
         {
             var options = (Options)group.Options;
+            double decay = options.weight_decay!.Value;
+            using var decayScalar = decay.ToScalar();
             foreach (var parameter in group.Parameters)
             {
                 var state = (State)_state[parameter.Handle];
@@ -22,12 +24,8 @@ namespace MlNetCnn.Training.ScalarSafe
                 if (gradient is null)
                     continue;
                 state.step += 1;
-                double decay = options.weight_decay!.Value;
                 if (decay != 0)
-                {
-                    using var decayScalar = decay.ToScalar();
                     gradient = gradient.add(parameter, decayScalar);
-                }
                 AdamMoments.Update(parameter, gradient, state.exp_avg, state.exp_avg_sq, state.step, options.beta1!.Value, options.beta2!.Value, options.eps!.Value, options.LearningRate!.Value);
             }
         }, closure);
@@ -41,6 +39,7 @@ namespace MlNetCnn.Training.ScalarSafe
         {
             var options = (Options)group.Options;
             double lr = options.LearningRate!.Value;
+            using var shrink = (1 - lr * options.weight_decay!.Value).ToScalar();
             foreach (var parameter in group.Parameters)
             {
                 var state = (State)_state[parameter.Handle];
@@ -48,8 +47,7 @@ namespace MlNetCnn.Training.ScalarSafe
                 if (gradient is null)
                     continue;
                 state.step += 1;
-                using (var shrink = (1 - lr * options.weight_decay!.Value).ToScalar())
-                    parameter.mul_(shrink);
+                parameter.mul_(shrink);
                 AdamMoments.Update(parameter, gradient, state.exp_avg, state.exp_avg_sq, state.step, options.beta1!.Value, options.beta2!.Value, options.eps!.Value, lr);
             }
         }, closure);

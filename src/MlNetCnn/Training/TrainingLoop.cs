@@ -157,7 +157,7 @@ internal sealed class TrainingLoop : IDisposable
             learningRate = CurrentLearningRate(stepsPerEpoch);
             int groupIndex = 0;
             foreach (var group in _optimizer.ParamGroups)
-                group.LearningRate = learningRate * _parameterGroups.Factor(groupIndex++, epoch, _options);
+                group.LearningRate = learningRate * _parameterGroups.Factor(groupIndex++, epoch);
 
             using (NewDisposeScope())
             {
