@@ -13,7 +13,8 @@ using TransferLearning;
 
 const string Usage = """
     usage: TransferLearning [--data <folder or .tar>] [--size N] [--epochs N] [--freeze-epochs N] [--batch-size N]
-                            [--learning-rate X] [--train-per-class N] [--test-per-class N] [--baselines all|mlnet|scratch|none]
+                            [--learning-rate X] [--backbone-factor X] [--frozen-fraction X] [--weight-decay X] [--erasing P]
+                            [--train-per-class N] [--test-per-class N] [--baselines all|mlnet|scratch|none]
                             [--fine-tune on|off] [--output <dir>]
       --data <path>          photos laid out <class>/<image> (under single wrapping folders), or a .tar of them
                              (default ../shared/datasets/cifar10-train-jpg.tar)
@@ -22,7 +23,11 @@ const string Usage = """
       --size N               the fine-tuned network's input size; images are resized to N×N (default 112)
       --epochs N             fine-tuning epochs (default 3), of which --freeze-epochs N train the new head only (default 1)
       --batch-size N         images per step (default 64)
-      --learning-rate X      Adam's peak rate for the head; the backbone gets a tenth (default 2e-3)
+      --learning-rate X      AdamW's peak rate for the head (default 2e-3)
+      --backbone-factor X    the backbone's rate as a share of the head's once it is unfrozen (default 0.1)
+      --frozen-fraction X    the share of the backbone's layers, from the input, never fine-tuned (default 0)
+      --weight-decay X       AdamW's decoupled weight decay (default 0.01)
+      --erasing P            the probability of erasing a random rectangle of each training image (default 0)
       --baselines B          also run ML.NET's DnnFeaturizeImage + LbfgsMaximumEntropy (mlnet), ResNet-9 from scratch
                              at 32×32 for 15 epochs (scratch), both (all, default) or none
       --fine-tune on|off     off runs only the baselines (e.g. in a second process beside a fine-tuning run)
@@ -30,14 +35,16 @@ const string Usage = """
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--train-per-class", "--test-per-class", "--baselines", "--fine-tune", "--output"], Run);
+    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--backbone-factor", "--frozen-fraction", "--weight-decay", "--erasing", "--train-per-class", "--test-per-class", "--baselines", "--fine-tune", "--output"], Run);
 
 static int Run(CommandLine commandLine)
 {
     string data = Path.GetFullPath(commandLine.Text("--data") ?? Path.Combine("..", "shared", "datasets", "cifar10-train-jpg.tar"));
     int size = commandLine.PositiveInt("--size", 112), epochs = commandLine.PositiveInt("--epochs", 3);
     int freezeEpochs = (int)commandLine.Number("--freeze-epochs", 1, 0, 1000), batchSize = commandLine.PositiveInt("--batch-size", 64);
-    double learningRate = commandLine.Number("--learning-rate", 2e-3, 0, 10);
+    var recipe = new FineTuning(
+        commandLine.Number("--learning-rate", 2e-3, 0, 10), commandLine.Number("--backbone-factor", 0.1, 0, 1), commandLine.Number("--frozen-fraction", 0, 0, 1),
+        commandLine.Number("--weight-decay", 0.01, 0, 1), commandLine.Number("--erasing", 0, 0, 1));
     int trainPerClass = commandLine.PositiveInt("--train-per-class", 500), testPerClass = commandLine.PositiveInt("--test-per-class", 200);
     string baselines = commandLine.Choice("--baselines", "all", "all", "mlnet", "scratch", "none");
     bool fineTune = commandLine.Choice("--fine-tune", "on", "on", "off") == "on";
@@ -52,7 +59,7 @@ static int Run(CommandLine commandLine)
 
     var results = new List<(string Name, double Accuracy, double Seconds)>();
     if (fineTune)
-        results.Add(FineTune(ml, train, test, size, epochs, freezeEpochs, batchSize, learningRate, Path.Combine(output, "fine-tuned")));
+        results.Add(FineTune(ml, train, test, size, epochs, freezeEpochs, batchSize, recipe, Path.Combine(output, "fine-tuned")));
     if (baselines is "all" or "mlnet")
         results.Add(MlNetFeaturizer(ml, train, test));
     if (baselines is "all" or "scratch")
@@ -68,34 +75,38 @@ static int Run(CommandLine commandLine)
 }
 
 // ML.NET's pretrained ResNet-18 fine-tuned end to end (decoding, training and the test evaluation all timed).
-static (string, double, double) FineTune(MLContext ml, IDataView train, IDataView test, int size, int epochs, int freezeEpochs, int batchSize, double learningRate, string output)
+static (string, double, double) FineTune(MLContext ml, IDataView train, IDataView test, int size, int epochs, int freezeEpochs, int batchSize, FineTuning recipe, string output)
 {
     var clock = Stopwatch.StartNew();
     using var weights = PretrainedWeights.MlNetResNet18();
+    var augmentation = ImageAugmentationOptions.CropAndFlip(size / 8, CropPadding.Reflect);
+    augmentation.ErasingProbability = recipe.Erasing;
     var preprocessing = ml.Transforms.Conversion.MapValueToKey("Label")
         .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
         .Append(ml.Transforms.ResizeImages("Image", size, size))
         .Append(ml.Transforms.ExtractPixels("Features", "Image", scaleImage: 1f / 255))
-        .Append(ml.Transforms.AugmentImages(ImageAugmentationOptions.CropAndFlip(size / 8, CropPadding.Reflect)))
+        .Append(ml.Transforms.AugmentImages(augmentation))
         .Fit(train);
     var options = new CnnTrainerOptions
     {
         Architecture = CnnArchitecture.ResNet(2, 2, 2, 3),
         InitialWeights = weights, // its mean-image preprocessing is applied inside the model
         FreezeBackboneEpochs = freezeEpochs,
-        BackboneLearningRateFactor = 0.1,
+        BackboneLearningRateFactor = recipe.BackboneFactor,
+        FrozenBackboneFraction = recipe.FrozenFraction,
         Epochs = epochs,
         BatchSize = batchSize,
         Optimizer = CnnOptimizer.AdamW,
-        WeightDecay = 0.01,
-        LearningRate = learningRate,
+        WeightDecay = recipe.WeightDecay,
+        LearningRate = recipe.LearningRate,
         LearningRateSchedule = LearningRateSchedule.CosineWithWarmup(warmupEpochs: 0),
         LabelSmoothing = 0.1,
         TestTimeAugmentation = TestTimeAugmentation.HorizontalFlip,
         Seed = 1,
     };
     Console.WriteLine($"Fine-tuning ML.NET's ResNet-18 ({options.Architecture.Name}) at {size}×{size}: {epochs} epochs ({freezeEpochs} with the backbone frozen), " +
-                      $"batch {batchSize}, AdamW peak {learningRate} (backbone ×0.1), cosine, label smoothing 0.1, crop+flip, flip at test time");
+                      $"batch {batchSize}, AdamW peak {recipe.LearningRate} (backbone ×{recipe.BackboneFactor}{(recipe.FrozenFraction > 0 ? $", its first {recipe.FrozenFraction:P0} of layers frozen" : "")}), weight decay {recipe.WeightDecay}, cosine, " +
+                      $"label smoothing 0.1, crop+flip{(recipe.Erasing > 0 ? $"+erasing {recipe.Erasing}" : "")}, flip at test time");
     using var cnn = TrainingConsole.Run("fine-tuning", progress =>
     {
         options.Progress = progress;
@@ -169,3 +180,6 @@ static (string, double, double) FromScratch(MLContext ml, IDataView train, IData
     Console.WriteLine($"From scratch: micro accuracy {metrics.MicroAccuracy:F4} in {seconds:F0} s");
     return ("ResNet9(32) from scratch at 32px, 15 epochs", metrics.MicroAccuracy, seconds);
 }
+
+/// <summary>The fine-tuning's optimizer and regularization settings from the command line.</summary>
+internal sealed record FineTuning(double LearningRate, double BackboneFactor, double FrozenFraction, double WeightDecay, double Erasing);

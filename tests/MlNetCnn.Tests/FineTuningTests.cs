@@ -89,6 +89,29 @@ public sealed class FineTuningTests : IDisposable
     }
 
     [Fact]
+    public void TheFrozenFractionOfTheBackboneNeverTrainsWhileTheRestDoes()
+    {
+        using var model = FineTune(o =>
+        {
+            o.Epochs = 2; // the second epoch trains the backbone
+            o.LearningRateSchedule = LearningRateSchedule.Constant();
+            o.FrozenBackboneFraction = 0.5;
+        });
+        var after = Snapshot(model.Network.Module);
+        // Layers with weights (conv, batch norm) in state_dict order, which is the order ResNet-9 applies them.
+        var layers = _pretrained.Keys.Where(k => !IsHead(k)).Select(k => k[..k.LastIndexOf('.')]).Distinct().ToList();
+        int frozen = (int)Math.Round(layers.Count * 0.5, MidpointRounding.AwayFromZero);
+        Assert.True(frozen >= 2 && frozen < layers.Count);
+        foreach (var (key, values) in _pretrained.Where(p => !IsHead(p.Key)))
+        {
+            int layer = layers.IndexOf(key[..key.LastIndexOf('.')]);
+            // Weights and batch-norm statistics alike.
+            Assert.True(values.SequenceEqual(after[key]) == layer < frozen, $"{key} (layer {layer} of {layers.Count}; {frozen} frozen)");
+        }
+        Assert.All(model.Network.Module.parameters(), p => Assert.True(p.requires_grad)); // released for further fine-tuning
+    }
+
+    [Fact]
     public void TheWeightsInputNormalizationIsAppliedOnThePixelScaleOfTheData()
     {
         var normalization = PretrainedInputNormalization.PerChannel([0.5f], [0.25f]);
@@ -132,5 +155,8 @@ public sealed class FineTuningTests : IDisposable
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new CnnTrainer(_ml, new CnnTrainerOptions { FreezeBackboneEpochs = -1 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => new CnnTrainer(_ml, new CnnTrainerOptions { BackboneLearningRateFactor = 2 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CnnTrainer(_ml, new CnnTrainerOptions { FrozenBackboneFraction = 1.5 }));
+        var withoutWeights = Assert.Throws<ArgumentException>(() => new CnnTrainer(_ml, new CnnTrainerOptions { FrozenBackboneFraction = 0.5 }));
+        Assert.Contains("InitialWeights", withoutWeights.Message);
     }
 }

@@ -116,6 +116,10 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         ArgumentOutOfRangeException.ThrowIfNegative(options.FreezeBackboneEpochs, "CnnTrainerOptions.FreezeBackboneEpochs");
         if (!(options.BackboneLearningRateFactor >= 0 && options.BackboneLearningRateFactor <= 1))
             throw new ArgumentOutOfRangeException(nameof(options), options.BackboneLearningRateFactor, "CnnTrainerOptions.BackboneLearningRateFactor must be in [0, 1].");
+        if (!(options.FrozenBackboneFraction >= 0 && options.FrozenBackboneFraction <= 1))
+            throw new ArgumentOutOfRangeException(nameof(options), options.FrozenBackboneFraction, "CnnTrainerOptions.FrozenBackboneFraction must be in [0, 1].");
+        if (options.FrozenBackboneFraction > 0 && options.InitialWeights is null)
+            throw new ArgumentException("CnnTrainerOptions.FrozenBackboneFraction keeps pretrained layers frozen; it needs InitialWeights.", nameof(options));
         if (options.InitialModel != null && options.InitialWeights != null)
             throw new ArgumentException("Set either CnnTrainerOptions.InitialModel (a trained CnnTransformer) or InitialWeights (pretrained weights), not both.", nameof(options));
         if (options.EmbeddingColumnName is { } embedding && (string.IsNullOrWhiteSpace(embedding) || embedding is DefaultColumnNames.Score or DefaultColumnNames.PredictedLabel))
@@ -318,7 +322,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization)
             + (o.PatchWhitening ? "|whitening" : "") + (o.BatchNormLearningRateFactor != 1 ? $"|norm-rate={o.BatchNormLearningRateFactor:R}" : "")
             + (o.Lookahead is { } lookahead ? $"|{lookahead}" : "")
-            + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}" : "");
+            + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}"
+                + (o.FrozenBackboneFraction > 0 ? $"|frozen={o.FrozenBackboneFraction:R}" : "") : "");
     }
 
     private (IDataView Data, DataViewSchema.Column Image, DataViewSchema.Column Label) ResolveValidation(IDataView data, ImageShape shape, int classCount)

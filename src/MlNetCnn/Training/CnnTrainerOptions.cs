@@ -177,6 +177,15 @@ public sealed class CnnTrainerOptions
     /// </summary>
     public double BackboneLearningRateFactor { get; set; } = 0.1;
 
+    /// <summary>
+    /// With <see cref="InitialWeights"/>: the share, in [0, 1], of the backbone's layers with weights, counted from the
+    /// input, that stays frozen for the whole run (weights and batch-norm statistics), so only the later layers are
+    /// fine-tuned. Backpropagation then stops at the first trainable layer, which saves the frozen layers' backward
+    /// pass, and the generic early features cannot overfit a small data set. Default 0 (the whole backbone is fine-tuned
+    /// after <see cref="FreezeBackboneEpochs"/>); 1 trains only the head.
+    /// </summary>
+    public double FrozenBackboneFraction { get; set; }
+
     /// <summary>With <see cref="InitialModel"/>: train only the layers that were not copied from it (e.g. the new head) plus the last layer.</summary>
     public bool FreezeCopiedLayers { get; set; }
 
