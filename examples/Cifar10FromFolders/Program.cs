@@ -52,7 +52,7 @@ static int Run(CommandLine commandLine)
         throw CommandLine.Usage("--without leaves a technique out of --recipe fast; add --recipe fast.");
     string architectureName = commandLine.Choice("--architecture", "resnet9", "resnet9", "vgg11", "resnet18");
     int epochs = commandLine.PositiveInt("--epochs", fast ? 10 : 15), batchSize = commandLine.PositiveInt("--batch-size", fast ? 1024 : 256);
-    double learningRate = commandLine.Number("--learning-rate", fast ? FastRecipe.LearningRate(batchSize) : architectureName == "resnet9" ? 0.4 : 0.1, 0, 100);
+    double learningRate = commandLine.Number("--learning-rate", fast ? FastRecipe.LearningRate(batchSize) : architectureName == "resnet9" ? StandardCifarRecipe.ResNet9LearningRate : 0.1, 0, 100);
     var testTime = commandLine.Choice("--test-time", fast ? "flip-translate" : "flip", "flip", "flip-translate", "none") switch
     {
         "flip" => TestTimeAugmentation.HorizontalFlip,
@@ -84,25 +84,13 @@ static int Run(CommandLine commandLine)
         : ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.LoadImagesForCnn(width: 32, height: 32, outputColumnName: "Pixels"));
     var preprocessing = pixels
         .Append(ml.Transforms.NormalizeImages("Features", "Pixels"))
-        .Append(ml.Transforms.AugmentImages(fast ? FastRecipe.Augmentation(without) : ImageAugmentationOptions.CropAndFlip(4, CropPadding.Reflect)))
+        .Append(ml.Transforms.AugmentImages(fast ? FastRecipe.Augmentation(without) : StandardCifarRecipe.Augmentation))
         .Fit(train);
     var normalizer = preprocessing.OfType<ImageNormalizingTransformer>().Single();
     Console.WriteLine($"Fitted the normalization in {clock.Elapsed.TotalSeconds:F1} s: mean ({string.Join(", ", normalizer.Mean.Select(m => m.ToString("F4")))}), " +
                       $"standard deviation ({string.Join(", ", normalizer.StandardDeviation.Select(s => s.ToString("F4")))})");
 
-    var options = fast ? FastRecipe.Options(epochs, batchSize, learningRate, without) : new CnnTrainerOptions
-    {
-        Architecture = architecture,
-        Epochs = epochs,
-        BatchSize = batchSize,
-        Optimizer = CnnOptimizer.Sgd,
-        Momentum = 0.9,
-        Nesterov = true,
-        LearningRate = learningRate,
-        LearningRateSchedule = LearningRateSchedule.OneCycle(warmupFraction: 0.25),
-        WeightDecay = 5e-4,
-        LabelSmoothing = 0.2,
-    };
+    var options = fast ? FastRecipe.Options(epochs, batchSize, learningRate, without) : StandardCifarRecipe.Options(architecture, epochs, batchSize, learningRate);
     options.StandardizeInputs = false; // NormalizeImages already did
     options.ValidationData = preprocessing.Transform(test);
     options.TestTimeAugmentation = testTime; // the saved model scores with it
