@@ -1,9 +1,10 @@
 // Transfer learning: ML.NET's own ImageNet-pretrained ResNet-18 (the ONNX model in the NuGet package
 // Microsoft.ML.DnnImageFeaturizer.ResNet18, imported onto CnnArchitecture.ResNet(2, 2, 2, 3)) fine-tuned on a small
 // photo set: the backbone frozen for the first epoch, then its later half trained at a tenth of the head's learning
-// rate (its first half keeps the ImageNet weights), with the model's own preprocessing applied inside the network. In the same run, on the same split, it measures ML.NET's usual
-// path (DnnFeaturizeImage with the same ResNet-18, frozen, then LbfgsMaximumEntropy) and the library's best
-// from-scratch network (ResNet-9 at 32×32, as Cifar10FromFolders trains it).
+// rate (its first half keeps the ImageNet weights), with the model's own preprocessing applied inside the network. In
+// the same run, on the same split, it measures ML.NET's usual path (DnnFeaturizeImage with the same ResNet-18, frozen,
+// then LbfgsMaximumEntropy) and the library's best from-scratch network (ResNet-9 at 32×32, as Cifar10FromFolders
+// trains it).
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;

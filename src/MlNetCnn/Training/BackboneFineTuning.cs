@@ -45,7 +45,8 @@ internal sealed class BackboneFineTuning
         string head = ModuleWeights.LastParameterizedLayer(model).Name;
         bool InHead(string name) => head.Length == 0 || name.StartsWith(head + ".", StringComparison.Ordinal);
 
-        // Layers that own weights, in registration order: the order every zoo network applies them.
+        // Layers that own weights, in registration order: the order every zoo network applies them. A layer is in the
+        // head when its parameters' names ("<layer>.<name>") are.
         var layers = model.named_modules()
             .Where(l => l.module.named_parameters(recurse: false).Any() && !InHead(l.name + "."))
             .ToList();
