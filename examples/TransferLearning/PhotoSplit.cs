@@ -4,15 +4,16 @@ namespace TransferLearning;
 
 /// <summary>
 /// A fixed train/test split of a class-per-folder photo set: per class, the first <c>train</c> files by name for
-/// training and the next <c>test</c> for testing. Read from a folder (<c>&lt;class&gt;/&lt;image&gt;</c>, found under
+/// training and, after skipping <c>skip</c> more, the next <c>test</c> for testing (a skip of one test split's size gives
+/// a validation split for choosing settings that never sees the reported test images). Read from a folder (<c>&lt;class&gt;/&lt;image&gt;</c>, found under
 /// single wrapping folders) or straight from a .tar of one, and written once under the output folder as
 /// <c>train|test/&lt;class&gt;/&lt;image&gt;</c> through a temporary folder renamed at the end.
 /// </summary>
 internal static class PhotoSplit
 {
-    public static string Create(string source, int trainPerClass, int testPerClass, string outputFolder)
+    public static string Create(string source, int trainPerClass, int testPerClass, int skipPerClass, string outputFolder)
     {
-        string target = Path.Combine(outputFolder, $"split-{trainPerClass}-{testPerClass}");
+        string target = Path.Combine(outputFolder, skipPerClass == 0 ? $"split-{trainPerClass}-{testPerClass}" : $"split-{trainPerClass}-skip{skipPerClass}-{testPerClass}");
         if (Directory.Exists(target))
             return target;
         var files = File.Exists(source) && source.EndsWith(".tar", StringComparison.OrdinalIgnoreCase) ? TarImages(source) : FolderImages(source);
@@ -20,10 +21,12 @@ internal static class PhotoSplit
         foreach (var group in files.GroupBy(f => f.Class))
         {
             var names = group.Select(f => f.Name).Order(StringComparer.Ordinal).ToList();
-            if (names.Count < trainPerClass + testPerClass)
-                throw new InvalidDataException($"Class '{group.Key}' in '{source}' has {names.Count} images; the split needs {trainPerClass} + {testPerClass}.");
-            for (int i = 0; i < trainPerClass + testPerClass; i++)
-                chosen[group.Key + "/" + names[i]] = Path.Combine(i < trainPerClass ? "train" : "test", group.Key, names[i]);
+            if (names.Count < trainPerClass + skipPerClass + testPerClass)
+                throw new InvalidDataException($"Class '{group.Key}' in '{source}' has {names.Count} images; the split needs {trainPerClass} + {skipPerClass} + {testPerClass}.");
+            for (int i = 0; i < trainPerClass; i++)
+                chosen[group.Key + "/" + names[i]] = Path.Combine("train", group.Key, names[i]);
+            for (int i = trainPerClass + skipPerClass; i < trainPerClass + skipPerClass + testPerClass; i++)
+                chosen[group.Key + "/" + names[i]] = Path.Combine("test", group.Key, names[i]);
         }
         if (chosen.Count == 0)
             throw new InvalidDataException($"No class folders with images found in '{source}'.");

@@ -15,12 +15,15 @@ using TransferLearning;
 const string Usage = """
     usage: TransferLearning [--data <folder or .tar>] [--size N] [--epochs N] [--freeze-epochs N] [--batch-size N]
                             [--learning-rate X] [--backbone-factor X] [--frozen-fraction X] [--weight-decay X] [--erasing P]
+                            [--mixup A] [--cutmix A] [--mix-probability P] [--label-smoothing X] [--lookahead]
                             [--train-per-class N] [--test-per-class N] [--baselines all|mlnet|scratch|none]
-                            [--fine-tune on|off] [--output <dir>]
+                            [--evaluate-on test|validation] [--fine-tune on|off] [--output <dir>]
       --data <path>          photos laid out <class>/<image> (under single wrapping folders), or a .tar of them
                              (default ../shared/datasets/cifar10-train-jpg.tar)
       --train-per-class N    the first N files by name of every class train (default 500)
       --test-per-class N     the next N test (default 200)
+      --evaluate-on E        test (default) or validation: the N files after the test files, for choosing settings
+                             without looking at the test images
       --size N               the fine-tuned network's input size; images are resized to N×N (default 128)
       --epochs N             fine-tuning epochs (default 6), of which --freeze-epochs N train the new head only (default 1)
       --batch-size N         images per step (default 64)
@@ -29,6 +32,11 @@ const string Usage = """
       --frozen-fraction X    the share of the backbone's layers, from the input, never fine-tuned (default 0.5)
       --weight-decay X       AdamW's decoupled weight decay (default 0.01)
       --erasing P            the probability of erasing a random rectangle of each training image (default 0)
+      --mixup A, --cutmix A  mix training images and labels in pairs (Mixup, CutMix) with shares drawn from Beta(A, A);
+                             0 (default) is off; with both, each mixed batch uses one of the two
+      --mix-probability P    the share of batches mixed (default 1)
+      --label-smoothing X    of the cross-entropy loss (default 0.1)
+      --lookahead            average the weights with Lookahead (LookaheadOptions' defaults)
       --baselines B          also run ML.NET's DnnFeaturizeImage + LbfgsMaximumEntropy (mlnet), ResNet-9 from scratch
                              at 32×32 for 15 epochs (scratch), both (all, default) or none
       --fine-tune on|off     off runs only the baselines (e.g. in a second process beside a fine-tuning run)
@@ -36,7 +44,7 @@ const string Usage = """
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--backbone-factor", "--frozen-fraction", "--weight-decay", "--erasing", "--train-per-class", "--test-per-class", "--baselines", "--fine-tune", "--output"], Run);
+    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--backbone-factor", "--frozen-fraction", "--weight-decay", "--erasing", "--mixup", "--cutmix", "--mix-probability", "--label-smoothing", "--train-per-class", "--test-per-class", "--evaluate-on", "--baselines", "--fine-tune", "--output"], ["--lookahead"], Run);
 
 static int Run(CommandLine commandLine)
 {
@@ -45,18 +53,21 @@ static int Run(CommandLine commandLine)
     int freezeEpochs = (int)commandLine.Number("--freeze-epochs", 1, 0, 1000), batchSize = commandLine.PositiveInt("--batch-size", 64);
     var recipe = new FineTuning(
         commandLine.Number("--learning-rate", 2e-3, 0, 10), commandLine.Number("--backbone-factor", 0.1, 0, 1), commandLine.Number("--frozen-fraction", 0.5, 0, 1),
-        commandLine.Number("--weight-decay", 0.01, 0, 1), commandLine.Number("--erasing", 0, 0, 1));
+        commandLine.Number("--weight-decay", 0.01, 0, 1), commandLine.Number("--erasing", 0, 0, 1),
+        commandLine.Number("--mixup", 0, 0, 100), commandLine.Number("--cutmix", 0, 0, 100), commandLine.Number("--mix-probability", 1, 0, 1),
+        commandLine.Number("--label-smoothing", 0.1, 0, 0.99), commandLine.Flag("--lookahead"));
     int trainPerClass = commandLine.PositiveInt("--train-per-class", 500), testPerClass = commandLine.PositiveInt("--test-per-class", 200);
+    bool validation = commandLine.Choice("--evaluate-on", "test", "test", "validation") == "validation";
     string baselines = commandLine.Choice("--baselines", "all", "all", "mlnet", "scratch", "none");
     bool fineTune = commandLine.Choice("--fine-tune", "on", "on", "off") == "on";
     string output = Path.GetFullPath(commandLine.Text("--output") ?? Path.Combine("output", "transfer"));
     if (!File.Exists(data) && !Directory.Exists(data))
         throw new FileNotFoundException($"'{data}' does not exist; give the photos with --data.");
 
-    string split = PhotoSplit.Create(data, trainPerClass, testPerClass, output);
+    string split = PhotoSplit.Create(data, trainPerClass, testPerClass, validation ? testPerClass : 0, output);
     var ml = new MLContext(seed: 1);
     var (train, test) = ImageFolder.LoadTrainTest(ml, split);
-    Console.WriteLine($"Split: {trainPerClass} training and {testPerClass} test images per class from {data} ({split}); {Environment.ProcessorCount} cores");
+    Console.WriteLine($"Split: {trainPerClass} training and {testPerClass} {(validation ? "validation" : "test")} images per class from {data} ({split}); {Environment.ProcessorCount} cores");
 
     var results = new List<(string Name, double Accuracy, double Seconds)>();
     if (fineTune)
@@ -101,13 +112,15 @@ static (string, double, double) FineTune(MLContext ml, IDataView train, IDataVie
         WeightDecay = recipe.WeightDecay,
         LearningRate = recipe.LearningRate,
         LearningRateSchedule = LearningRateSchedule.CosineWithWarmup(warmupEpochs: 0),
-        LabelSmoothing = 0.1,
+        LabelSmoothing = recipe.LabelSmoothing,
+        Mixing = recipe.Mixing,
+        Lookahead = recipe.Lookahead ? new LookaheadOptions() : null,
         TestTimeAugmentation = TestTimeAugmentation.HorizontalFlip,
         Seed = 1,
     };
     Console.WriteLine($"Fine-tuning ML.NET's ResNet-18 ({options.Architecture.Name}) at {size}×{size}: {epochs} epochs ({freezeEpochs} with the backbone frozen), " +
                       $"batch {batchSize}, AdamW peak {recipe.LearningRate} (backbone ×{recipe.BackboneFactor}{(recipe.FrozenFraction > 0 ? $", its first {recipe.FrozenFraction:P0} of layers frozen" : "")}), weight decay {recipe.WeightDecay}, cosine, " +
-                      $"label smoothing 0.1, crop+flip{(recipe.Erasing > 0 ? $"+erasing {recipe.Erasing}" : "")}, flip at test time");
+                      $"label smoothing {recipe.LabelSmoothing}{(recipe.Lookahead ? ", Lookahead" : "")}, crop+flip{(recipe.Erasing > 0 ? $"+erasing {recipe.Erasing}" : "")}{(recipe.Mixing is { } mixing ? $", {mixing}" : "")}, flip at test time");
     using var cnn = TrainingConsole.Run("fine-tuning", progress =>
     {
         options.Progress = progress;
@@ -171,4 +184,10 @@ static (string, double, double) FromScratch(MLContext ml, IDataView train, IData
 }
 
 /// <summary>The fine-tuning's optimizer and regularization settings from the command line.</summary>
-internal sealed record FineTuning(double LearningRate, double BackboneFactor, double FrozenFraction, double WeightDecay, double Erasing);
+internal sealed record FineTuning(double LearningRate, double BackboneFactor, double FrozenFraction, double WeightDecay, double Erasing,
+    double MixupAlpha, double CutMixAlpha, double MixProbability, double LabelSmoothing, bool Lookahead)
+{
+    public MixingOptions? Mixing => MixupAlpha > 0 || CutMixAlpha > 0
+        ? new MixingOptions { MixupAlpha = MixupAlpha, CutMixAlpha = CutMixAlpha, Probability = MixProbability }
+        : null;
+}

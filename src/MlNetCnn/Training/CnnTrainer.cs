@@ -101,6 +101,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), lookahead.Decay, "CnnTrainerOptions.Lookahead.Decay must be in [0, 1) (0 turns the averaging off; 1 would never let the weights move).");
         if (options.Lookahead is { } power && !(power.DecayPower >= 0 && double.IsFinite(power.DecayPower)))
             throw new ArgumentOutOfRangeException(nameof(options), power.DecayPower, "CnnTrainerOptions.Lookahead.DecayPower must be a finite number, 0 or more.");
+        options.Mixing?.Validate();
         if (options.GradientClipNorm is { } clip && !(clip > 0))
             throw new ArgumentOutOfRangeException(nameof(options), clip, "CnnTrainerOptions.GradientClipNorm must be positive.");
         ArgumentOutOfRangeException.ThrowIfNegative(options.ProgressInterval, "CnnTrainerOptions.ProgressInterval");
@@ -321,7 +322,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             $"momentum={o.Momentum:R}", $"nesterov={o.Nesterov}", $"decay={o.WeightDecay:R}", $"clip={o.GradientClipNorm:R}",
             $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization)
             + (o.PatchWhitening ? "|whitening" : "") + (o.BatchNormLearningRateFactor != 1 ? $"|norm-rate={o.BatchNormLearningRateFactor:R}" : "")
-            + (o.Lookahead is { } lookahead ? $"|{lookahead}" : "")
+            + (o.Lookahead is { } lookahead ? $"|{lookahead}" : "") + (o.Mixing is { } mixing ? $"|{mixing}" : "")
             + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}"
                 + (o.FrozenBackboneFraction > 0 ? $"|frozen={o.FrozenBackboneFraction:R}" : "") : "");
     }

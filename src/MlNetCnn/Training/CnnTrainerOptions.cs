@@ -57,6 +57,12 @@ public sealed class CnnTrainerOptions
     /// <summary>Label smoothing of the cross-entropy loss, in [0, 1). Default 0.</summary>
     public double LabelSmoothing { get; set; }
 
+    /// <summary>
+    /// Mixup and/or CutMix of the training batches (images and labels mixed in pairs), a regularizer against
+    /// overfitting small training sets. Null (default) trains on the images as they are.
+    /// </summary>
+    public MixingOptions? Mixing { get; set; }
+
     /// <summary>Weight initialization. Default: the architecture's own.</summary>
     public WeightInitialization WeightInitialization { get; set; } = WeightInitialization.ArchitectureDefault;
 

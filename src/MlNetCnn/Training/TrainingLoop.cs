@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace MlNetCnn;
 
 /// <summary>
-/// Mini-batch training: a seeded reshuffle every epoch, cross-entropy (with optional label smoothing), the chosen
+/// Mini-batch training: a seeded reshuffle every epoch, cross-entropy (with optional label smoothing and batch mixing), the chosen
 /// optimizer and learning-rate schedule, gradient clipping, validation, early stopping and checkpoints. A batch source
 /// (cached or streamed images) writes each batch straight into two preallocated tensors, and every tensor a step
 /// creates is freed by its dispose scope, so native memory stays flat however long training runs.
@@ -29,6 +29,7 @@ internal sealed class TrainingLoop : IDisposable
     private readonly TrainingState _state = new();
     private readonly TrainingMetric _watchedMetric;
     private readonly ImageAugmenter? _augmenter;
+    private readonly BatchMixer? _mixer;
     private readonly BackboneFineTuning? _fineTuning;
     private readonly ParameterGroups _parameterGroups;
     private LookaheadAveraging? _lookahead;
@@ -47,6 +48,7 @@ internal sealed class TrainingLoop : IDisposable
         IChannel channel, Device device, int seed, string fingerprint, bool hasValidation, ImageAugmenter? augmenter)
     {
         _augmenter = augmenter;
+        _mixer = options.Mixing is { } mixing ? new BatchMixer(mixing) : null;
         _model = model;
         _standardization = standardization;
         _options = options;
@@ -145,7 +147,7 @@ internal sealed class TrainingLoop : IDisposable
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
         double lossSum = 0, learningRate = 0;
-        long correct = 0;
+        double correct = 0; // with mixing, each image's two labels count by their shares
         int seen = 0;
         for (int b = 0; b < stepsPerEpoch; b++)
         {
@@ -164,9 +166,13 @@ internal sealed class TrainingLoop : IDisposable
                 var (images, labels) = batch.Take(count);
                 if (_augmenter != null)
                     images = _augmenter.Apply(images, new Random(unchecked(_seed * 31 + (int)_state.Step)), epoch, batch.Rows[..count]);
-                var logits = _model.call(_standardization.Apply(images).to(_device));
+                var mixed = _mixer?.Apply(images, new Random(unchecked(_seed * 53 + (int)_state.Step)));
+                var logits = _model.call(_standardization.Apply(mixed?.Images ?? images).to(_device));
                 var target = labels.to(_device);
                 var loss = nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
+                var partnerTarget = mixed is { } mix ? target.index_select(0, mix.Partners.to(_device)) : null;
+                if (partnerTarget is not null)
+                    loss = loss * mixed!.Value.Share + nn.functional.cross_entropy(logits, partnerTarget, label_smoothing: _options.LabelSmoothing) * (1 - mixed.Value.Share);
                 float lossValue = loss.item<float>();
                 // Stop before a non-finite or exploding loss reaches the weights: the model (and the last checkpoint)
                 // stay usable. This loss also checks the previous step's weights; the epoch's last step is checked in Run.
@@ -182,19 +188,22 @@ internal sealed class TrainingLoop : IDisposable
                 _optimizer.step();
                 _lookahead?.AfterStep(_state.Step + 1);
                 lossSum += lossValue * count;
-                correct += logits.argmax(1).eq(target).sum().item<long>();
+                var predicted = logits.argmax(1);
+                correct += partnerTarget is null
+                    ? predicted.eq(target).sum().item<long>()
+                    : mixed!.Value.Share * predicted.eq(target).sum().item<long>() + (1 - mixed.Value.Share) * predicted.eq(partnerTarget).sum().item<long>();
             }
             _state.Step++;
             seen += count;
             if (_options.Progress != null && b + 1 < stepsPerEpoch && IsProgressDue(b, clock.Elapsed - lastReport))
             {
                 lastReport = clock.Elapsed;
-                Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, (double)correct / seen, learningRate, seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
+                Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, correct / seen, learningRate, seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
             }
         }
         if (stream.QueueReport is { } report)
             _channel.Info(MessageSensitivity.None, $"CnnTrainer: epoch {epoch}: {report}.");
-        return (lossSum / train.Count, (double)correct / train.Count, learningRate);
+        return (lossSum / train.Count, correct / train.Count, learningRate);
     }
 
     private static InvalidOperationException Diverged(string what) => new(
