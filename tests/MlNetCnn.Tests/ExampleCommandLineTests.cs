@@ -78,4 +78,27 @@ public sealed class ExampleCommandLineTests
         Assert.NotEqual(0, exitCode);
         Assert.Contains("--without leaves a technique out of --recipe fast", error);
     }
+    [Fact]
+    public void TransferLearningsValidationSplitNeverTouchesTheTestFiles()
+    {
+        using var temp = new TempFolder();
+        string data = SyntheticImages.CreateFolder(temp.Combine("images"), perClass: 8, size: 32, classes: 2, color: true);
+        string[] Files(string split, string part) => Directory.GetFiles(temp.Combine("output", split, part, "horizontal")).Select(Path.GetFileName).Order().ToArray()!;
+
+        var (exitCode, output, error) = Run("examples", "TransferLearning", "--data", data, "--train-per-class", "3", "--test-per-class", "2",
+            "--fine-tune", "off", "--baselines", "none", "--output", temp.Combine("output"));
+        Assert.True(exitCode == 0, error + output);
+        Assert.Equal(["0000.png", "0001.png", "0002.png"], Files("split-3-2", "train"));
+        Assert.Equal(["0003.png", "0004.png"], Files("split-3-2", "test"));
+
+        (exitCode, output, error) = Run("examples", "TransferLearning", "--data", data, "--train-per-class", "3", "--test-per-class", "2",
+            "--evaluate-on", "validation", "--size", "32", "--epochs", "2", "--batch-size", "4", "--mixup", "0.2", "--cutmix", "1",
+            "--baselines", "none", "--output", temp.Combine("output"));
+        Assert.True(exitCode == 0, error + output);
+        Assert.Equal(["0000.png", "0001.png", "0002.png"], Files("split-3-skip2-2", "train"));
+        Assert.Equal(["0005.png", "0006.png"], Files("split-3-skip2-2", "test"));
+        Assert.Contains("2 validation images per class", output);
+        Assert.Contains("mixing (mixup α 0.2, cutmix α 1, probability 1)", output);
+        Assert.Contains("Fine-tuned: micro accuracy", output);
+    }
 }
