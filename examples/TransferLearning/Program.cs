@@ -1,6 +1,6 @@
 // Transfer learning: ML.NET's own ImageNet-pretrained ResNet-18 (the ONNX model in the NuGet package
 // Microsoft.ML.DnnImageFeaturizer.ResNet18, imported onto CnnArchitecture.ResNet(2, 2, 2, 3)) fine-tuned on a small
-// photo set: the backbone frozen for the first epoch, then its later half trained at a tenth of the head's learning
+// photo set: the backbone frozen for the first epoch, then its later half trained at 0.3 of the head's learning
 // rate (its first half keeps the ImageNet weights), with the model's own preprocessing applied inside the network. In
 // the same run, on the same split, it measures ML.NET's usual path (DnnFeaturizeImage with the same ResNet-18, frozen,
 // then LbfgsMaximumEntropy) and the library's best from-scratch network (ResNet-9 at 32×32, as Cifar10FromFolders
@@ -28,7 +28,7 @@ const string Usage = """
       --epochs N             fine-tuning epochs (default 6), of which --freeze-epochs N train the new head only (default 1)
       --batch-size N         images per step (default 64)
       --learning-rate X      AdamW's peak rate for the head (default 2e-3)
-      --backbone-factor X    the backbone's rate as a share of the head's once it is unfrozen (default 0.1)
+      --backbone-factor X    the backbone's rate as a share of the head's once it is unfrozen (default 0.3)
       --frozen-fraction X    the share of the backbone's layers, from the input, never fine-tuned (default 0.5)
       --weight-decay X       AdamW's decoupled weight decay (default 0.01)
       --erasing P            the probability of erasing a random rectangle of each training image (default 0)
@@ -52,7 +52,7 @@ static int Run(CommandLine commandLine)
     int size = commandLine.PositiveInt("--size", 128), epochs = commandLine.PositiveInt("--epochs", 6);
     int freezeEpochs = (int)commandLine.Number("--freeze-epochs", 1, 0, 1000), batchSize = commandLine.PositiveInt("--batch-size", 64);
     var recipe = new FineTuning(
-        commandLine.Number("--learning-rate", 2e-3, 0, 10), commandLine.Number("--backbone-factor", 0.1, 0, 1), commandLine.Number("--frozen-fraction", 0.5, 0, 1),
+        commandLine.Number("--learning-rate", 2e-3, 0, 10), commandLine.Number("--backbone-factor", 0.3, 0, 1), commandLine.Number("--frozen-fraction", 0.5, 0, 1),
         commandLine.Number("--weight-decay", 0.01, 0, 1), commandLine.Number("--erasing", 0, 0, 1),
         commandLine.Number("--mixup", 0, 0, 100), commandLine.Number("--cutmix", 0, 0, 100), commandLine.Number("--mix-probability", 1, 0, 1),
         commandLine.Number("--label-smoothing", 0.1, 0, 0.99), commandLine.Flag("--lookahead"));
