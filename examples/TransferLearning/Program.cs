@@ -15,7 +15,7 @@ using TransferLearning;
 const string Usage = """
     usage: TransferLearning [--data <folder or .tar>] [--size N] [--epochs N] [--freeze-epochs N] [--batch-size N]
                             [--learning-rate X] [--backbone-factor X] [--frozen-fraction X] [--weight-decay X] [--erasing P]
-                            [--mixup A] [--cutmix A] [--mix-probability P] [--label-smoothing X] [--lookahead]
+                            [--mixup A] [--cutmix A] [--mix-probability P] [--label-smoothing X] [--lookahead] [--seed N]
                             [--train-per-class N] [--test-per-class N] [--baselines all|mlnet|scratch|none]
                             [--evaluate-on test|validation] [--fine-tune on|off] [--output <dir>]
       --data <path>          photos laid out <class>/<image> (under single wrapping folders), or a .tar of them
@@ -37,6 +37,7 @@ const string Usage = """
       --mix-probability P    the share of batches mixed (default 1)
       --label-smoothing X    of the cross-entropy loss (default 0.1)
       --lookahead            average the weights with Lookahead (LookaheadOptions' defaults)
+      --seed N               the fine-tuning's seed: head initialization, shuffling, augmentation (default 1)
       --baselines B          also run ML.NET's DnnFeaturizeImage + LbfgsMaximumEntropy (mlnet), ResNet-9 from scratch
                              at 32×32 for 15 epochs (scratch), both (all, default) or none
       --fine-tune on|off     off runs only the baselines (e.g. in a second process beside a fine-tuning run)
@@ -44,7 +45,7 @@ const string Usage = """
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--backbone-factor", "--frozen-fraction", "--weight-decay", "--erasing", "--mixup", "--cutmix", "--mix-probability", "--label-smoothing", "--train-per-class", "--test-per-class", "--evaluate-on", "--baselines", "--fine-tune", "--output"], ["--lookahead"], Run);
+    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--backbone-factor", "--frozen-fraction", "--weight-decay", "--erasing", "--mixup", "--cutmix", "--mix-probability", "--label-smoothing", "--seed", "--train-per-class", "--test-per-class", "--evaluate-on", "--baselines", "--fine-tune", "--output"], ["--lookahead"], Run);
 
 static int Run(CommandLine commandLine)
 {
@@ -55,7 +56,7 @@ static int Run(CommandLine commandLine)
         commandLine.Number("--learning-rate", 2e-3, 0, 10), commandLine.Number("--backbone-factor", 0.3, 0, 1), commandLine.Number("--frozen-fraction", 0.5, 0, 1),
         commandLine.Number("--weight-decay", 0.01, 0, 1), commandLine.Number("--erasing", 0, 0, 1),
         commandLine.Number("--mixup", 0, 0, 100), commandLine.Number("--cutmix", 0, 0, 100), commandLine.Number("--mix-probability", 1, 0, 1),
-        commandLine.Number("--label-smoothing", 0.1, 0, 0.99), commandLine.Flag("--lookahead"));
+        commandLine.Number("--label-smoothing", 0.1, 0, 0.99), commandLine.Flag("--lookahead"), commandLine.PositiveInt("--seed", 1));
     int trainPerClass = commandLine.PositiveInt("--train-per-class", 500), testPerClass = commandLine.PositiveInt("--test-per-class", 200);
     bool validation = commandLine.Choice("--evaluate-on", "test", "test", "validation") == "validation";
     string baselines = commandLine.Choice("--baselines", "all", "all", "mlnet", "scratch", "none");
@@ -116,11 +117,11 @@ static (string, double, double) FineTune(MLContext ml, IDataView train, IDataVie
         Mixing = recipe.Mixing,
         Lookahead = recipe.Lookahead ? new LookaheadOptions() : null,
         TestTimeAugmentation = TestTimeAugmentation.HorizontalFlip,
-        Seed = 1,
+        Seed = recipe.Seed,
     };
     Console.WriteLine($"Fine-tuning ML.NET's ResNet-18 ({options.Architecture.Name}) at {size}×{size}: {epochs} epochs ({freezeEpochs} with the backbone frozen), " +
                       $"batch {batchSize}, AdamW peak {recipe.LearningRate} (backbone ×{recipe.BackboneFactor}{(recipe.FrozenFraction > 0 ? $", its first {recipe.FrozenFraction:P0} of layers frozen" : "")}), weight decay {recipe.WeightDecay}, cosine, " +
-                      $"label smoothing {recipe.LabelSmoothing}{(recipe.Lookahead ? ", Lookahead" : "")}, crop+flip{(recipe.Erasing > 0 ? $"+erasing {recipe.Erasing}" : "")}{(recipe.Mixing is { } mixing ? $", {mixing}" : "")}, flip at test time");
+                      $"label smoothing {recipe.LabelSmoothing}{(recipe.Lookahead ? ", Lookahead" : "")}, crop+flip{(recipe.Erasing > 0 ? $"+erasing {recipe.Erasing}" : "")}{(recipe.Mixing is { } mixing ? $", {mixing}" : "")}, flip at test time, seed {recipe.Seed}");
     using var cnn = TrainingConsole.Run("fine-tuning", progress =>
     {
         options.Progress = progress;
@@ -185,7 +186,7 @@ static (string, double, double) FromScratch(MLContext ml, IDataView train, IData
 
 /// <summary>The fine-tuning's optimizer and regularization settings from the command line.</summary>
 internal sealed record FineTuning(double LearningRate, double BackboneFactor, double FrozenFraction, double WeightDecay, double Erasing,
-    double MixupAlpha, double CutMixAlpha, double MixProbability, double LabelSmoothing, bool Lookahead)
+    double MixupAlpha, double CutMixAlpha, double MixProbability, double LabelSmoothing, bool Lookahead, int Seed)
 {
     public MixingOptions? Mixing => MixupAlpha > 0 || CutMixAlpha > 0
         ? new MixingOptions { MixupAlpha = MixupAlpha, CutMixAlpha = CutMixAlpha, Probability = MixProbability }
