@@ -29,17 +29,9 @@ public sealed class LookaheadResumeTests : IDisposable
     /// <summary>Trains 3 epochs uninterrupted; returns its final state and a copy of its checkpoint after epoch <paramref name="epoch"/>.</summary>
     private (float[] State, string Checkpoint) Uninterrupted(MLContext ml, int epoch)
     {
-        var options = Options(Lookahead());
-        options.CheckpointDirectory = _temp.Combine("uninterrupted");
-        string copy = _temp.Combine($"after-epoch-{epoch}.cnnckpt");
-        options.Progress = new SynchronousProgress<TrainingProgress>(p =>
-        {
-            // Reported after the epoch's checkpoints are written.
-            if (p.IsEpochEnd && p.Epoch == epoch)
-                File.Copy(Path.Combine(options.CheckpointDirectory, TrainingLoop.LastCheckpointName), copy);
-        });
-        using var model = new CnnTrainer(ml, options).Fit(Data(ml));
-        return (State(model), copy);
+        var (model, checkpoint) = UninterruptedRun.Train(ml, Options(Lookahead()), Data(ml), _temp, epoch);
+        using (model)
+            return (State(model), checkpoint);
     }
 
     [Theory]

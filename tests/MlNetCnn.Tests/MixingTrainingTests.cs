@@ -45,20 +45,15 @@ public sealed class MixingTrainingTests : IDisposable
     public void AResumedRunMixesExactlyAsTheUninterruptedOne()
     {
         var ml = new MLContext(seed: 1);
-        var options = Options(Both());
-        options.CheckpointDirectory = _temp.Combine("uninterrupted");
-        string copy = _temp.Combine("after-epoch-1.cnnckpt");
-        options.Progress = new SynchronousProgress<TrainingProgress>(p =>
-        {
-            if (p.IsEpochEnd && p.Epoch == 1)
-                File.Copy(Path.Combine(options.CheckpointDirectory, TrainingLoop.LastCheckpointName), copy);
-        });
-        using var uninterrupted = new CnnTrainer(ml, options).Fit(Data(ml));
+        var (uninterrupted, copy) = UninterruptedRun.Train(ml, Options(Both()), Data(ml), _temp, epoch: 1);
+        float[] expected;
+        using (uninterrupted)
+            expected = State(uninterrupted);
 
         var resumed = Options(Both());
         resumed.ResumeFromCheckpoint = copy;
         using var model = new CnnTrainer(ml, resumed).Fit(Data(ml));
-        Assert.Equal(State(uninterrupted), State(model));
+        Assert.Equal(expected, State(model));
 
         var other = Options(MixingOptions.CutMix());
         other.ResumeFromCheckpoint = copy;
