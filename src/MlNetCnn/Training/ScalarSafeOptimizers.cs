@@ -99,10 +99,12 @@ namespace MlNetCnn.Training.ScalarSafe
             using var oneMinusBeta2 = (1 - beta2).ToScalar();
             using var root = Math.Sqrt(correction2).ToScalar();
             using var epsScalar = eps.ToScalar();
+            // Tensor.add_(Scalar) passes a temporary Scalar 1 as alpha, which a collection can free mid-call: hold it here.
+            using var one = 1.0.ToScalar();
             using var stepSize = (-lr / correction1).ToScalar();
             average.mul_(beta1Scalar).add_(gradient, oneMinusBeta1);
             squareAverage.mul_(beta2Scalar).addcmul_(gradient, gradient, oneMinusBeta2);
-            var denominator = squareAverage.sqrt().div_(root).add_(epsScalar);
+            var denominator = squareAverage.sqrt().div_(root).add_(epsScalar, one);
             parameter.addcdiv_(average, denominator, stepSize);
         }
     }
