@@ -79,6 +79,12 @@ internal sealed class CommandLine
             : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && x > minimum && x < maximum ? x
             : throw new UsageException($"{name} needs a number between {minimum} and {maximum} (exclusive), not '{text}'.");
 
+    /// <summary>A number in [<paramref name="minimum"/>, <paramref name="maximum"/>] given for <paramref name="name"/>, or <paramref name="fallback"/>: for settings whose bounds are meaningful values (0 = off, 1 = all).</summary>
+    public double InclusiveNumber(string name, double fallback, double minimum, double maximum)
+        => !_values.TryGetValue(name, out string? text) ? fallback
+            : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && x >= minimum && x <= maximum ? x
+            : throw new UsageException($"{name} needs a number from {minimum} to {maximum}, not '{text}'.");
+
     /// <summary>One of <paramref name="choices"/> (case-insensitive) given for <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
     public string Choice(string name, string fallback, params string[] choices)
     {

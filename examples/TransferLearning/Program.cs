@@ -51,12 +51,12 @@ static int Run(CommandLine commandLine)
 {
     string data = Path.GetFullPath(commandLine.Text("--data") ?? Path.Combine("..", "shared", "datasets", "cifar10-train-jpg.tar"));
     int size = commandLine.PositiveInt("--size", 128), epochs = commandLine.PositiveInt("--epochs", 6);
-    int freezeEpochs = (int)commandLine.Number("--freeze-epochs", 1, 0, 1000), batchSize = commandLine.PositiveInt("--batch-size", 64);
+    int freezeEpochs = (int)commandLine.InclusiveNumber("--freeze-epochs", 1, 0, 1000), batchSize = commandLine.PositiveInt("--batch-size", 64);
     var recipe = new FineTuning(
-        commandLine.Number("--learning-rate", 2e-3, 0, 10), commandLine.Number("--backbone-factor", 0.3, 0, 1), commandLine.Number("--frozen-fraction", 0.5, 0, 1),
-        commandLine.Number("--weight-decay", 0.01, 0, 1), commandLine.Number("--erasing", 0, 0, 1),
-        commandLine.Number("--mixup", 0, 0, 100), commandLine.Number("--cutmix", 0, 0, 100), commandLine.Number("--mix-probability", 1, 0, 1),
-        commandLine.Number("--label-smoothing", 0.1, 0, 0.99), commandLine.Flag("--lookahead"), commandLine.PositiveInt("--seed", 1));
+        commandLine.Number("--learning-rate", 2e-3, 0, 10), commandLine.InclusiveNumber("--backbone-factor", 0.3, 0, 1), commandLine.InclusiveNumber("--frozen-fraction", 0.5, 0, 1),
+        commandLine.InclusiveNumber("--weight-decay", 0.01, 0, 1), commandLine.InclusiveNumber("--erasing", 0, 0, 1),
+        commandLine.InclusiveNumber("--mixup", 0, 0, 100), commandLine.InclusiveNumber("--cutmix", 0, 0, 100), commandLine.InclusiveNumber("--mix-probability", 1, 0, 1),
+        commandLine.InclusiveNumber("--label-smoothing", 0.1, 0, 0.99), commandLine.Flag("--lookahead"), commandLine.PositiveInt("--seed", 1));
     int trainPerClass = commandLine.PositiveInt("--train-per-class", 500), testPerClass = commandLine.PositiveInt("--test-per-class", 200);
     bool validation = commandLine.Choice("--evaluate-on", "test", "test", "validation") == "validation";
     string baselines = commandLine.Choice("--baselines", "all", "all", "mlnet", "scratch", "none");

@@ -85,7 +85,9 @@ public sealed class ExampleCommandLineTests
         string data = SyntheticImages.CreateFolder(temp.Combine("images"), perClass: 8, size: 32, classes: 2, color: true);
         string[] Files(string split, string part) => Directory.GetFiles(temp.Combine("output", split, part, "horizontal")).Select(Path.GetFileName).Order().ToArray()!;
 
+        // 0 and 1 are meaningful values (off, all) and must be accepted, as the README's commands give them.
         var (exitCode, output, error) = Run("examples", "TransferLearning", "--data", data, "--train-per-class", "3", "--test-per-class", "2",
+            "--frozen-fraction", "0", "--backbone-factor", "1", "--freeze-epochs", "0", "--mixup", "0", "--erasing", "0", "--mix-probability", "1",
             "--fine-tune", "off", "--baselines", "none", "--output", temp.Combine("output"));
         Assert.True(exitCode == 0, error + output);
         Assert.Equal(["0000.png", "0001.png", "0002.png"], Files("split-3-2", "train"));
