@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MlNetCnn;
@@ -6,7 +7,19 @@ namespace MlNetCnn;
 /// <param name="Images">The mixed images, [N, C, H, W].</param>
 /// <param name="Partners">For each image, the batch position of the image mixed into it (int64, [N]).</param>
 /// <param name="Share">λ: the weight of each image's own label; its partner's label weighs 1 − λ.</param>
-internal readonly record struct MixedBatch(Tensor Images, Tensor Partners, double Share);
+internal readonly record struct MixedBatch(Tensor Images, Tensor Partners, double Share)
+{
+    /// <summary>Share × loss(own labels) + (1 − Share) × loss(partners' labels).</summary>
+    public Tensor Loss(Tensor logits, Tensor target, double labelSmoothing)
+        => nn.functional.cross_entropy(logits, target, label_smoothing: labelSmoothing) * Share
+            + nn.functional.cross_entropy(logits, PartnerTargets(target), label_smoothing: labelSmoothing) * (1 - Share);
+
+    /// <summary>Correct predictions, each image's two labels counted by their shares.</summary>
+    public double Correct(Tensor predicted, Tensor target)
+        => Share * predicted.eq(target).sum().item<long>() + (1 - Share) * predicted.eq(PartnerTargets(target)).sum().item<long>();
+
+    private Tensor PartnerTargets(Tensor target) => target.index_select(0, Partners.to(target.device));
+}
 
 /// <summary>
 /// Applies <see cref="MixingOptions"/> to a training batch (Mixup or CutMix). Every draw (whether to mix, which

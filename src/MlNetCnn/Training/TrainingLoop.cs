@@ -169,10 +169,7 @@ internal sealed class TrainingLoop : IDisposable
                 var mixed = _mixer?.Apply(images, new Random(unchecked(_seed * 53 + (int)_state.Step)));
                 var logits = _model.call(_standardization.Apply(mixed?.Images ?? images).to(_device));
                 var target = labels.to(_device);
-                var loss = nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
-                var partnerTarget = mixed is { } mix ? target.index_select(0, mix.Partners.to(_device)) : null;
-                if (partnerTarget is not null)
-                    loss = loss * mixed!.Value.Share + nn.functional.cross_entropy(logits, partnerTarget, label_smoothing: _options.LabelSmoothing) * (1 - mixed.Value.Share);
+                var loss = mixed?.Loss(logits, target, _options.LabelSmoothing) ?? nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
                 float lossValue = loss.item<float>();
                 // Stop before a non-finite or exploding loss reaches the weights: the model (and the last checkpoint)
                 // stay usable. This loss also checks the previous step's weights; the epoch's last step is checked in Run.
@@ -189,9 +186,7 @@ internal sealed class TrainingLoop : IDisposable
                 _lookahead?.AfterStep(_state.Step + 1);
                 lossSum += lossValue * count;
                 var predicted = logits.argmax(1);
-                correct += partnerTarget is null
-                    ? predicted.eq(target).sum().item<long>()
-                    : mixed!.Value.Share * predicted.eq(target).sum().item<long>() + (1 - mixed.Value.Share) * predicted.eq(partnerTarget).sum().item<long>();
+                correct += mixed?.Correct(predicted, target) ?? predicted.eq(target).sum().item<long>();
             }
             _state.Step++;
             seen += count;
