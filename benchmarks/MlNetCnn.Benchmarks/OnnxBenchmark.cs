@@ -39,7 +39,7 @@ internal static class OnnxBenchmark
         {
             torch.random.manual_seed(options.Seed);
             var module = architecture.CreateModule(shape.Channels, shape.Height, shape.Width, Classes);
-            using var transformer = new CnnTransformer(architecture, new ScoringNetwork(module, InputStandardization.Identity(shape.Channels), shape, Classes), "Features", null, [], batch);
+            using var transformer = new CnnTransformer(architecture, new ScoringNetwork(architecture, module, InputStandardization.Identity(shape.Channels), shape, Classes), "Features", null, [], batch);
             byte[] onnx = Export(ml, transformer, shape);
             using var sessionOptions = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1 };
             using var session = new InferenceSession(onnx, sessionOptions);

@@ -8,7 +8,9 @@ namespace MlNetCnn.Benchmarks;
 /// <summary>
 /// Training and inference throughput of every architecture of the zoo on random 3×32×32 batches (10 classes): a
 /// training step is forward, cross-entropy, backward and an Adam step (the trainer's default optimizer); inference is
-/// a forward pass in eval mode without gradients. The network itself is measured, not data handling.
+/// a forward pass in eval mode without gradients. The network itself is measured, not data handling. Batches are
+/// laid out as the trainer hands them to the network (channels-last memory for the built-in networks on the CPU; see
+/// NetworkCall); <c>--layout both</c> measures planar batches too, and the ratio.
 /// </summary>
 internal static class ZooBenchmark
 {
@@ -23,14 +25,16 @@ internal static class ZooBenchmark
         CnnArchitecture.Mlp();
         CnnArchitecture.ResNet9();
         CnnArchitecture.ResNet9(32);
-        var architectures = CnnArchitecture.All.Where(a => options.Only.Count == 0 || options.Only.Contains(a.Name, StringComparer.OrdinalIgnoreCase)).ToList();
+        // --only also names parameterized ones that are not registered yet (AirbenchNet-64, ResNet-2-2-2-3).
+        var architectures = options.Only.Count == 0 ? CnnArchitecture.All.ToList() : options.Only.Select(CnnArchitecture.FromName).ToList();
         Console.WriteLine();
         Console.WriteLine($"== zoo: {architectures.Count} architectures on random 3x{size}x{size} batches of {batch}, {Classes} classes, {options.Threads} threads, " +
                           $"at least {seconds:F0} s of training steps and of inference each ==");
+        var layouts = options.Layout == "both" ? new[] { false, true } : [options.Layout == "channels-last"];
         var lines = new List<string>
         {
             $"Architecture throughput, 3x{size}x{size} (TwoBranch: two 3x{size}x{size} images), batch {batch}, {options.Threads} threads, {Classes} classes, images/s:",
-            $"  {"architecture",-16} {"parameters",12} {"MACs/image",14} {"training",9} {"inference",10}  other cores",
+            $"  {"architecture",-16} {"parameters",12} {"MACs/image",14} {"layout",-13} {"training",9} {"inference",10}  other cores",
         };
         foreach (var architecture in architectures)
         {
@@ -42,9 +46,12 @@ internal static class ZooBenchmark
                 int channels = architecture == CnnArchitecture.TwoBranch ? 6 : 3;
                 var shape = new ImageShape(channels, size, size);
                 var summary = architecture.Summarize(shape, Classes);
-                var (train, infer, other) = Measure(architecture, shape, batch, seconds, options.Seed);
-                line = string.Create(CultureInfo.InvariantCulture,
-                    $"  {architecture.Name,-16} {summary.TotalParameters,12:N0} {summary.MultiplyAccumulates,14:N0} {train,9:F0} {infer,10:F0}  {other:F2}");
+                var results = layouts.Select(channelsLast => (Layout: channelsLast ? "channels-last" : "planar", Result: Measure(architecture, shape, batch, seconds, options.Seed, channelsLast))).ToList();
+                line = string.Join(Environment.NewLine, results.Select((r, i) => string.Create(CultureInfo.InvariantCulture,
+                    $"  {(i == 0 ? architecture.Name : ""),-16} {(i == 0 ? summary.TotalParameters.ToString("N0", CultureInfo.InvariantCulture) : ""),12} {(i == 0 ? summary.MultiplyAccumulates.ToString("N0", CultureInfo.InvariantCulture) : ""),14} {r.Layout,-13} {r.Result.Train,9:F0} {r.Result.Inference,10:F0}  {r.Result.OtherCores:F2}")));
+                if (results.Count == 2)
+                    line += string.Create(CultureInfo.InvariantCulture,
+                        $"{Environment.NewLine}  {"",-16} {"",12} {"",14} {"ratio",-13} {results[1].Result.Train / results[0].Result.Train,9:F3} {results[1].Result.Inference / results[0].Result.Inference,10:F3}");
             }
             Console.WriteLine(line);
             lines.Add(line);
@@ -54,19 +61,20 @@ internal static class ZooBenchmark
         return lines;
     }
 
-    private static (double Train, double Inference, double OtherCores) Measure(CnnArchitecture architecture, ImageShape shape, int batch, double seconds, int seed)
+    private static (double Train, double Inference, double OtherCores) Measure(CnnArchitecture architecture, ImageShape shape, int batch, double seconds, int seed, bool channelsLast)
     {
         torch.random.manual_seed(seed);
         using var module = architecture.CreateModule(shape.Channels, shape.Height, shape.Width, Classes);
         using var optimizer = optim.Adam(module.parameters(), 1e-3);
         using var images = torch.rand(batch, shape.Channels, shape.Height, shape.Width);
         using var labels = torch.randint(0, Classes, [batch]);
+        var network = new NetworkCall(module, channelsLast);
 
         void TrainStep()
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
-            var loss = nn.functional.cross_entropy(module.call(images), labels);
+            var loss = nn.functional.cross_entropy(network.Forward(images), labels);
             loss.backward();
             optimizer.step();
             loss.item<float>();
@@ -75,7 +83,7 @@ internal static class ZooBenchmark
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            module.call(images); // CPU kernels are synchronous: the logits are computed when this returns
+            network.Forward(images); // CPU kernels are synchronous: the logits are computed when this returns
         }
 
         module.train();

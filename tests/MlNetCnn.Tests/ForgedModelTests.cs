@@ -143,7 +143,7 @@ public sealed class ForgedModelTests : IDisposable
     {
         var architecture = architectureName switch { "LeNet5" => CnnArchitecture.LeNet5, "Mlp8" => CnnArchitecture.Mlp(8), _ => CnnArchitecture.ResNet9(8) };
         var shape = new ImageShape(1, height, width);
-        using var model = new CnnTransformer(architecture, new ScoringNetwork(architecture.CreateModule(1, height, width, 3), InputStandardization.Identity(1), shape, 3),
+        using var model = new CnnTransformer(architecture, new ScoringNetwork(architecture, architecture.CreateModule(1, height, width, 3), InputStandardization.Identity(1), shape, 3),
             "Features", null, [], 16);
         string path = _temp.Combine("large.zip");
         var ml = new MLContext();

@@ -82,7 +82,7 @@ public sealed class OnnxArchitectureTests
         var standardization = new InputStandardization(
             Enumerable.Range(0, shape.Channels).Select(_ => (float)random.NextDouble() * 0.5f).ToArray(),
             Enumerable.Range(0, shape.Channels).Select(_ => 0.5f + (float)random.NextDouble()).ToArray());
-        var network = new ScoringNetwork(module, standardization, shape, Classes, testTimeAugmentation: augmentation);
+        var network = new ScoringNetwork(architecture, module, standardization, shape, Classes, testTimeAugmentation: augmentation);
         return new CnnTransformer(architecture, network, "Features", null, [], scoringBatchSize: 64);
     }
 

@@ -107,7 +107,7 @@ public sealed class PyTorchParityTests(TorchvisionExports exports) : IClassFixtu
         torch.manual_seed(7);
         var module = Architecture(model).CreateModule(3, 64, 64, 10);
         RandomizeBatchNorms(module);
-        using var cnn = new CnnTransformer(Architecture(model), new ScoringNetwork(module, InputStandardization.Identity(3), new ImageShape(3, 64, 64), 10),
+        using var cnn = new CnnTransformer(Architecture(model), new ScoringNetwork(Architecture(model), module, InputStandardization.Identity(3), new ImageShape(3, 64, 64), 10),
             "Features", null, [], 16);
         var ours = Logits(module);
         foreach (string extension in new[] { ".pt", ".safetensors" })

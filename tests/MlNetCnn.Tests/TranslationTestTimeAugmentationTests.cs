@@ -22,7 +22,7 @@ public sealed class TranslationTestTimeAugmentationTests : IDisposable
         var module = CnnArchitecture.LeNet5.CreateModule(Shape.Channels, Shape.Height, Shape.Width, 10);
         ModuleWeights.Deserialize(module, ModuleWeights.Serialize(source.Network.Module));
         var standardization = new InputStandardization(source.Network.Standardization.Mean, source.Network.Standardization.Std, Shape);
-        var network = new ScoringNetwork(module, standardization, Shape, 10, embeddingColumnName: "Embedding", testTimeAugmentation: augmentation);
+        var network = new ScoringNetwork(CnnArchitecture.LeNet5, module, standardization, Shape, 10, embeddingColumnName: "Embedding", testTimeAugmentation: augmentation);
         return new CnnTransformer(CnnArchitecture.LeNet5, network, "Features", null, [], scoringBatchSize: 64);
     }
 

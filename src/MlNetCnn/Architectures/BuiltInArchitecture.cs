@@ -11,5 +11,7 @@ internal abstract class BuiltInArchitecture(string name, int minimumImageSize, s
     // Most families pool adaptively before their classifier; those that flatten a fixed-size map override this.
     internal override bool SizeGrowsWithImage => false;
 
+    internal override bool ComputesOnChannelsLastMemory => true;
+
     protected override string SmallInputAdvice => smallInputAdvice ?? base.SmallInputAdvice;
 }

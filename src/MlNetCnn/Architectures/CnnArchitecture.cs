@@ -311,6 +311,12 @@ public abstract class CnnArchitecture
     /// <summary>True for a user's factory (<see cref="Custom"/>), whose network may hold tensors of its own.</summary>
     internal virtual bool IsCustom => false;
 
+    /// <summary>
+    /// Whether the network computes the same on a batch in channels-last memory (see <see cref="NetworkCall"/>): true
+    /// for the built-in ones, which never <c>view</c> a tensor; a user's network is not assumed to.
+    /// </summary>
+    internal virtual bool ComputesOnChannelsLastMemory => false;
+
     private sealed class CustomArchitecture(string name, Func<int, int, int, int, nn.Module<Tensor, Tensor>> factory) : CnnArchitecture(name)
     {
         internal override bool IsCustom => true;

@@ -53,6 +53,8 @@ internal sealed class LeNet5Architecture() : CnnArchitecture("LeNet5")
     // Inputs below 32×32 are padded by 2; below 12×12 the second pooling would leave nothing.
     public override int MinimumImageSize => 12;
 
+    internal override bool ComputesOnChannelsLastMemory => true;
+
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         => new LeNet5(channels, height, width, numClasses);
 }

@@ -181,7 +181,7 @@ internal static class CnnModelFormat
         var standardization = new InputStandardization(mean, std, shape);
         try
         {
-            network = new ScoringNetwork(module, standardization, shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
+            network = new ScoringNetwork(architecture, module, standardization, shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
         }
         catch (System.Runtime.InteropServices.ExternalException e)
         {

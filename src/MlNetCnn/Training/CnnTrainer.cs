@@ -206,7 +206,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         {
             module.to(device);
             CnnTransformer Package(IReadOnlyList<EpochSummary> history) => new(options.Architecture,
-                new ScoringNetwork(module, standardization, shape, classCount, device, options.EmbeddingColumnName, options.TestTimeAugmentation),
+                new ScoringNetwork(options.Architecture, module, standardization, shape, classCount, device, options.EmbeddingColumnName, options.TestTimeAugmentation),
                 options.FeatureColumnName, keyValues, history, options.ScoringBatchSize);
             if (options.Epochs == 0)
                 return Package([]);

@@ -19,6 +19,7 @@ internal sealed class TrainingLoop : IDisposable
     internal const string BestCheckpointName = "checkpoint-best.cnnckpt";
 
     private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly NetworkCall _network;
     private readonly InputStandardization _standardization;
     private readonly CnnTrainerOptions _options;
     private readonly IChannel _channel;
@@ -50,6 +51,7 @@ internal sealed class TrainingLoop : IDisposable
         _augmenter = augmenter;
         _mixer = options.Mixing is { } mixing ? new BatchMixer(mixing) : null;
         _model = model;
+        _network = NetworkCall.For(model, options.Architecture, device);
         _standardization = standardization;
         _options = options;
         _channel = channel;
@@ -167,7 +169,7 @@ internal sealed class TrainingLoop : IDisposable
                 if (_augmenter != null)
                     images = _augmenter.Apply(images, new Random(unchecked(_seed * 31 + (int)_state.Step)), epoch, batch.Rows[..count]);
                 var mixed = _mixer?.Apply(images, new Random(unchecked(_seed * 53 + (int)_state.Step)));
-                var logits = _model.call(_standardization.Apply(mixed?.Images ?? images).to(_device));
+                var logits = _network.Forward(_standardization.Apply(mixed?.Images ?? images).to(_device));
                 var target = labels.to(_device);
                 var loss = mixed?.Loss(logits, target, _options.LabelSmoothing) ?? nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
                 float lossValue = loss.item<float>();
@@ -225,7 +227,7 @@ internal sealed class TrainingLoop : IDisposable
             // Garbage weights spoil every image's outputs, so a few images tell as well as a batch, for less: the
             // first images of the epoch's last batch, still in the batch tensor (streamed data is not read again).
             var (images, _) = batch.Take(Math.Min(_lastBatchCount, UsabilityCheckImages));
-            if (!_model.call(_standardization.Apply(images).to(_device)).isfinite().all().item<bool>())
+            if (!_network.Forward(_standardization.Apply(images).to(_device)).isfinite().all().item<bool>())
                 throw Diverged($"after epoch {epoch} the network's outputs are NaN or infinite (its weights are finite but far too large); no checkpoint of it was written");
         }
         finally
@@ -339,7 +341,7 @@ internal sealed class TrainingLoop : IDisposable
         {
             using var scope = NewDisposeScope();
             var (images, labels) = batch.Take(count);
-            var logProbabilities = TestTimeAugmenter.LogProbabilities(_model, _standardization.Apply(images).to(_device), _options.ValidationTestTimeAugmentation ?? _options.TestTimeAugmentation);
+            var logProbabilities = TestTimeAugmenter.LogProbabilities(_network, _standardization.Apply(images).to(_device), _options.ValidationTestTimeAugmentation ?? _options.TestTimeAugmentation);
             var target = labels.to(_device);
             lossSum += nn.functional.nll_loss(logProbabilities, target, reduction: nn.Reduction.Sum).item<float>();
             correct += logProbabilities.argmax(1).eq(target).sum().item<long>();

@@ -15,13 +15,14 @@ internal sealed class ScoringNetwork : IDisposable
     private static Tensor? t_capturedEmbedding;
 
     private readonly Device _device;
+    private readonly NetworkCall _network;
 
     // Scoring threads share the module freely; a summary adds forward hooks to it and Dispose frees it, so each waits
     // for the scoring threads and they for it. The lock itself is never disposed, so a late caller gets a clear error.
     private readonly ReaderWriterLockSlim _hooksLock = new();
     private bool _disposed;
 
-    public ScoringNetwork(nn.Module<Tensor, Tensor> module, InputStandardization standardization, ImageShape shape, int classCount,
+    public ScoringNetwork(CnnArchitecture architecture, nn.Module<Tensor, Tensor> module, InputStandardization standardization, ImageShape shape, int classCount,
         Device? device = null, string? embeddingColumnName = null, TestTimeAugmentation testTimeAugmentation = TestTimeAugmentation.None)
     {
         TestTimeAugmentation = testTimeAugmentation;
@@ -30,6 +31,7 @@ internal sealed class ScoringNetwork : IDisposable
         Shape = shape;
         ClassCount = classCount;
         _device = device ?? CPU;
+        _network = NetworkCall.For(module, architecture, _device);
         EmbeddingColumnName = embeddingColumnName;
         Module.eval();
         if (embeddingColumnName != null)
@@ -118,7 +120,7 @@ internal sealed class ScoringNetwork : IDisposable
         var batch = empty(count, Shape.Channels, Shape.Height, Shape.Width);
         pixels[..(count * Shape.Size)].CopyTo(MemoryMarshal.Cast<byte, float>(batch.bytes));
         t_capturedEmbedding = null;
-        var scores = TestTimeAugmenter.LogProbabilities(Module, Standardization.Apply(batch).to(_device), TestTimeAugmentation).exp().cpu().contiguous();
+        var scores = TestTimeAugmenter.LogProbabilities(_network, Standardization.Apply(batch).to(_device), TestTimeAugmentation).exp().cpu().contiguous();
         MemoryMarshal.Cast<byte, float>(scores.bytes).CopyTo(probabilities);
         if (EmbeddingSize > 0 && !embeddings.IsEmpty)
         {
