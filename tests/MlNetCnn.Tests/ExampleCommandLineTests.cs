@@ -78,6 +78,7 @@ public sealed class ExampleCommandLineTests
         Assert.NotEqual(0, exitCode);
         Assert.Contains("--without leaves a technique out of --recipe fast", error);
     }
+
     [Fact]
     public void TransferLearningsValidationSplitNeverTouchesTheTestFiles()
     {

@@ -32,5 +32,5 @@ internal sealed class NetworkCall
     public Tensor Forward(Tensor batch) => _module.call(ChannelsLast && batch.dim() == 4 ? ToChannelsLast(batch) : batch);
 
     /// <summary>The same tensor with channels-last strides: the channel varies fastest in memory.</summary>
-    public static Tensor ToChannelsLast(Tensor batch) => batch.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+    private static Tensor ToChannelsLast(Tensor batch) => batch.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 }
