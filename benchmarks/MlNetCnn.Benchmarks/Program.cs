@@ -13,7 +13,7 @@
 //   latency — single-image PredictionEngine latency (p50/p99) of reloaded LeNet-5 and ResNet-18 models, libtorch's default
 //             thread count against MlNetCnn's scoring default, quiet and beside busy threads.
 // dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency] [--images N] [--epochs N]
-//   [--data DIR] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--layout planar|channels-last|both]
+//   [--data DIR] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--layout planar|channels-last|both] [--precision float32|bfloat16|both]
 //   [--predictions N] [--before-threads N] [--load N]
 // Before every timed run the harness waits up to --max-wait seconds (default 30, 0 = never) for other processes to
 // leave the cores, and every run reports how many cores other processes used meanwhile.
@@ -87,7 +87,7 @@ namespace MlNetCnn.Benchmarks
 {
     internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats, int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
     {
-        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency] [--data DIR] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--layout planar|channels-last|both] [--predictions N] [--before-threads N] [--load N]";
+        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency] [--data DIR] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--layout planar|channels-last|both] [--precision float32|bfloat16|both] [--predictions N] [--before-threads N] [--load N]";
 
         /// <summary>latency: predictions per repeat (LeNet-5; ResNet-18 gets a fifth).</summary>
         public int? Predictions { get; init; }
@@ -113,6 +113,9 @@ namespace MlNetCnn.Benchmarks
         /// <summary>zoo: the batch layouts to measure: channels-last (what the trainer gives built-in networks on the CPU), planar, or both.</summary>
         public string Layout { get; init; } = "channels-last";
 
+        /// <summary>zoo: the training precision to measure: float32 (default), bfloat16 mixed precision, or both.</summary>
+        public string Precision { get; init; } = "float32";
+
         public static BenchmarkOptions Parse(string[] args)
         {
             string mode = "all", label = "";
@@ -121,7 +124,7 @@ namespace MlNetCnn.Benchmarks
             double? seconds = null;
             int size = 32;
             string[] only = [];
-            string layout = "channels-last";
+            string layout = "channels-last", precision = "float32";
             int threads = 2, seed = 1, maxWait = 30;
             bool child = false;
             for (int i = 0; i < args.Length; i++)
@@ -146,6 +149,7 @@ namespace MlNetCnn.Benchmarks
                     case "--seconds": seconds = Number(); break;
                     case "--size": size = Number(); break;
                     case "--layout": layout = Value() is var l && l is "planar" or "channels-last" or "both" ? l : throw new ArgumentException("--layout takes planar, channels-last or both."); break;
+                    case "--precision": precision = Value() is var p && p is "float32" or "bfloat16" or "both" ? p : throw new ArgumentException("--precision takes float32, bfloat16 or both."); break;
                     case "--only": only = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                     case "--repeats": repeats = Number(); break;
                     case "--threads": threads = Number(); break;
@@ -157,7 +161,7 @@ namespace MlNetCnn.Benchmarks
             }
             // The zoo and augmentation figures are quoted at batch 128; the LeNet comparison at the trainer's default 64.
             int batch = batchOption ?? (mode is "zoo" or "augment" ? 128 : mode is "onnx" ? 256 : 64);
-            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Layout = layout, Size = size, Predictions = predictions, BeforeThreads = beforeThreads, Load = load, Data = data };
+            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Layout = layout, Precision = precision, Size = size, Predictions = predictions, BeforeThreads = beforeThreads, Load = load, Data = data };
         }
 
         /// <summary>The arguments that make a child process measure with the same settings.</summary>

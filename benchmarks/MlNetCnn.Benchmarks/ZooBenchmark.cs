@@ -10,7 +10,10 @@ namespace MlNetCnn.Benchmarks;
 /// training step is forward, cross-entropy, backward and an Adam step (the trainer's default optimizer); inference is
 /// a forward pass in eval mode without gradients. The network itself is measured, not data handling. Batches are
 /// laid out as the trainer hands them to the network (channels-last memory for the built-in networks on the CPU; see
-/// NetworkCall); <c>--layout both</c> measures planar batches too, and the ratio.
+/// NetworkCall); <c>--layout both</c> measures planar batches too, and the ratio. <c>--precision bfloat16</c> (or
+/// <c>both</c>) measures training steps in bfloat16 mixed precision as the trainer runs them
+/// (<see cref="TrainingPrecision.MixedBFloat16"/>: the bfloat16 replica's forward and backward, its gradients copied to
+/// the float32 weights, the Adam step on those); inference stays float32, as the trained model scores.
 /// </summary>
 internal static class ZooBenchmark
 {
@@ -31,10 +34,13 @@ internal static class ZooBenchmark
         Console.WriteLine($"== zoo: {architectures.Count} architectures on random 3x{size}x{size} batches of {batch}, {Classes} classes, {options.Threads} threads, " +
                           $"at least {seconds:F0} s of training steps and of inference each ==");
         var layouts = options.Layout == "both" ? new[] { false, true } : [options.Layout == "channels-last"];
+        var precisions = options.Precision == "both" ? new[] { false, true } : [options.Precision == "bfloat16"];
+        // The replica runs the built-in networks on channels-last batches, as the trainer does: no planar bfloat16 variant.
+        var variants = layouts.SelectMany(channelsLast => precisions.Where(mixed => channelsLast || !mixed).Select(mixed => (ChannelsLast: channelsLast, Mixed: mixed))).ToList();
         var lines = new List<string>
         {
             $"Architecture throughput, 3x{size}x{size} (TwoBranch: two 3x{size}x{size} images), batch {batch}, {options.Threads} threads, {Classes} classes, images/s:",
-            $"  {"architecture",-16} {"parameters",12} {"MACs/image",14} {"layout",-13} {"training",9} {"inference",10}  other cores",
+            $"  {"architecture",-16} {"parameters",12} {"MACs/image",14} {"variant",-13} {"training",9} {"inference",10}  other cores",
         };
         foreach (var architecture in architectures)
         {
@@ -46,7 +52,7 @@ internal static class ZooBenchmark
                 int channels = architecture == CnnArchitecture.TwoBranch ? 6 : 3;
                 var shape = new ImageShape(channels, size, size);
                 var summary = architecture.Summarize(shape, Classes);
-                var results = layouts.Select(channelsLast => (Layout: channelsLast ? "channels-last" : "planar", Result: Measure(architecture, shape, batch, seconds, options.Seed, channelsLast))).ToList();
+                var results = variants.Select(v => (Layout: v.Mixed ? "bfloat16" : v.ChannelsLast ? "channels-last" : "planar", Result: Measure(architecture, shape, batch, seconds, options.Seed, v.ChannelsLast, v.Mixed))).ToList();
                 line = string.Join(Environment.NewLine, results.Select((r, i) => string.Create(CultureInfo.InvariantCulture,
                     $"  {(i == 0 ? architecture.Name : ""),-16} {(i == 0 ? summary.TotalParameters.ToString("N0", CultureInfo.InvariantCulture) : ""),12} {(i == 0 ? summary.MultiplyAccumulates.ToString("N0", CultureInfo.InvariantCulture) : ""),14} {r.Layout,-13} {r.Result.Train,9:F0} {r.Result.Inference,10:F0}  {r.Result.OtherCores:F2}")));
                 if (results.Count == 2)
@@ -61,10 +67,12 @@ internal static class ZooBenchmark
         return lines;
     }
 
-    private static (double Train, double Inference, double OtherCores) Measure(CnnArchitecture architecture, ImageShape shape, int batch, double seconds, int seed, bool channelsLast)
+    private static (double Train, double Inference, double OtherCores) Measure(CnnArchitecture architecture, ImageShape shape, int batch, double seconds, int seed, bool channelsLast, bool mixed)
     {
         torch.random.manual_seed(seed);
         using var module = architecture.CreateModule(shape.Channels, shape.Height, shape.Width, Classes);
+        using var replica = mixed ? MixedPrecisionReplica.Create(module, () => architecture.CreateModule(shape.Channels, shape.Height, shape.Width, Classes),
+            TrainingPrecision.MixedBFloat16, architecture, CPU, _ => { }) : null;
         using var optimizer = optim.Adam(module.parameters(), 1e-3);
         using var images = torch.rand(batch, shape.Channels, shape.Height, shape.Width);
         using var labels = torch.randint(0, Classes, [batch]);
@@ -74,8 +82,9 @@ internal static class ZooBenchmark
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
-            var loss = nn.functional.cross_entropy(network.Forward(images), labels);
+            var loss = nn.functional.cross_entropy(replica?.Forward(images) ?? network.Forward(images), labels);
             loss.backward();
+            replica?.CopyGradientsToMaster();
             optimizer.step();
             loss.item<float>();
         }

@@ -12,7 +12,8 @@ using MlNetCnn.Examples;
 const string Usage = """
     usage: Cifar10FromFolders (--data <folder or .tar> | --download [--data <folder>]) [--recipe standard|fast [--without T]]
                               [--architecture resnet9|vgg11|resnet18] [--epochs N] [--batch-size N] [--learning-rate X]
-                              [--test-time flip|flip-translate|none] [--holdout F] [--per-class N] [--output <dir>]
+                              [--test-time flip|flip-translate|none] [--precision float32|bfloat16] [--holdout F]
+                              [--per-class N] [--output <dir>]
       --data <path>        CIFAR-10 images laid out <class>/<image>, or <root>/train|test/<class>/<image>, or a .tar
                            of either (extracted once next to it, e.g. ../shared/datasets/cifar10-train-jpg.tar)
       --download           download the official binary version instead (163 MB, checksummed, resumable) into --data
@@ -32,13 +33,15 @@ const string Usage = """
                            batch 1024, scaled with the batch size)
       --test-time T        flip (default): score every image and its mirror and average the probabilities;
                            flip-translate (fast's default): also both shifted by one pixel (6 views); none
+      --precision P        bfloat16: convolutions and linear layers train in bfloat16 where the CPU computes it
+                           natively (float32 elsewhere; the log says which); float32 (default) throughout
       --holdout F          share of every class held out for evaluation when there is no test/ folder (default 0.1)
       --per-class N        use at most N training images per class (default: all), for a quick run (folders only)
       --output <dir>       where model.zip, checkpoints and plots go (default ./output/cifar10)
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--recipe", "--without", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--test-time", "--holdout", "--per-class", "--output"], ["--download"], Run);
+    ["--data", "--recipe", "--without", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--test-time", "--precision", "--holdout", "--per-class", "--output"], ["--download"], Run);
 
 static int Run(CommandLine commandLine)
 {
@@ -99,8 +102,9 @@ static int Run(CommandLine commandLine)
     options.ValidationTestTimeAugmentation = fast ? TestTimeAugmentation.None : testTime;
     options.CheckpointDirectory = Path.Combine(output, "checkpoints");
     options.Seed = 1;
+    options.Precision = PrecisionOption.Read(commandLine);
     Console.WriteLine($"Training {architecture.Name} ({architecture.Summarize(new ImageShape(3, 32, 32), 10).TotalParameters:N0} parameters), " +
-                      $"{epochs} epochs, batch {batchSize}, {(fast ? FastRecipe.Description + (without is null ? "" : $", without {without}") : $"SGD-Nesterov one-cycle peak {learningRate}, label smoothing 0.2, crop+flip augmentation")}, test-time {testTime}");
+                      $"{epochs} epochs, batch {batchSize}, {(fast ? FastRecipe.Description + (without is null ? "" : $", without {without}") : $"SGD-Nesterov one-cycle peak {learningRate}, label smoothing 0.2, crop+flip augmentation")}, test-time {testTime}{PrecisionOption.Describe(options.Precision)}");
     clock.Restart();
     using var cnn = TrainingConsole.Run(architecture.Name, progress =>
     {

@@ -16,6 +16,7 @@ const string Usage = """
     usage: TransferLearning [--data <folder or .tar>] [--size N] [--epochs N] [--freeze-epochs N] [--batch-size N]
                             [--learning-rate X] [--backbone-factor X] [--frozen-fraction X] [--weight-decay X] [--erasing P]
                             [--mixup A] [--cutmix A] [--mix-probability P] [--label-smoothing X] [--lookahead] [--seed N]
+                            [--precision float32|bfloat16]
                             [--train-per-class N] [--test-per-class N] [--baselines all|mlnet|scratch|none]
                             [--evaluate-on test|validation] [--fine-tune on|off] [--output <dir>]
       --data <path>          photos laid out <class>/<image> (under single wrapping folders), or a .tar of them
@@ -37,6 +38,8 @@ const string Usage = """
       --mix-probability P    the share of batches mixed (default 1)
       --label-smoothing X    of the cross-entropy loss (default 0.1)
       --lookahead            average the weights with Lookahead (LookaheadOptions' defaults)
+      --precision P          bfloat16: convolutions and linear layers train in bfloat16 where the CPU computes it
+                             natively (float32 elsewhere); float32 (default) throughout
       --seed N               the fine-tuning's seed: head initialization, shuffling, augmentation (default 1)
       --baselines B          also run ML.NET's DnnFeaturizeImage + LbfgsMaximumEntropy (mlnet), ResNet-9 from scratch
                              at 32×32 for 15 epochs (scratch), both (all, default) or none
@@ -45,7 +48,7 @@ const string Usage = """
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--backbone-factor", "--frozen-fraction", "--weight-decay", "--erasing", "--mixup", "--cutmix", "--mix-probability", "--label-smoothing", "--seed", "--train-per-class", "--test-per-class", "--evaluate-on", "--baselines", "--fine-tune", "--output"], ["--lookahead"], Run);
+    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--backbone-factor", "--frozen-fraction", "--weight-decay", "--erasing", "--mixup", "--cutmix", "--mix-probability", "--label-smoothing", "--precision", "--seed", "--train-per-class", "--test-per-class", "--evaluate-on", "--baselines", "--fine-tune", "--output"], ["--lookahead"], Run);
 
 static int Run(CommandLine commandLine)
 {
@@ -56,7 +59,8 @@ static int Run(CommandLine commandLine)
         commandLine.Number("--learning-rate", 2e-3, 0, 10), commandLine.InclusiveNumber("--backbone-factor", 0.3, 0, 1), commandLine.InclusiveNumber("--frozen-fraction", 0.5, 0, 1),
         commandLine.InclusiveNumber("--weight-decay", 0.01, 0, 1), commandLine.InclusiveNumber("--erasing", 0, 0, 1),
         commandLine.InclusiveNumber("--mixup", 0, 0, 100), commandLine.InclusiveNumber("--cutmix", 0, 0, 100), commandLine.InclusiveNumber("--mix-probability", 1, 0, 1),
-        commandLine.InclusiveNumber("--label-smoothing", 0.1, 0, 0.99), commandLine.Flag("--lookahead"), commandLine.PositiveInt("--seed", 1));
+        commandLine.InclusiveNumber("--label-smoothing", 0.1, 0, 0.99), commandLine.Flag("--lookahead"), commandLine.PositiveInt("--seed", 1),
+        PrecisionOption.Read(commandLine));
     int trainPerClass = commandLine.PositiveInt("--train-per-class", 500), testPerClass = commandLine.PositiveInt("--test-per-class", 200);
     bool validation = commandLine.Choice("--evaluate-on", "test", "test", "validation") == "validation";
     string baselines = commandLine.Choice("--baselines", "all", "all", "mlnet", "scratch", "none");
@@ -118,10 +122,11 @@ static (string, double, double) FineTune(MLContext ml, IDataView train, IDataVie
         Lookahead = recipe.Lookahead ? new LookaheadOptions() : null,
         TestTimeAugmentation = TestTimeAugmentation.HorizontalFlip,
         Seed = recipe.Seed,
+        Precision = recipe.Precision,
     };
     Console.WriteLine($"Fine-tuning ML.NET's ResNet-18 ({options.Architecture.Name}) at {size}×{size}: {epochs} epochs ({freezeEpochs} with the backbone frozen), " +
                       $"batch {batchSize}, AdamW peak {recipe.LearningRate} (backbone ×{recipe.BackboneFactor}{(recipe.FrozenFraction > 0 ? $", its first {recipe.FrozenFraction:P0} of layers frozen" : "")}), weight decay {recipe.WeightDecay}, cosine, " +
-                      $"label smoothing {recipe.LabelSmoothing}{(recipe.Lookahead ? ", Lookahead" : "")}, crop+flip{(recipe.Erasing > 0 ? $"+erasing {recipe.Erasing}" : "")}{(recipe.Mixing is { } mixing ? $", {mixing}" : "")}, flip at test time, seed {recipe.Seed}");
+                      $"label smoothing {recipe.LabelSmoothing}{(recipe.Lookahead ? ", Lookahead" : "")}, crop+flip{(recipe.Erasing > 0 ? $"+erasing {recipe.Erasing}" : "")}{(recipe.Mixing is { } mixing ? $", {mixing}" : "")}, flip at test time, seed {recipe.Seed}{PrecisionOption.Describe(recipe.Precision)}");
     using var cnn = TrainingConsole.Run("fine-tuning", progress =>
     {
         options.Progress = progress;
@@ -186,7 +191,7 @@ static (string, double, double) FromScratch(MLContext ml, IDataView train, IData
 
 /// <summary>The fine-tuning's optimizer and regularization settings from the command line.</summary>
 internal sealed record FineTuning(double LearningRate, double BackboneFactor, double FrozenFraction, double WeightDecay, double Erasing,
-    double MixupAlpha, double CutMixAlpha, double MixProbability, double LabelSmoothing, bool Lookahead, int Seed)
+    double MixupAlpha, double CutMixAlpha, double MixProbability, double LabelSmoothing, bool Lookahead, int Seed, TrainingPrecision Precision)
 {
     public MixingOptions? Mixing => MixupAlpha > 0 || CutMixAlpha > 0
         ? new MixingOptions { MixupAlpha = MixupAlpha, CutMixAlpha = CutMixAlpha, Probability = MixProbability }

@@ -124,7 +124,7 @@ public sealed class ChannelsLastInputTests
     }
 
     /// <summary>He-initialized weights from <paramref name="generator"/>: the same network whatever other tests draw from libtorch's global generator meanwhile.</summary>
-    private static void Reinitialize(nn.Module<Tensor, Tensor> module, Generator generator)
+    internal static void Reinitialize(nn.Module<Tensor, Tensor> module, Generator generator)
     {
         using var noGrad = no_grad();
         foreach (var (name, parameter) in module.named_parameters())

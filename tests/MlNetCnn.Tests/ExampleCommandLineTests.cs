@@ -62,9 +62,10 @@ public sealed class ExampleCommandLineTests
         using var temp = new TempFolder();
         string data = SyntheticImages.CreateFolder(temp.Combine("images"), perClass: 20, size: 32, classes: 4, color: true);
         var (exitCode, output, error) = Run("examples", "Cifar10FromFolders", "--data", data, "--recipe", "fast", "--without", "lookahead",
-            "--epochs", "2", "--batch-size", "16", "--output", temp.Combine("output"));
+            "--epochs", "2", "--batch-size", "16", "--precision", "bfloat16", "--output", temp.Combine("output"));
         Assert.True(exitCode == 0, error + output);
         Assert.Contains("AirbenchNet-64", output);
+        Assert.Contains(MlNetCnn.Platform.TorchRuntime.HasNativeBFloat16 ? ", bfloat16 mixed precision" : "float32 (bfloat16 asked for, but this CPU has no bfloat16 instructions)", output);
         Assert.Contains("without lookahead", output);
         Assert.Contains("test-time HorizontalFlipAndTranslation", output);
         Assert.Contains("Held-out micro accuracy", output);

@@ -7,8 +7,10 @@ namespace MlNetCnn.Tests;
 [Collection(nameof(NativeMemoryTests))]
 public sealed class NativeMemoryTests
 {
-    [Fact]
-    public void ResidentMemoryStaysFlatAcrossEpochs()
+    [Theory]
+    [InlineData(TrainingPrecision.Float32)]
+    [InlineData(TrainingPrecision.MixedBFloat16)] // also copies weights, statistics and gradients every step
+    public void ResidentMemoryStaysFlatAcrossEpochs(TrainingPrecision precision)
     {
         var ml = new MLContext(seed: 1);
         var data = SyntheticTensors.Keyed(ml, SyntheticTensors.Rows(1200, 10, seed: 4));
@@ -16,7 +18,7 @@ public sealed class NativeMemoryTests
         var residentAfterEpoch = new List<long>();
         var options = new CnnTrainerOptions
         {
-            Epochs = 8, BatchSize = 16,
+            Epochs = 8, BatchSize = 16, Precision = precision,
             Progress = new SynchronousProgress<TrainingProgress>(progress =>
             {
                 if (!progress.IsEpochEnd)

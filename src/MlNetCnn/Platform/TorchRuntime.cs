@@ -127,6 +127,12 @@ public static class TorchRuntime
         set => OneDnnSwitch.Enabled = value;
     }
 
+    /// <summary>
+    /// Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16), where
+    /// <see cref="TrainingPrecision.MixedBFloat16WhereNative"/> trains in bfloat16 mixed precision.
+    /// </summary>
+    public static bool HasNativeBFloat16 => BFloat16Instructions.Supported;
+
     private static int? s_scoringThreads;
 
     /// <summary>

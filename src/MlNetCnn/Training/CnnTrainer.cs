@@ -93,6 +93,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentOutOfRangeException(nameof(options), "CnnTrainerOptions.WeightDecay must be 0 or more and Momentum in [0, 1).");
         if (!(options.BatchNormLearningRateFactor > 0 && double.IsFinite(options.BatchNormLearningRateFactor)))
             throw new ArgumentOutOfRangeException(nameof(options), options.BatchNormLearningRateFactor, "CnnTrainerOptions.BatchNormLearningRateFactor must be a positive number (1 trains batch norms at the learning rate).");
+        if (!Enum.IsDefined(options.Precision))
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.Precision", options.Precision, "Unknown training precision.");
         if (!Enum.IsDefined(options.WeightInitialization))
             throw new ArgumentOutOfRangeException(nameof(options), options.WeightInitialization, "Unknown weight initialization.");
         if (options.Lookahead is { SyncPeriod: < 1 })
@@ -214,7 +216,9 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             if (options.PatchWhitening)
                 channel.Info(MessageSensitivity.None, $"CnnTrainer: {FirstLayerWhitening.Apply(module, train, standardization, shape, options.CancellationToken)}");
             var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation, seed);
-            using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter))
+            using var mixedPrecision = MixedPrecisionReplica.Create(module, () => CreateTwin(options, shape, classCount), options.Precision, options.Architecture, device,
+                message => channel.Info(MessageSensitivity.None, $"CnnTrainer: {message}"));
+            using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter, mixedPrecision))
             {
                 if (checkpoint != null)
                     loop.Restore(checkpoint);
@@ -265,6 +269,24 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     }
 
     private static readonly object WeightDraws = new();
+
+    /// <summary>
+    /// A second instance of a built-in network (for <see cref="MixedPrecisionReplica"/>), which takes the trained
+    /// network's weights before every step: drawing its own weights must not move the seeded generator.
+    /// </summary>
+    private static nn.Module<Tensor, Tensor> CreateTwin(CnnTrainerOptions options, ImageShape shape, int classCount)
+    {
+        lock (WeightDraws)
+        {
+            using var generatorState = torch.get_rng_state();
+            using var scope = NewDisposeScope();
+            var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
+            foreach (var tensor in module.parameters().Concat(module.buffers()))
+                tensor.DetachFromDisposeScope();
+            torch.set_rng_state(generatorState);
+            return module;
+        }
+    }
 
     /// <summary>Creates the checkpoint folder now, so a path that cannot be a folder fails before training rather than after the first epoch.</summary>
     private static void CreateCheckpointFolder(string folder)
@@ -322,6 +344,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             $"momentum={o.Momentum:R}", $"nesterov={o.Nesterov}", $"decay={o.WeightDecay:R}", $"clip={o.GradientClipNorm:R}",
             $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization)
             + (o.PatchWhitening ? "|whitening" : "") + (o.BatchNormLearningRateFactor != 1 ? $"|norm-rate={o.BatchNormLearningRateFactor:R}" : "")
+            + (o.Precision != TrainingPrecision.Float32 ? $"|precision={o.Precision}" : "")
             + (o.Lookahead is { } lookahead ? $"|{lookahead}" : "") + (o.Mixing is { } mixing ? $"|{mixing}" : "")
             + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}"
                 + (o.FrozenBackboneFraction > 0 ? $"|frozen={o.FrozenBackboneFraction:R}" : "") : "");

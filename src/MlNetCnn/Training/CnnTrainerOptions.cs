@@ -218,6 +218,15 @@ public sealed class CnnTrainerOptions
     public int? NumberOfThreads { get; set; }
 
     /// <summary>
+    /// The number format of the training steps. Default <see cref="TrainingPrecision.Float32"/>.
+    /// <see cref="TrainingPrecision.MixedBFloat16WhereNative"/> runs convolutions and linear layers in bfloat16 on CPUs
+    /// with bfloat16 instructions (about 1.7 times the images per second measured there) and keeps float32 elsewhere;
+    /// weights, optimizer state, batch norms and the loss stay float32 either way, and validation, scoring and the
+    /// saved model are float32. Applies to the built-in architectures on the CPU.
+    /// </summary>
+    public TrainingPrecision Precision { get; set; }
+
+    /// <summary>
     /// Rows scored per forward pass by the fitted transformer, from 1 to <see cref="MaxScoringBatchSize"/>. Default 256. A cursor's
     /// buffers hold at most 64 M values, so for large images fewer rows go into each pass.
     /// </summary>

@@ -67,3 +67,22 @@ public enum TestTimeAugmentation
     /// </summary>
     HorizontalFlipAndTranslation,
 }
+
+/// <summary>
+/// The number format a training step computes in (<see cref="CnnTrainerOptions.Precision"/>). Mixed precision keeps a
+/// float32 master copy of every weight, which the optimizer updates; each step runs a copy of the network whose
+/// convolution and linear weights are rounded to bfloat16 (8 significant bits, float32's range), and its gradients come
+/// back to the master weights as float32. Batch norms, their statistics and the loss compute in float32.
+/// </summary>
+public enum TrainingPrecision
+{
+    /// <summary>Every training step in float32.</summary>
+    Float32,
+    /// <summary>
+    /// bfloat16 mixed precision where the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16) and libtorch's oneDNN
+    /// kernels are on; float32 elsewhere, where bfloat16 would only be emulated (slower than float32). The log says which ran.
+    /// </summary>
+    MixedBFloat16WhereNative,
+    /// <summary>bfloat16 mixed precision on any CPU: the same arithmetic everywhere, emulated (slowly) where the CPU lacks bfloat16 instructions.</summary>
+    MixedBFloat16,
+}

@@ -20,6 +20,7 @@ internal sealed class TrainingLoop : IDisposable
 
     private readonly nn.Module<Tensor, Tensor> _model;
     private readonly NetworkCall _network;
+    private readonly MixedPrecisionReplica? _mixedPrecision;
     private readonly InputStandardization _standardization;
     private readonly CnnTrainerOptions _options;
     private readonly IChannel _channel;
@@ -46,8 +47,9 @@ internal sealed class TrainingLoop : IDisposable
     private int _lastBatchCount;
 
     public TrainingLoop(nn.Module<Tensor, Tensor> model, InputStandardization standardization, CnnTrainerOptions options,
-        IChannel channel, Device device, int seed, string fingerprint, bool hasValidation, ImageAugmenter? augmenter)
+        IChannel channel, Device device, int seed, string fingerprint, bool hasValidation, ImageAugmenter? augmenter, MixedPrecisionReplica? mixedPrecision)
     {
+        _mixedPrecision = mixedPrecision;
         _augmenter = augmenter;
         _mixer = options.Mixing is { } mixing ? new BatchMixer(mixing) : null;
         _model = model;
@@ -169,7 +171,8 @@ internal sealed class TrainingLoop : IDisposable
                 if (_augmenter != null)
                     images = _augmenter.Apply(images, new Random(unchecked(_seed * 31 + (int)_state.Step)), epoch, batch.Rows[..count]);
                 var mixed = _mixer?.Apply(images, new Random(unchecked(_seed * 53 + (int)_state.Step)));
-                var logits = _network.Forward(_standardization.Apply(mixed?.Images ?? images).to(_device));
+                var input = _standardization.Apply(mixed?.Images ?? images).to(_device);
+                var logits = _mixedPrecision?.Forward(input) ?? _network.Forward(input);
                 var target = labels.to(_device);
                 var loss = mixed?.Loss(logits, target, _options.LabelSmoothing) ?? nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
                 float lossValue = loss.item<float>();
@@ -182,6 +185,7 @@ internal sealed class TrainingLoop : IDisposable
                     throw Diverged($"the loss reached {lossValue:G3} at epoch {epoch}, batch {b + 1} of {stepsPerEpoch}, over {DivergedLossFactor:N0} times the loss of an untrained network");
                 _optimizer.zero_grad();
                 loss.backward();
+                _mixedPrecision?.CopyGradientsToMaster();
                 if (_options.GradientClipNorm is { } maxNorm)
                     nn.utils.clip_grad_norm_(_model.parameters().Where(p => p.requires_grad), maxNorm);
                 _optimizer.step();
