@@ -65,7 +65,7 @@ public sealed class ExampleCommandLineTests
             "--epochs", "2", "--batch-size", "16", "--precision", "bfloat16", "--output", temp.Combine("output"));
         Assert.True(exitCode == 0, error + output);
         Assert.Contains("AirbenchNet-64", output);
-        Assert.Contains(MlNetCnn.Platform.TorchRuntime.HasNativeBFloat16 ? ", bfloat16 mixed precision" : "float32 (bfloat16 asked for, but this CPU has no bfloat16 instructions)", output);
+        Assert.Contains(MlNetCnn.Platform.TorchRuntime.HasNativeBFloat16 ? ", bfloat16 mixed precision" : ", float32 (bfloat16 asked for", output);
         Assert.Contains("without lookahead", output);
         Assert.Contains("test-time HorizontalFlipAndTranslation", output);
         Assert.Contains("Held-out micro accuracy", output);

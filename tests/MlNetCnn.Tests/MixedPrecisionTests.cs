@@ -13,8 +13,12 @@ namespace MlNetCnn.Tests;
 /// </summary>
 // Compares seeded runs bit for bit, so it runs alone: see SeededRunTests.
 [Collection(nameof(SeededRunTests))]
-public sealed class MixedPrecisionTests
+public sealed class MixedPrecisionTests : IDisposable
 {
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
     private static (nn.Module<Tensor, Tensor> Network, MixedPrecisionReplica Replica) Create(CnnArchitecture architecture, int size, List<string>? log = null)
     {
         var network = architecture.CreateModule(3, size, size, 10);
@@ -96,6 +100,36 @@ public sealed class MixedPrecisionTests
         double cosine = (mixed * reference).sum().item<float>() / (mixed.norm().item<float>() * scale);
         Assert.True(mixedError <= 4 * roundingError && cosine >= 0.95,
             $"bfloat16 gradients off by {mixedError:P1} (cosine {cosine:F3}), float32 ones on a bfloat16-rounded input by {roundingError:P1}");
+    }
+
+    [Theory]
+    [MemberData(nameof(ChannelsLastInputTests.BuiltIns), MemberType = typeof(ChannelsLastInputTests))]
+    public void EveryBuiltInNetworkTakesMixedPrecisionStepsThatLowerItsLoss(string name, int channels, int size)
+    {
+        var architecture = CnnArchitecture.FromName(name);
+        // The architecture's own initialization, seeded: this collection runs alone, so no other test draws meanwhile.
+        manual_seed(3);
+        using var network = architecture.CreateModule(channels, size, size, 10);
+        using var replica = MixedPrecisionReplica.Create(network, () => architecture.CreateModule(channels, size, size, 10), TrainingPrecision.MixedBFloat16, architecture, CPU, _ => { });
+        Assert.NotNull(replica);
+        using var scope = NewDisposeScope();
+        var images = randn([8, channels, size, size], generator: new Generator(3));
+        var labels = tensor(new long[] { 0, 3, 7, 9, 1, 2, 5, 8 });
+        using var optimizer = optim.SGD(network.parameters(), 0.01);
+        network.train();
+        foreach (var (_, dropout) in network.named_modules().Where(m => m.module is Dropout))
+            dropout.eval();
+        var losses = new List<float>();
+        for (int step = 0; step < 4; step++)
+        {
+            optimizer.zero_grad();
+            var loss = nn.functional.cross_entropy(replica.Forward(images), labels);
+            losses.Add(loss.item<float>());
+            loss.backward();
+            replica.CopyGradientsToMaster();
+            optimizer.step();
+        }
+        Assert.True(losses.All(float.IsFinite) && losses[^1] < losses[0], $"{name}: losses {string.Join(", ", losses)}");
     }
 
     [Fact]
@@ -220,6 +254,33 @@ public sealed class MixedPrecisionTests
         var full = TrainedState(custom, TrainingPrecision.Float32, out _, out _);
         Assert.Contains(log, m => m.Contains("training in float32") && m.Contains("custom architecture"));
         Assert.Equal(full, mixed);
+    }
+
+    [Fact]
+    public void AResumedMixedPrecisionRunEqualsTheUninterruptedOneAndAFloat32RunCannotResumeIt()
+    {
+        var ml = new MLContext(seed: 1);
+        CnnTrainerOptions Options(TrainingPrecision precision) => new()
+        {
+            Architecture = CnnArchitecture.ResNet9(4), Epochs = 3, BatchSize = 16, Seed = 8, NumberOfThreads = 1,
+            Optimizer = CnnOptimizer.Sgd, Nesterov = true, LearningRate = 0.05, ProgressInterval = 1000, Precision = precision,
+        };
+        IDataView Data() => SyntheticTensors.Keyed(ml, SyntheticTensors.Rows(48, 3, 1));
+        static float[] State(CnnTransformer model)
+            => model.Network.Module.state_dict().Values.Where(t => t.is_floating_point()).SelectMany(t => t.data<float>().ToArray()).ToArray();
+
+        var (uninterrupted, checkpoint) = UninterruptedRun.Train(ml, Options(TrainingPrecision.MixedBFloat16), Data(), _temp, 1);
+        float[] expected;
+        using (uninterrupted)
+            expected = State(uninterrupted);
+        var resumed = Options(TrainingPrecision.MixedBFloat16);
+        resumed.ResumeFromCheckpoint = checkpoint;
+        using (var model = new CnnTrainer(ml, resumed).Fit(Data()))
+            Assert.Equal(expected, State(model));
+
+        var float32 = Options(TrainingPrecision.Float32);
+        float32.ResumeFromCheckpoint = checkpoint;
+        Assert.Contains("precision=MixedBFloat16", Assert.Throws<InvalidOperationException>(() => new CnnTrainer(ml, float32).Fit(Data())).Message);
     }
 
     [Fact]
