@@ -33,8 +33,8 @@ const string Usage = """
                            batch 1024, scaled with the batch size)
       --test-time T        flip (default): score every image and its mirror and average the probabilities;
                            flip-translate (fast's default): also both shifted by one pixel (6 views); none
-      --precision P        bfloat16: convolutions and linear layers train in bfloat16 where the CPU computes it
-                           natively (float32 elsewhere; the log says which); float32 (default) throughout
+      --precision P        bfloat16 (fast's default): convolutions and linear layers train in bfloat16 where the CPU
+                           computes it natively (AVX512-BF16, AMX; float32 elsewhere); float32 (default): throughout
       --holdout F          share of every class held out for evaluation when there is no test/ folder (default 0.1)
       --per-class N        use at most N training images per class (default: all), for a quick run (folders only)
       --output <dir>       where model.zip, checkpoints and plots go (default ./output/cifar10)
@@ -102,7 +102,7 @@ static int Run(CommandLine commandLine)
     options.ValidationTestTimeAugmentation = fast ? TestTimeAugmentation.None : testTime;
     options.CheckpointDirectory = Path.Combine(output, "checkpoints");
     options.Seed = 1;
-    options.Precision = PrecisionOption.Read(commandLine);
+    options.Precision = PrecisionOption.Read(commandLine, fast ? "bfloat16" : "float32");
     Console.WriteLine($"Training {architecture.Name} ({architecture.Summarize(new ImageShape(3, 32, 32), 10).TotalParameters:N0} parameters), " +
                       $"{epochs} epochs, batch {batchSize}, {(fast ? FastRecipe.Description + (without is null ? "" : $", without {without}") : $"SGD-Nesterov one-cycle peak {learningRate}, label smoothing 0.2, crop+flip augmentation")}, test-time {testTime}{PrecisionOption.Describe(options.Precision)}");
     clock.Restart();

@@ -9,9 +9,11 @@ namespace MlNetCnn;
 
 /// <summary>
 /// Mini-batch training: a seeded reshuffle every epoch, cross-entropy (with optional label smoothing and batch mixing), the chosen
-/// optimizer and learning-rate schedule, gradient clipping, validation, early stopping and checkpoints. A batch source
-/// (cached or streamed images) writes each batch straight into two preallocated tensors, and every tensor a step
-/// creates is freed by its dispose scope, so native memory stays flat however long training runs.
+/// optimizer and learning-rate schedule, gradient clipping, validation, early stopping and checkpoints; with
+/// <see cref="MixedPrecisionReplica"/> the forward and backward passes run in bfloat16 and everything else stays on the
+/// float32 network. A batch source (cached or streamed images) writes each batch straight into two preallocated
+/// tensors, and every tensor a step creates is freed by its dispose scope, so native memory stays flat however long
+/// training runs.
 /// </summary>
 internal sealed class TrainingLoop : IDisposable
 {
