@@ -19,23 +19,37 @@ public sealed class MixedPrecisionTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private static (nn.Module<Tensor, Tensor> Network, MixedPrecisionReplica Replica) Create(CnnArchitecture architecture, int size, List<string>? log = null)
+    /// <summary>A ResNet-9 (width 8, 3×16×16 images, 10 classes) and its bfloat16 replica.</summary>
+    private sealed class ResNet9Pair : IDisposable
     {
-        var network = architecture.CreateModule(3, size, size, 10);
-        var replica = MixedPrecisionReplica.Create(network, () => architecture.CreateModule(3, size, size, 10), TrainingPrecision.MixedBFloat16,
-            architecture, CPU, message => log?.Add(message));
-        Assert.NotNull(replica);
-        return (network, replica);
+        public ResNet9Pair(List<string>? log = null)
+        {
+            var architecture = CnnArchitecture.ResNet9(8);
+            Network = architecture.CreateModule(3, 16, 16, 10);
+            Replica = MixedPrecisionReplica.Create(Network, () => architecture.CreateModule(3, 16, 16, 10), TrainingPrecision.MixedBFloat16,
+                architecture, CPU, message => log?.Add(message)) ?? throw new InvalidOperationException("no replica");
+        }
+
+        public nn.Module<Tensor, Tensor> Network { get; }
+
+        public MixedPrecisionReplica Replica { get; }
+
+        public void Dispose()
+        {
+            Replica.Dispose();
+            Network.Dispose();
+        }
     }
+
+    private static IEnumerable<Tensor> RunningMeans(nn.Module module)
+        => module.named_buffers().Where(b => b.name.EndsWith("running_mean", StringComparison.Ordinal)).Select(b => b.buffer);
 
     [Fact]
     public void TheReplicaComputesInBFloat16WithTheNetworksCurrentWeights()
     {
-        var architecture = CnnArchitecture.ResNet9(8);
         var log = new List<string>();
-        var (network, replica) = Create(architecture, 16, log);
-        using var _ = network;
-        using var __ = replica;
+        using var pair = new ResNet9Pair(log);
+        var (network, replica) = (pair.Network, pair.Replica);
         using var scope = NewDisposeScope();
         var images = randn(8, 3, 16, 16);
         network.eval();
@@ -73,10 +87,8 @@ public sealed class MixedPrecisionTests : IDisposable
     [InlineData(4)]
     public void GradientsReachTheFloat32NetworkAndAgreeWithFloat32Ones(int seed)
     {
-        var architecture = CnnArchitecture.ResNet9(8);
-        var (network, replica) = Create(architecture, 16);
-        using var _ = network;
-        using var __ = replica;
+        using var pair = new ResNet9Pair();
+        var (network, replica) = (pair.Network, pair.Replica);
         using var scope = NewDisposeScope();
         var generator = new Generator((ulong)seed);
         ChannelsLastInputTests.Reinitialize(network, generator);
@@ -135,10 +147,8 @@ public sealed class MixedPrecisionTests : IDisposable
     [Fact]
     public void ConvolutionAndLinearWeightsAreBFloat16InTheReplicaOnly()
     {
-        var architecture = CnnArchitecture.ResNet9(8);
-        var (network, replica) = Create(architecture, 16);
-        using var _ = network;
-        using var __ = replica;
+        using var pair = new ResNet9Pair();
+        var (network, replica) = (pair.Network, pair.Replica);
         foreach (var (name, layer) in replica.Network.named_modules().Where(m => m.module.named_parameters(recurse: false).Any()))
         {
             var expected = layer is Conv2d or Linear ? ScalarType.BFloat16 : ScalarType.Float32;
@@ -151,28 +161,26 @@ public sealed class MixedPrecisionTests : IDisposable
     [Fact]
     public void BatchNormStatisticsOfAStepReachTheNetwork()
     {
-        var architecture = CnnArchitecture.ResNet9(8);
-        var (network, replica) = Create(architecture, 16);
-        using var _ = network;
-        using var __ = replica;
+        using var pair = new ResNet9Pair();
+        var (network, replica) = (pair.Network, pair.Replica);
         using var scope = NewDisposeScope();
         var images = randn(16, 3, 16, 16) * 3 + 1;
-        var before = network.named_buffers().Where(b => b.name.EndsWith("running_mean", StringComparison.Ordinal)).Select(b => b.buffer.clone()).ToList();
+        var before = RunningMeans(network).Select(m => m.clone()).ToList();
         network.train();
         using (no_grad())
             replica.Forward(images);
         replica.CopyGradientsToMaster();
-        var afterReplica = network.named_buffers().Where(b => b.name.EndsWith("running_mean", StringComparison.Ordinal)).Select(b => b.buffer.clone()).ToList();
+        var afterReplica = RunningMeans(network).Select(m => m.clone()).ToList();
         Assert.True(before.Zip(afterReplica).All(p => !p.First.eq(p.Second).all().item<bool>()), "every running mean moves with a training step");
 
         // The same step in float32 from the same statistics lands in the same place, to bfloat16 accuracy.
         using (no_grad())
         {
-            foreach (var ((_, buffer), old) in network.named_buffers().Where(b => b.name.EndsWith("running_mean", StringComparison.Ordinal)).Zip(before))
-                buffer.copy_(old);
+            foreach (var (mean, old) in RunningMeans(network).Zip(before))
+                mean.copy_(old);
             network.call(images);
         }
-        var afterFloat32 = network.named_buffers().Where(b => b.name.EndsWith("running_mean", StringComparison.Ordinal)).Select(b => b.buffer).ToList();
+        var afterFloat32 = RunningMeans(network).ToList();
         foreach (var (mixed, full) in afterReplica.Zip(afterFloat32))
             Assert.True((mixed - full).abs().max().item<float>() <= 0.05 * full.abs().max().item<float>() + 1e-3);
     }
@@ -180,10 +188,8 @@ public sealed class MixedPrecisionTests : IDisposable
     [Fact]
     public void FrozenLayersGetNoGradientAndEvaluationModeCarriesOver()
     {
-        var architecture = CnnArchitecture.ResNet9(8);
-        var (network, replica) = Create(architecture, 16);
-        using var _ = network;
-        using var __ = replica;
+        using var pair = new ResNet9Pair();
+        var (network, replica) = (pair.Network, pair.Replica);
         using var scope = NewDisposeScope();
         var (firstName, first) = network.named_modules().First(m => m.module is Conv2d);
         var (normName, norm) = network.named_modules().First(m => m.module is BatchNorm2d);
@@ -191,12 +197,12 @@ public sealed class MixedPrecisionTests : IDisposable
             parameter.requires_grad = false;
         network.train();
         norm.eval(); // as fine-tuning keeps a frozen batch norm's pretrained statistics
-        var statistics = norm.named_buffers().Where(b => b.name == "running_mean").Single().buffer.clone();
+        var statistics = RunningMeans(norm).Single().clone();
         nn.functional.cross_entropy(replica.Forward(randn(8, 3, 16, 16) + 2), randint(0, 10, 8, dtype: ScalarType.Int64)).backward();
         replica.CopyGradientsToMaster();
         Assert.All(first.parameters(), p => Assert.Null(p.grad));
         Assert.All(network.named_parameters().Where(p => !p.name.StartsWith(firstName + ".", StringComparison.Ordinal)), p => Assert.NotNull(p.parameter.grad));
-        Assert.True(statistics.eq(norm.named_buffers().Where(b => b.name == "running_mean").Single().buffer).all().item<bool>(),
+        Assert.True(statistics.eq(RunningMeans(norm).Single()).all().item<bool>(),
             $"the batch norm '{normName}' in evaluation mode keeps its statistics");
     }
 
