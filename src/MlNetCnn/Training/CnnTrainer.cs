@@ -253,10 +253,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             {
                 PrepareWeights(module, options, channel);
                 if (scope != null)
-                {
-                    foreach (var tensor in module.parameters().Concat(module.buffers()))
-                        tensor.DetachFromDisposeScope();
-                }
+                    KeepOutOfScope(module);
                 return module;
             }
             catch
@@ -281,11 +278,17 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             using var generatorState = torch.get_rng_state();
             using var scope = NewDisposeScope();
             var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
-            foreach (var tensor in module.parameters().Concat(module.buffers()))
-                tensor.DetachFromDisposeScope();
+            KeepOutOfScope(module);
             torch.set_rng_state(generatorState);
             return module;
         }
+    }
+
+    /// <summary>Detaches a network created in a dispose scope from it: its parameters and buffers outlive the scope, the temporaries of its construction do not.</summary>
+    private static void KeepOutOfScope(nn.Module module)
+    {
+        foreach (var tensor in module.parameters().Concat(module.buffers()))
+            tensor.DetachFromDisposeScope();
     }
 
     /// <summary>Creates the checkpoint folder now, so a path that cannot be a folder fails before training rather than after the first epoch.</summary>

@@ -126,7 +126,7 @@ internal sealed class MixedPrecisionReplica : IDisposable
             ? (m.item, copy)
             : throw new InvalidOperationException($"The network's {what} '{m.name}' has no twin in a second instance of the same architecture: the architecture must create the same layers every time.")).ToArray();
         if (pairs.Length != copyByName.Count)
-            throw new InvalidOperationException($"A second instance of the architecture has {copyByName.Count} of each {what} where the network has {pairs.Length}: the architecture must create the same layers every time.");
+            throw new InvalidOperationException($"A second instance of the architecture has {copyByName.Count} {what}s where the network has {pairs.Length}: the architecture must create the same layers every time.");
         return pairs;
     }
 
