@@ -21,7 +21,7 @@ internal static class FastRecipe
                                         "batch-norm shifts at 64× the rate, label smoothing 0.2, Lookahead, alternating flips and 2-pixel translations";
 
     /// <summary>The techniques <c>--without</c> can leave out, one at a time, for the ablation table.</summary>
-    public static readonly string[] Techniques = ["whitening", "identity", "norm-rate", "lookahead", "alternating-flip"];
+    public static readonly string[] Techniques = ["whitening", "identity", "norm-rate", "lookahead", "alternating-flip", "label-smoothing"];
 
     // 2-pixel reflected translations; every image mirrored in alternate epochs (or, without that, by a coin toss).
     public static ImageAugmentationOptions Augmentation(string? without) => without == "alternating-flip"
@@ -44,6 +44,9 @@ internal static class FastRecipe
                 break;
             case "lookahead":
                 options.Lookahead = null;
+                break;
+            case "label-smoothing":
+                options.LabelSmoothing = 0;
                 break;
         }
         return options;

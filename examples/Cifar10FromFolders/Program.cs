@@ -24,7 +24,7 @@ const string Usage = """
                            schedule, Lookahead, alternating flips, 2-pixel translations, flips and 1-pixel translations
                            at test time), 10 epochs of batch 1024 by default; --architecture does not apply
       --without T          the fast recipe less one technique, for ablations: whitening, identity, norm-rate,
-                           lookahead or alternating-flip (then a random flip per image and epoch)
+                           lookahead, alternating-flip (then a random flip per image and epoch) or label-smoothing
       --architecture A     resnet9 (ResNet-9 at width 32, 1.65 M parameters; default), vgg11 (VGG-11-BN for CIFAR)
                            or resnet18 (ResNet-18 with the CIFAR stem)
       --epochs N           passes over the training images (default 15; fast: 10)
