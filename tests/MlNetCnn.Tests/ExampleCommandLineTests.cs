@@ -81,6 +81,14 @@ public sealed class ExampleCommandLineTests
     }
 
     [Fact]
+    public void AnUnknownTechniqueNamesTheOnesTheAblationCanLeaveOut()
+    {
+        var (exitCode, _, error) = Run("examples", "Cifar10FromFolders", "--data", ".", "--recipe", "fast", "--without", "dropout");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("--without must be one of whitening, identity, norm-rate, lookahead, alternating-flip, label-smoothing, not 'dropout'", error);
+    }
+
+    [Fact]
     public void TransferLearningsValidationSplitNeverTouchesTheTestFiles()
     {
         using var temp = new TempFolder();
