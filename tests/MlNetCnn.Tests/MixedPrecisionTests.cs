@@ -19,16 +19,18 @@ public sealed class MixedPrecisionTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    /// <summary>A ResNet-9 (width 8, 3×16×16 images, 10 classes) and its bfloat16 replica.</summary>
-    private sealed class ResNet9Pair : IDisposable
+    /// <summary>A network for square images of 10 classes and its bfloat16 replica.</summary>
+    private sealed class NetworkAndReplica : IDisposable
     {
-        public ResNet9Pair(List<string>? log = null)
+        public NetworkAndReplica(CnnArchitecture architecture, int channels, int size, List<string>? log = null)
         {
-            var architecture = CnnArchitecture.ResNet9(8);
-            Network = architecture.CreateModule(3, 16, 16, 10);
-            Replica = MixedPrecisionReplica.Create(Network, () => architecture.CreateModule(3, 16, 16, 10), TrainingPrecision.MixedBFloat16,
-                architecture, CPU, message => log?.Add(message)) ?? throw new InvalidOperationException("no replica");
+            Network = architecture.CreateModule(channels, size, size, 10);
+            Replica = MixedPrecisionReplica.Create(Network, () => architecture.CreateModule(channels, size, size, 10), TrainingPrecision.MixedBFloat16,
+                architecture, CPU, message => log?.Add(message)) ?? throw new InvalidOperationException($"no replica for {architecture.Name}");
         }
+
+        /// <summary>A ResNet-9 of width 8 on 3×16×16 images.</summary>
+        public static NetworkAndReplica ResNet9(List<string>? log = null) => new(CnnArchitecture.ResNet9(8), 3, 16, log);
 
         public nn.Module<Tensor, Tensor> Network { get; }
 
@@ -48,7 +50,7 @@ public sealed class MixedPrecisionTests : IDisposable
     public void TheReplicaComputesInBFloat16WithTheNetworksCurrentWeights()
     {
         var log = new List<string>();
-        using var pair = new ResNet9Pair(log);
+        using var pair = NetworkAndReplica.ResNet9(log);
         var (network, replica) = (pair.Network, pair.Replica);
         using var scope = NewDisposeScope();
         var images = randn(8, 3, 16, 16);
@@ -87,7 +89,7 @@ public sealed class MixedPrecisionTests : IDisposable
     [InlineData(4)]
     public void GradientsReachTheFloat32NetworkAndAgreeWithFloat32Ones(int seed)
     {
-        using var pair = new ResNet9Pair();
+        using var pair = NetworkAndReplica.ResNet9();
         var (network, replica) = (pair.Network, pair.Replica);
         using var scope = NewDisposeScope();
         var generator = new Generator((ulong)seed);
@@ -121,9 +123,8 @@ public sealed class MixedPrecisionTests : IDisposable
         var architecture = CnnArchitecture.FromName(name);
         // The architecture's own initialization, seeded: this collection runs alone, so no other test draws meanwhile.
         manual_seed(3);
-        using var network = architecture.CreateModule(channels, size, size, 10);
-        using var replica = MixedPrecisionReplica.Create(network, () => architecture.CreateModule(channels, size, size, 10), TrainingPrecision.MixedBFloat16, architecture, CPU, _ => { });
-        Assert.NotNull(replica);
+        using var pair = new NetworkAndReplica(architecture, channels, size);
+        var (network, replica) = (pair.Network, pair.Replica);
         using var scope = NewDisposeScope();
         var images = randn([8, channels, size, size], generator: new Generator(3));
         var labels = tensor(new long[] { 0, 3, 7, 9, 1, 2, 5, 8 });
@@ -147,7 +148,7 @@ public sealed class MixedPrecisionTests : IDisposable
     [Fact]
     public void ConvolutionAndLinearWeightsAreBFloat16InTheReplicaOnly()
     {
-        using var pair = new ResNet9Pair();
+        using var pair = NetworkAndReplica.ResNet9();
         var (network, replica) = (pair.Network, pair.Replica);
         foreach (var (name, layer) in replica.Network.named_modules().Where(m => m.module.named_parameters(recurse: false).Any()))
         {
@@ -161,7 +162,7 @@ public sealed class MixedPrecisionTests : IDisposable
     [Fact]
     public void BatchNormStatisticsOfAStepReachTheNetwork()
     {
-        using var pair = new ResNet9Pair();
+        using var pair = NetworkAndReplica.ResNet9();
         var (network, replica) = (pair.Network, pair.Replica);
         using var scope = NewDisposeScope();
         var images = randn(16, 3, 16, 16) * 3 + 1;
@@ -188,7 +189,7 @@ public sealed class MixedPrecisionTests : IDisposable
     [Fact]
     public void FrozenLayersGetNoGradientAndEvaluationModeCarriesOver()
     {
-        using var pair = new ResNet9Pair();
+        using var pair = NetworkAndReplica.ResNet9();
         var (network, replica) = (pair.Network, pair.Replica);
         using var scope = NewDisposeScope();
         var (firstName, first) = network.named_modules().First(m => m.module is Conv2d);
