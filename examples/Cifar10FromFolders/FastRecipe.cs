@@ -12,7 +12,8 @@ internal static class FastRecipe
     // momentum 0.85 (a step there is lr / (1 + 1 / (1 − momentum)) per image of a summed loss).
     private const double AirbenchLearningRate = 11.5, AirbenchWeightDecay = 0.0153, Momentum = 0.85;
 
-    public static CnnArchitecture Architecture => CnnArchitecture.AirbenchNet(64);
+    /// <summary>airbench94's network at base width 64; wider ones (airbench95 widens it) cost more per image.</summary>
+    public const int DefaultWidth = 64;
 
     /// <summary>The peak rate of a mean loss over <paramref name="batchSize"/> images: 1.5 at airbench's 1,024.</summary>
     public static double LearningRate(int batchSize) => AirbenchLearningRate * batchSize / (1024 * (1 + 1 / (1 - Momentum)));
@@ -28,9 +29,9 @@ internal static class FastRecipe
         ? new() { CropPadding = 2, CropPaddingMode = CropPadding.Reflect, HorizontalFlipProbability = 0.5 }
         : new() { CropPadding = 2, CropPaddingMode = CropPadding.Reflect, AlternateHorizontalFlips = true };
 
-    public static CnnTrainerOptions Options(int epochs, int batchSize, double learningRate, string? without)
+    public static CnnTrainerOptions Options(CnnArchitecture architecture, int epochs, int batchSize, double learningRate, string? without)
     {
-        var options = Options(epochs, batchSize, learningRate);
+        var options = Options(architecture, epochs, batchSize, learningRate);
         switch (without)
         {
             case "whitening":
@@ -52,9 +53,9 @@ internal static class FastRecipe
         return options;
     }
 
-    private static CnnTrainerOptions Options(int epochs, int batchSize, double learningRate) => new()
+    private static CnnTrainerOptions Options(CnnArchitecture architecture, int epochs, int batchSize, double learningRate) => new()
     {
-        Architecture = Architecture,
+        Architecture = architecture,
         Epochs = epochs,
         BatchSize = batchSize,
         Optimizer = CnnOptimizer.Sgd,

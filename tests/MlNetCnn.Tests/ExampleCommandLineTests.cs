@@ -62,14 +62,43 @@ public sealed class ExampleCommandLineTests
         using var temp = new TempFolder();
         string data = SyntheticImages.CreateFolder(temp.Combine("images"), perClass: 20, size: 32, classes: 4, color: true);
         var (exitCode, output, error) = Run("examples", "Cifar10FromFolders", "--data", data, "--recipe", "fast", "--without", "lookahead",
-            "--epochs", "2", "--batch-size", "16", "--precision", "bfloat16", "--output", temp.Combine("output"));
+            "--epochs", "2", "--batch-size", "16", "--erasing", "0.5", "--precision", "bfloat16", "--output", temp.Combine("output"));
         Assert.True(exitCode == 0, error + output);
         Assert.Contains("AirbenchNet-64", output);
+        Assert.Contains("random erasing 0.5", output);
         Assert.Contains(MlNetCnn.Platform.TorchRuntime.HasNativeBFloat16 ? ", bfloat16 mixed precision" : ", float32 (bfloat16 asked for", output);
         Assert.Contains("without lookahead", output);
         Assert.Contains("test-time HorizontalFlipAndTranslation", output);
         Assert.Contains("Held-out micro accuracy", output);
         Assert.True(File.Exists(temp.Combine("output", "model.zip")));
+    }
+
+    [Fact]
+    public void TheFastCifarRecipeTrainsOnTheOfficialBinaryBatchesAndEvaluatesOnTheirTestBatch()
+    {
+        // The official-data run (--download) finds the extracted batches already there and fetches nothing.
+        using var temp = new TempFolder();
+        string batches = Directory.CreateDirectory(temp.Combine("cifar10", "cifar-10-batches-bin")).FullName;
+        byte[] Labels(int count, int offset) => [.. Enumerable.Range(offset, count).Select(i => (byte)(i % 10))];
+        for (int batch = 1; batch <= 5; batch++)
+            DatasetFiles.WriteCifarBatch(Path.Combine(batches, $"data_batch_{batch}.bin"), Labels(8, batch), firstRecord: 8 * batch);
+        DatasetFiles.WriteCifarBatch(Path.Combine(batches, "test_batch.bin"), Labels(10, 0));
+
+        var (exitCode, output, error) = Run("examples", "Cifar10FromFolders", "--download", "--data", temp.Combine("cifar10"), "--recipe", "fast",
+            "--width", "8", "--epochs", "1", "--batch-size", "16", "--precision", "float32", "--output", temp.Combine("output"));
+        Assert.True(exitCode == 0, error + output);
+        Assert.Contains("Training images: 40, test images: 10", output);
+        Assert.Contains("Training AirbenchNet-8 (", output);
+        Assert.Contains("Test micro accuracy", output);
+        Assert.True(File.Exists(temp.Combine("output", "model.zip")));
+    }
+
+    [Fact]
+    public void TheNetworksWidthBelongsToTheFastRecipe()
+    {
+        var (exitCode, _, error) = Run("examples", "Cifar10FromFolders", "--data", ".", "--width", "96");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("--width sets the fast recipe's network; add --recipe fast", error);
     }
 
     [Fact]
