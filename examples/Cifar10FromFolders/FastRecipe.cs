@@ -15,6 +15,9 @@ internal static class FastRecipe
     /// <summary>airbench94's network at base width 64; wider ones (airbench95 widens it) cost more per image.</summary>
     public const int DefaultWidth = 64;
 
+    /// <summary>The widest network <c>--width</c> builds: 2,048 channels in its later groups, 125 M parameters.</summary>
+    public const int MaxWidth = 512;
+
     /// <summary>The peak rate of a mean loss over <paramref name="batchSize"/> images: 1.5 at airbench's 1,024.</summary>
     public static double LearningRate(int batchSize) => AirbenchLearningRate * batchSize / (1024 * (1 + 1 / (1 - Momentum)));
 

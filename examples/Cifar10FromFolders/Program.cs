@@ -24,7 +24,7 @@ const string Usage = """
                            schedule, Lookahead, alternating flips, 2-pixel translations, flips and 1-pixel translations
                            at test time), 10 epochs of batch 1024 by default; --architecture does not apply
       --width N            the fast recipe's network: AirbenchNet(N), N channels in its first group and 4N in the
-                           others (default 64, airbench94's; 96 has 2.2× the multiply-adds per image)
+                           others (default 64, airbench94's; 96 has 2.2× the multiply-adds per image; at most 512)
       --without T          the fast recipe less one technique, for ablations: whitening, identity, norm-rate,
                            lookahead, alternating-flip (then a random flip per image and epoch) or label-smoothing
       --architecture A     resnet9 (ResNet-9 at width 32, 1.65 M parameters; default), vgg11 (VGG-11-BN for CIFAR)
@@ -60,6 +60,9 @@ static int Run(CommandLine commandLine)
     int? width = commandLine.Text("--width") is null ? null : commandLine.PositiveInt("--width", FastRecipe.DefaultWidth);
     if (width != null && !fast)
         throw CommandLine.Usage("--width sets the fast recipe's network; add --recipe fast (or use --architecture).");
+    // Checked before the network's weights are allocated: a mistyped width would ask libtorch for terabytes.
+    if (width > FastRecipe.MaxWidth)
+        throw CommandLine.Usage($"--width needs a whole number from 1 to {FastRecipe.MaxWidth}, not {width} (airbench94's is 64).");
     string architectureName = commandLine.Choice("--architecture", "resnet9", "resnet9", "vgg11", "resnet18");
     int epochs = commandLine.PositiveInt("--epochs", fast ? 10 : 15), batchSize = commandLine.PositiveInt("--batch-size", fast ? 1024 : 256);
     double learningRate = commandLine.Number("--learning-rate", fast ? FastRecipe.LearningRate(batchSize) : architectureName == "resnet9" ? StandardCifarRecipe.ResNet9LearningRate : 0.1, 0, 100);

@@ -104,6 +104,10 @@ public sealed class ExampleCommandLineTests
         var (exitCode, _, error) = Run("examples", "Cifar10FromFolders", "--data", ".", "--width", "96");
         Assert.NotEqual(0, exitCode);
         Assert.Contains("--width sets the fast recipe's network; add --recipe fast", error);
+
+        (exitCode, _, error) = Run("examples", "Cifar10FromFolders", "--data", ".", "--recipe", "fast", "--width", "1000000");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("--width needs a whole number from 1 to 512, not 1000000", error);
     }
 
     [Fact]
