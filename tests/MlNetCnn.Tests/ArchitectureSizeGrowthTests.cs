@@ -26,6 +26,30 @@ public sealed class ArchitectureSizeGrowthTests
         Assert.Equal(architecture.SizeGrowsWithImage, large > small);
     }
 
+    // The parameterized built-ins bound their size from the name alone (a loaded model's weights must hold at least
+    // that much); the bound must never exceed the real network, and should not be far below it either.
+    [Theory]
+    [InlineData("AirbenchNet-8", 3, 9)]
+    [InlineData("AirbenchNet-64", 3, 32)]
+    [InlineData("ResNet9-8", 1, 8)]
+    [InlineData("ResNet9-32", 3, 32)]
+    [InlineData("Mlp8", 1, 28)]
+    [InlineData("Mlp300", 3, 32)]
+    [InlineData("CnnNFeature6", 1, 28)]
+    [InlineData("CnnNFeature40", 3, 16)]
+    [InlineData("ResNet-1-1-1-1", 3, 32)]
+    [InlineData("ResNet-2-2-2-3", 3, 32)]
+    public void TheLeastSizeFromTheNameBoundsTheRealNetworkFromBelow(string name, int channels, int side)
+    {
+        var architecture = CnnArchitecture.FromName(name);
+        using var module = architecture.CreateModule(channels, side, side, 10);
+        double actual = module.state_dict().Values.Sum(t => (double)t.numel());
+
+        double least = architecture.LeastStateValues(channels, side, side, 10);
+
+        Assert.InRange(least, 0.5 * actual, actual);
+    }
+
     private static long Parameters(CnnArchitecture architecture, int side)
     {
         using var module = architecture.CreateModule(2, side, side, 3);

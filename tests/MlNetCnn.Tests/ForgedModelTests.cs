@@ -135,6 +135,22 @@ public sealed class ForgedModelTests : IDisposable
         Assert.Contains("the recorded image size does not belong to these weights", LoadFails(path).Message);
     }
 
+    // The test model's weights hold about 45,000 values; each name asks for far more (AirbenchNet-100000 for 5 × 10^12).
+    [Theory]
+    [InlineData("AirbenchNet-100000")]
+    [InlineData("ResNet9-100000")]
+    [InlineData("Mlp100000000")]
+    [InlineData("CnnNFeature1000000")]
+    [InlineData("ResNet-64-64-64-64")]
+    public void AForgedArchitectureWidthIsRefusedBeforeTheNetworkIsBuilt(string name)
+    {
+        string path = ModelWith(entry => ModelFileEditor.Rehash(ModelFileEditor.ReplaceArchitectureName(entry, name)));
+
+        var error = LoadFails(path);
+        Assert.Contains($"architecture {name} at 1×16×16 with 3 classes holds at least", error.Message);
+        Assert.Contains("the architecture name does not belong to these weights", error.Message);
+    }
+
     [Theory]
     [InlineData("LeNet5", 100, 100)]
     [InlineData("Mlp8", 70, 150)]

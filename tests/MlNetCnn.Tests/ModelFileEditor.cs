@@ -89,6 +89,19 @@ internal static class ModelFileEditor
         return [.. entry.AsSpan(0, layout.WeightsLength), .. BitConverter.GetBytes((long)weights.Length), .. weights];
     }
 
+    /// <summary>Replaces the record's architecture name, its first field (the checksum is left to <see cref="Rehash"/>).</summary>
+    public static byte[] ReplaceArchitectureName(byte[] entry, string name)
+    {
+        using var reader = new BinaryReader(new MemoryStream(entry));
+        reader.BaseStream.Position = RecordOffset;
+        reader.ReadString();
+        int end = (int)reader.BaseStream.Position;
+        using var replacement = new MemoryStream();
+        using (var writer = new BinaryWriter(replacement))
+            writer.Write(name);
+        return [.. entry.AsSpan(0, RecordOffset), .. replacement.ToArray(), .. entry.AsSpan(end)];
+    }
+
     /// <summary>The same model in format version 3: the record's fields inline, the checksum over the weights only.</summary>
     public static byte[] ToVersion3(byte[] entry)
     {

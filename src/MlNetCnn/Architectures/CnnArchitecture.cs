@@ -216,6 +216,14 @@ public abstract class CnnArchitecture
     internal virtual bool SizeGrowsWithImage => true;
 
     /// <summary>
+    /// A lower bound on the values in the network's state (parameters and buffers) at this input size and class count,
+    /// computed without building the network; 0 where unknown. The parameterized built-ins grow with the parameter in
+    /// their name, so a model record whose name asks for a wider network than its weights hold is refused before that
+    /// network is allocated.
+    /// </summary>
+    internal virtual double LeastStateValues(int channels, int height, int width, int numClasses) => 0;
+
+    /// <summary>
     /// Builds a freshly initialized network for images of <paramref name="channels"/>×<paramref name="height"/>×<paramref name="width"/>
     /// (planar CHW floats) and <paramref name="numClasses"/> classes. Its forward pass maps a batch [N, C, H, W] to logits [N, numClasses].
     /// </summary>

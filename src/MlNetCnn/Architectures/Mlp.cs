@@ -47,6 +47,10 @@ internal sealed class MlpArchitecture(int hidden) : BuiltInArchitecture(NamePref
 
     public const string NamePrefix = "Mlp";
 
+    // The three linear layers' weights.
+    internal override double LeastStateValues(int channels, int height, int width, int numClasses)
+        => (double)hidden * ((double)channels * height * width + hidden + numClasses);
+
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         => new Mlp(channels, height, width, numClasses, hidden);
 }

@@ -257,6 +257,10 @@ internal sealed class ResNetBlocksArchitecture(int[] blocks) : BuiltInArchitectu
 {
     public const string NamePrefix = "ResNet-";
 
+    // Every basic block's second 3×3 convolution, planes→planes, in stages of 64, 128, 256 and 512 planes.
+    internal override double LeastStateValues(int channels, int height, int width, int numClasses)
+        => blocks.Select((count, stage) => count * 9.0 * Math.Pow(64 << stage, 2)).Sum();
+
     public static string NameOf(int[] blocks) => NamePrefix + string.Join("-", blocks);
 
     /// <summary>The block counts in a name such as <c>ResNet-2-2-2-3</c>, or null.</summary>

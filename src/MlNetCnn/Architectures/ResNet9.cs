@@ -80,5 +80,8 @@ internal sealed class ResNet9Architecture(int width) : BuiltInArchitecture(NameP
 {
     public const string NamePrefix = "ResNet9-";
 
+    // The 3×3 convolutions w→2w, two of 2w→2w, 2w→4w, 4w→8w and two of 8w→8w.
+    internal override double LeastStateValues(int channels, int height, int width1, int numClasses) => 9.0 * 178 * width * (double)width;
+
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width1, int numClasses) => new ResNet9(channels, numClasses, width);
 }

@@ -8,7 +8,9 @@ namespace MlNetCnn.Persistence;
 /// the network allocate and initialize far more than the file's weights hold. A network's size is at most linear in
 /// the image area, so two builds at small sizes measure its growth and bound the size at the recorded one; a bound far
 /// above the weights is refused. Networks that pool adaptively (<see cref="CnnArchitecture.SizeGrowsWithImage"/> false)
-/// and records no larger than the small builds skip the check.
+/// and records no larger than the small builds skip the check. Before any build, the parameterized built-ins
+/// (<c>AirbenchNet-{width}</c>, <c>ResNet9-{width}</c>, <c>Mlp{hidden}</c>, <c>CnnNFeature{n}</c>, <c>ResNet-a-b-c-d</c>)
+/// compute a lower bound of their size from the name alone: a forged width cannot have a network allocated either.
 /// </summary>
 internal static class NetworkSizeCheck
 {
@@ -17,6 +19,9 @@ internal static class NetworkSizeCheck
     /// <summary>Throws <see cref="InvalidDataException"/> when <paramref name="architecture"/> at this size would hold far more than <paramref name="weightValues"/> values.</summary>
     public static void Check(CnnArchitecture architecture, int channels, int height, int width, int classes, long weightValues)
     {
+        double least = architecture.LeastStateValues(channels, height, width, classes);
+        if (least > weightValues)
+            throw new InvalidDataException($"architecture {architecture.Name} at {channels}×{height}×{width} with {classes} classes holds at least {least:N0} values, but the weights hold {weightValues:N0}: the architecture name does not belong to these weights.");
         if (!architecture.SizeGrowsWithImage)
             return;
         int side = Math.Max(ProbeSide, architecture.MinimumImageSize);
