@@ -11,7 +11,7 @@ using MlNetCnn.Examples;
 
 const string Usage = """
     usage: Cifar10FromFolders (--data <folder or .tar> | --download [--data <folder>]) [--recipe standard|fast [--width N] [--without T]]
-                              [--architecture resnet9|vgg11|resnet18] [--epochs N] [--batch-size N] [--learning-rate X]
+                              [--architecture resnet9|vgg11|resnet18] [--epochs N] [--minutes M] [--batch-size N] [--learning-rate X]
                               [--test-time flip|flip-translate|none] [--erasing P] [--precision float32|bfloat16] [--holdout F]
                               [--per-class N] [--output <dir>]
       --data <path>        CIFAR-10 images laid out <class>/<image>, or <root>/train|test/<class>/<image>, or a .tar
@@ -29,7 +29,9 @@ const string Usage = """
                            lookahead, alternating-flip (then a random flip per image and epoch) or label-smoothing
       --architecture A     resnet9 (ResNet-9 at width 32, 1.65 M parameters; default), vgg11 (VGG-11-BN for CIFAR)
                            or resnet18 (ResNet-18 with the CIFAR stem)
-      --epochs N           passes over the training images (default 15; fast: 10)
+      --epochs N           passes over the training images (default 15; fast: 10; with --minutes, the most: 1,000)
+      --minutes M          train as many epochs as fit in M minutes of Fit (CnnTrainerOptions.TimeLimit), planned
+                           from the measured speed, with the schedule stretched over them
       --batch-size N       images per step (default 256; fast: 1024)
       --learning-rate X    peak of SGD with Nesterov momentum (default 0.4 for resnet9, 0.1 otherwise; fast: 1.5 at
                            batch 1024, scaled with the batch size)
@@ -45,7 +47,7 @@ const string Usage = """
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--recipe", "--width", "--without", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--test-time", "--erasing", "--precision", "--holdout", "--per-class", "--output"], ["--download"], Run);
+    ["--data", "--recipe", "--width", "--without", "--architecture", "--epochs", "--minutes", "--batch-size", "--learning-rate", "--test-time", "--erasing", "--precision", "--holdout", "--per-class", "--output"], ["--download"], Run);
 
 static int Run(CommandLine commandLine)
 {
@@ -64,7 +66,9 @@ static int Run(CommandLine commandLine)
     if (width > FastRecipe.MaxWidth)
         throw CommandLine.Usage($"--width needs a whole number from 1 to {FastRecipe.MaxWidth}, not {width} (airbench94's is 64).");
     string architectureName = commandLine.Choice("--architecture", "resnet9", "resnet9", "vgg11", "resnet18");
-    int epochs = commandLine.PositiveInt("--epochs", fast ? 10 : 15), batchSize = commandLine.PositiveInt("--batch-size", fast ? 1024 : 256);
+    const double MaxMinutes = 7 * 24 * 60; // a week: beyond it a limit is a typing error
+    double? minutes = commandLine.Text("--minutes") is null ? null : commandLine.Number("--minutes", 0, 0, MaxMinutes);
+    int epochs = commandLine.PositiveInt("--epochs", minutes != null ? 1000 : fast ? 10 : 15), batchSize = commandLine.PositiveInt("--batch-size", fast ? 1024 : 256);
     double learningRate = commandLine.Number("--learning-rate", fast ? FastRecipe.LearningRate(batchSize) : architectureName == "resnet9" ? StandardCifarRecipe.ResNet9LearningRate : 0.1, 0, 100);
     var testTime = commandLine.Choice("--test-time", fast ? "flip-translate" : "flip", "flip", "flip-translate", "none") switch
     {
@@ -113,13 +117,14 @@ static int Run(CommandLine commandLine)
     // Per-epoch figures score each image once (six views would cost more than a fast epoch's training); the final
     // evaluation below scores with the test-time augmentation.
     options.ValidationTestTimeAugmentation = fast ? TestTimeAugmentation.None : testTime;
+    options.TimeLimit = minutes is { } limit ? TimeSpan.FromMinutes(limit) : null;
     options.CheckpointDirectory = Path.Combine(output, "checkpoints");
     options.Seed = 1;
     options.Precision = PrecisionOption.Read(commandLine, fast ? "bfloat16" : "float32");
     string recipe = fast ? FastRecipe.Description + (without is null ? "" : $", without {without}")
         : $"SGD-Nesterov one-cycle peak {learningRate}, label smoothing 0.2, crop+flip augmentation";
     Console.WriteLine($"Training {architecture.Name} ({architecture.Summarize(new ImageShape(3, 32, 32), 10).TotalParameters:N0} parameters), " +
-                      $"{epochs} epochs, batch {batchSize}, {recipe}{(erasing > 0 ? $", random erasing {erasing}" : "")}, test-time {testTime}{PrecisionOption.Describe(options.Precision)}");
+                      $"{(minutes is { } m ? $"as many epochs as fit in {m:0.##} minutes (at most {epochs})" : $"{epochs} epochs")}, batch {batchSize}, {recipe}{(erasing > 0 ? $", random erasing {erasing}" : "")}, test-time {testTime}{PrecisionOption.Describe(options.Precision)}");
     clock.Restart();
     using var cnn = TrainingConsole.Run(architecture.Name, progress =>
     {
@@ -127,7 +132,7 @@ static int Run(CommandLine commandLine)
         return new CnnTrainer(ml, options).Fit(preprocessing.Transform(train));
     });
     double fitSeconds = clock.Elapsed.TotalSeconds, epochSeconds = cnn.TrainingHistory.Average(e => e.Duration.TotalSeconds);
-    Console.WriteLine($"Fit: {fitSeconds:F0} s in all (image decoding included); {epochSeconds:F1} s per epoch on average, " +
+    Console.WriteLine($"Fit: {fitSeconds:F0} s in all (image decoding included); {cnn.TrainingHistory.Count} epochs, {epochSeconds:F1} s per epoch on average, " +
                       $"{trainCount / epochSeconds:F0} images/s (validation pass included)");
 
     var model = preprocessing.Append(cnn).Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(cnn.Transform(preprocessing.Transform(test))));

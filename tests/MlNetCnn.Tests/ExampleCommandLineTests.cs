@@ -83,9 +83,12 @@ public sealed class ExampleCommandLineTests
         DatasetFiles.WriteCifarBatch(Path.Combine(batches, "test_batch.bin"), Labels(10, 0));
 
         string output = TrainCifar(temp, "--download", "--data", temp.Combine("cifar10"), "--recipe", "fast",
-            "--width", "8", "--epochs", "1", "--batch-size", "16", "--precision", "float32");
+            "--width", "8", "--minutes", "0.05", "--epochs", "2", "--batch-size", "16", "--precision", "float32");
         Assert.Contains("Training images: 40, test images: 10", output);
         Assert.Contains("Training AirbenchNet-8 (", output);
+        // The README's official-data commands set the time budget, not the epochs.
+        Assert.Contains("as many epochs as fit in 0.05 minutes (at most 2)", output);
+        Assert.Matches(@"Fit: \d+ s in all \(image decoding included\); [12] epochs", output);
         Assert.Contains("Test micro accuracy", output);
     }
 

@@ -10,7 +10,8 @@ namespace MlNetCnn.Persistence;
 internal sealed class TrainingCheckpoint
 {
     private const uint Magic = 0x544B4331; // "1CKT"
-    private const int Version = 1;
+    // 2 adds the time limit's planned epochs to the training state.
+    private const int Version = 2;
 
     /// <summary>The extension of checkpoint files.</summary>
     internal const string Extension = ".cnnckpt";
@@ -90,8 +91,8 @@ internal sealed class TrainingCheckpoint
             if (reader.Remaining() < 8 || reader.ReadUInt32() != Magic)
                 throw new InvalidDataException("it is not an MlNetCnn training checkpoint.");
             int version = reader.ReadInt32();
-            if (version != Version)
-                throw new InvalidDataException($"checkpoint format {version} is not supported (this MlNetCnn reads {Version}).");
+            if (version is < 1 or > Version)
+                throw new InvalidDataException($"checkpoint format {version} is not supported (this MlNetCnn reads 1 to {Version}).");
             long length = reader.ReadInt64();
             byte[] hash = reader.ReadBytes(32);
             byte[] payload = reader.ReadBlob("checkpoint contents", length);
@@ -106,7 +107,7 @@ internal sealed class TrainingCheckpoint
                 Fingerprint = body.ReadText("fingerprint"),
                 Mean = ReadFloats(body),
                 Std = ReadFloats(body),
-                State = TrainingState.Read(body),
+                State = TrainingState.Read(body, version),
                 Weights = ReadBytes(body, "weights"),
                 OptimizerState = ReadBytes(body, "optimizer state"),
                 RandomState = ReadBytes(body, "random generator state"),

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
@@ -59,6 +60,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 0, "CnnTrainerOptions.Epochs");
         if (options.Epochs == 0 && options.InitialWeights is null && options.InitialModel is null)
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.Epochs", 0, "CnnTrainerOptions.Epochs is 0: that only packages given weights (InitialWeights or InitialModel) without training; set one of them, or train at least 1 epoch.");
+        if (options.TimeLimit is { } limit && limit <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TimeLimit", limit, "CnnTrainerOptions.TimeLimit must be positive, or null to train all Epochs.");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, "CnnTrainerOptions.BatchSize");
         if (options.ScoringBatchSize is < 1 or > CnnTrainerOptions.MaxScoringBatchSize)
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.ScoringBatchSize", options.ScoringBatchSize, $"CnnTrainerOptions.ScoringBatchSize must be between 1 and {CnnTrainerOptions.MaxScoringBatchSize}.");
@@ -170,6 +173,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     public CnnTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        var fitClock = Stopwatch.StartNew();
         // The options may have changed since construction (the trainer reads them now): check them again before any work.
         Validate(Options);
         TorchRuntime.EnsureInitialized();
@@ -222,7 +226,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             {
                 if (checkpoint != null)
                     loop.Restore(checkpoint);
-                loop.Run(train, validation, shape);
+                loop.Run(train, validation, shape, fitClock);
                 return Package(loop.History.ToList());
             }
         }
@@ -347,7 +351,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             $"momentum={o.Momentum:R}", $"nesterov={o.Nesterov}", $"decay={o.WeightDecay:R}", $"clip={o.GradientClipNorm:R}",
             $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization)
             + (o.PatchWhitening ? "|whitening" : "") + (o.BatchNormLearningRateFactor != 1 ? $"|norm-rate={o.BatchNormLearningRateFactor:R}" : "")
-            + (o.Precision != TrainingPrecision.Float32 ? $"|precision={o.Precision}" : "")
+            + (o.Precision != TrainingPrecision.Float32 ? $"|precision={o.Precision}" : "") + (o.TimeLimit is { } limit ? $"|time-limit={limit:c}" : "")
             + (o.Lookahead is { } lookahead ? $"|{lookahead}" : "") + (o.Mixing is { } mixing ? $"|{mixing}" : "")
             + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}"
                 + (o.FrozenBackboneFraction > 0 ? $"|frozen={o.FrozenBackboneFraction:R}" : "") : "");

@@ -24,6 +24,18 @@ public sealed class CnnTrainerOptions
     /// </summary>
     public int Epochs { get; set; } = 10;
 
+    /// <summary>
+    /// Trains as many epochs as fit in this time, counted from the start of <c>Fit</c> (reading and caching the images
+    /// and <see cref="PatchWhitening"/> count too), and at most <see cref="Epochs"/>; null (the default) trains all
+    /// <see cref="Epochs"/>. The number is planned from the speed of the first training steps, re-planned after the
+    /// first epoch from its measured time (training, validation and checkpoints), and lowered later when epochs slow
+    /// down; the learning-rate schedule and <see cref="Lookahead"/> stretch over the planned epochs, so the run ends
+    /// with its schedule completed rather than cut off. At least one epoch is trained, whatever it takes. How many epochs
+    /// fit depends on the machine, so a time-limited run is not reproducible bit for bit; a resumed run keeps its
+    /// checkpoint's plan, or shortens it to fit its own limit.
+    /// </summary>
+    public TimeSpan? TimeLimit { get; set; }
+
     /// <summary>Images per optimization step. Default 64.</summary>
     public int BatchSize { get; set; } = 64;
 

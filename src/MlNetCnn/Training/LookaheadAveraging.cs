@@ -12,7 +12,7 @@ internal sealed class LookaheadAveraging : IDisposable
 {
     private readonly nn.Module _module;
     private readonly LookaheadOptions _options;
-    private readonly long _totalSteps;
+    private long _totalSteps;
     private readonly Dictionary<string, Tensor> _slow = new(StringComparer.Ordinal);
     private long _lastSyncStep;
 
@@ -34,6 +34,9 @@ internal sealed class LookaheadAveraging : IDisposable
                 _slow.Add(name, tensor.detach().clone().DetachFromDisposeScope());
         }
     }
+
+    /// <summary>Stretches the averaging's decay over <paramref name="totalSteps"/> (a time limit's new plan).</summary>
+    public void SetTotalSteps(long totalSteps) => _totalSteps = Math.Max(1, totalSteps);
 
     /// <summary>Call after every optimization step; synchronizes every <see cref="LookaheadOptions.SyncPeriod"/> steps of the run.</summary>
     /// <param name="completedSteps">Optimization steps done so far in the run, this one included.</param>

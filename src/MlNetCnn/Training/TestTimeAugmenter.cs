@@ -37,6 +37,14 @@ internal static class TestTimeAugmenter
         }
     }
 
+    /// <summary>The views each image is scored in: 1, 2 (with its mirror) or 6.</summary>
+    public static int Views(TestTimeAugmentation augmentation) => augmentation switch
+    {
+        TestTimeAugmentation.HorizontalFlip => 2,
+        TestTimeAugmentation.HorizontalFlipAndTranslation => 6,
+        _ => 1,
+    };
+
     /// <summary>Whether <paramref name="augmentation"/> can score images of <paramref name="shape"/> (one reflected pixel needs two per side).</summary>
     public static bool Fits(TestTimeAugmentation augmentation, ImageShape shape)
         => augmentation != TestTimeAugmentation.HorizontalFlipAndTranslation || (shape.Height >= 2 && shape.Width >= 2);

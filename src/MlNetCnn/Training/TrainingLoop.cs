@@ -92,6 +92,7 @@ internal sealed class TrainingLoop : IDisposable
         _state.BestMetric = restored.BestMetric;
         _state.BestEpoch = restored.BestEpoch;
         _state.EpochsWithoutImprovement = restored.EpochsWithoutImprovement;
+        _state.PlannedEpochs = restored.PlannedEpochs;
         _state.History.AddRange(restored.History);
         _bestWeights = checkpoint.BestWeights;
         if (_options.CheckpointDirectory is { } directory && checkpoint.ReconcileBest(Path.Combine(directory, BestCheckpointName)) is { } repaired)
@@ -99,20 +100,26 @@ internal sealed class TrainingLoop : IDisposable
         _channel.Info(MessageSensitivity.None, $"CnnTrainer: resumed after epoch {restored.CompletedEpochs} (step {restored.Step}).");
     }
 
-    public void Run(ITrainingBatchSource train, ITrainingBatchSource? validation, ImageShape shape)
+    /// <summary>The epochs this run trains: all <see cref="CnnTrainerOptions.Epochs"/>, or as many as <see cref="CnnTrainerOptions.TimeLimit"/> planned.</summary>
+    private int PlannedEpochs => _state.PlannedEpochs > 0 ? _state.PlannedEpochs : _options.Epochs;
+
+    /// <summary>Trains the planned epochs; <paramref name="fitClock"/> started with <c>Fit</c>, which the time limit counts from.</summary>
+    public void Run(ITrainingBatchSource train, ITrainingBatchSource? validation, ImageShape shape, Stopwatch fitClock)
     {
         int batchSize = Math.Min(_options.BatchSize, train.Count);
         int stepsPerEpoch = (train.Count + batchSize - 1) / batchSize;
         using var batch = new BatchTensors(batchSize, shape);
         var total = Stopwatch.StartNew();
         int epochsThisRun = 0;
+        var budget = _options.TimeLimit is { } limit ? new EpochBudget(limit, () => fitClock.Elapsed, _options.Epochs) : null;
         // Created here, after Restore: the slow and fast weights agree at every epoch boundary.
-        _lookahead = _options.Lookahead is { } lookahead ? new LookaheadAveraging(_model, lookahead, _state.Step, (long)stepsPerEpoch * _options.Epochs) : null;
+        _lookahead = _options.Lookahead is { } lookahead ? new LookaheadAveraging(_model, lookahead, _state.Step, (long)stepsPerEpoch * PlannedEpochs) : null;
 
-        for (int epoch = _state.CompletedEpochs + 1; epoch <= _options.Epochs; epoch++)
+        for (int epoch = _state.CompletedEpochs + 1; epoch <= PlannedEpochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
-            var (loss, accuracy, learningRate) = TrainEpoch(train, batch, epoch, stepsPerEpoch, total, epochsThisRun);
+            var (loss, accuracy, learningRate) = TrainEpoch(train, batch, epoch, stepsPerEpoch, total, epochsThisRun,
+                budget is not null && _state.CompletedEpochs == 0 && _state.PlannedEpochs == 0 ? (budget, validation?.Count ?? 0) : null);
             _lookahead?.EndEpoch(_state.Step);
             EnsureUsable(epoch, batch);
             double trainSeconds = clock.Elapsed.TotalSeconds;
@@ -126,7 +133,10 @@ internal sealed class TrainingLoop : IDisposable
             UpdatePlateau(summary);
             bool improved = TrackBest(summary);
             bool stop = _options.EarlyStopping is { } early && _state.EpochsWithoutImprovement >= early.Patience;
-            WriteCheckpoints(epoch, improved, force: stop || epoch == _options.Epochs);
+            // The plan is part of the checkpoint below, so the epoch that ends the run writes its last checkpoint.
+            if (budget != null)
+                Replan(budget.PlanAfterEpoch(epoch, clock.Elapsed.TotalSeconds, PlannedEpochs), budget, stepsPerEpoch, clock.Elapsed.TotalSeconds);
+            WriteCheckpoints(epoch, improved, force: stop || epoch == PlannedEpochs);
             Report(epoch, stepsPerEpoch, stepsPerEpoch, loss, accuracy, learningRate, summary.ImagesPerSecond, total, epochsThisRun, summary);
             if (stop)
             {
@@ -144,8 +154,23 @@ internal sealed class TrainingLoop : IDisposable
         _model.eval();
     }
 
-    private (double Loss, double Accuracy, double LearningRate) TrainEpoch(ITrainingBatchSource train, BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun)
+    /// <summary>Adopts a new plan of the time limit: the schedule and Lookahead stretch over it from now on.</summary>
+    private void Replan(int epochs, EpochBudget budget, int stepsPerEpoch, double epochSeconds)
     {
+        if (epochs == _state.PlannedEpochs)
+            return;
+        _state.PlannedEpochs = epochs;
+        _lookahead?.SetTotalSteps((long)stepsPerEpoch * epochs);
+        _channel.Info(MessageSensitivity.None, $"CnnTrainer: time limit {budget.Limit:g}: {epochs} epochs planned (about {epochSeconds:N0} s each).");
+    }
+
+    // firstPlan: with a time limit and no plan yet, the budget and the validation images, to plan from the first steps' speed.
+    private (double Loss, double Accuracy, double LearningRate) TrainEpoch(ITrainingBatchSource train, BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun,
+        (EpochBudget Budget, int ValidationCount)? firstPlan)
+    {
+        // The first step warms libtorch's kernels up, so the speed is timed over the steps after it.
+        int timedSteps = Math.Clamp(stepsPerEpoch / 5, 2, Math.Max(2, stepsPerEpoch - 2));
+        var afterFirstStep = TimeSpan.Zero;
         _model.train();
         _fineTuning?.BeginEpoch(epoch);
         // The order depends only on the seed and the epoch, so a resumed run shuffles exactly as an uninterrupted one.
@@ -198,6 +223,19 @@ internal sealed class TrainingLoop : IDisposable
             }
             _state.Step++;
             seen += count;
+            if (firstPlan is { } plan && b + 2 < stepsPerEpoch)
+            {
+                if (b == 0)
+                    afterFirstStep = clock.Elapsed;
+                else if (b == timedSteps)
+                {
+                    double secondsPerStep = (clock.Elapsed - afterFirstStep).TotalSeconds / timedSteps;
+                    // Scoring an image costs about a third of training on it, once per test-time view.
+                    double validationShare = plan.ValidationCount * TestTimeAugmenter.Views(_options.ValidationTestTimeAugmentation ?? _options.TestTimeAugmentation) / (3.0 * train.Count);
+                    double epochSeconds = secondsPerStep * stepsPerEpoch * (1 + validationShare);
+                    Replan(plan.Budget.Plan(epoch - 1 + (b + 1.0) / stepsPerEpoch, epochSeconds), plan.Budget, stepsPerEpoch, epochSeconds);
+                }
+            }
             if (_options.Progress != null && b + 1 < stepsPerEpoch && IsProgressDue(b, clock.Elapsed - lastReport))
             {
                 lastReport = clock.Elapsed;
@@ -244,7 +282,7 @@ internal sealed class TrainingLoop : IDisposable
 
     private double CurrentLearningRate(int stepsPerEpoch)
     {
-        double rate = _options.LearningRateSchedule.GetLearningRate(_options.LearningRate, _state.Step, stepsPerEpoch, _options.Epochs);
+        double rate = _options.LearningRateSchedule.GetLearningRate(_options.LearningRate, _state.Step, stepsPerEpoch, PlannedEpochs);
         if (_options.LearningRateSchedule is LearningRateSchedule.ReduceOnPlateauSchedule plateau)
             rate = Math.Max(rate * _state.PlateauScale, plateau.MinimumLearningRate);
         return rate;
@@ -331,9 +369,9 @@ internal sealed class TrainingLoop : IDisposable
         if (_options.Progress is null)
             return;
         double epochsDone = epochsThisRun + (summary is null ? (double)batch / batches : 0);
-        double remainingEpochs = _options.Epochs - (epoch - 1) - (double)batch / batches;
+        double remainingEpochs = PlannedEpochs - (epoch - 1) - (double)batch / batches;
         var remaining = epochsDone > 0 ? TimeSpan.FromSeconds(total.Elapsed.TotalSeconds / epochsDone * remainingEpochs) : TimeSpan.Zero;
-        _options.Progress.Report(new TrainingProgress(epoch, _options.Epochs, batch, batches, loss, accuracy, learningRate, imagesPerSecond, remaining, summary));
+        _options.Progress.Report(new TrainingProgress(epoch, PlannedEpochs, batch, batches, loss, accuracy, learningRate, imagesPerSecond, remaining, summary));
     }
 
     private (double? Loss, double? Accuracy) Evaluate(ITrainingBatchSource data, BatchTensors batch)

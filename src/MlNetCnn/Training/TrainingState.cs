@@ -10,6 +10,9 @@ internal sealed class TrainingState
 
     public List<EpochSummary> History { get; } = [];
 
+    /// <summary>The epochs <see cref="CnnTrainerOptions.TimeLimit"/> planned; 0 before a plan (all <see cref="CnnTrainerOptions.Epochs"/>).</summary>
+    public int PlannedEpochs { get; set; }
+
     /// <summary>Product of the reductions a plateau schedule has applied.</summary>
     public double PlateauScale { get; set; } = 1;
 
@@ -35,9 +38,11 @@ internal sealed class TrainingState
         writer.Write(BestEpoch);
         writer.Write(EpochsWithoutImprovement);
         EpochSummary.WriteAll(writer, History);
+        writer.Write(PlannedEpochs);
     }
 
-    public static TrainingState Read(BinaryReader reader)
+    /// <summary>Reads a state written by checkpoint format <paramref name="version"/> (1 had no plan).</summary>
+    public static TrainingState Read(BinaryReader reader, int version)
     {
         var state = new TrainingState
         {
@@ -51,11 +56,12 @@ internal sealed class TrainingState
             EpochsWithoutImprovement = reader.ReadInt32(),
         };
         state.History.AddRange(EpochSummary.ReadAll(reader));
+        state.PlannedEpochs = version >= 2 ? reader.ReadInt32() : 0;
         // A resumed run indexes its schedule, plateau and early stopping with these: each must be one a run can reach.
         if (state.CompletedEpochs < 0 || state.Step < 0 || state.History.Count != state.CompletedEpochs
             || state.BestEpoch < 0 || state.BestEpoch > state.CompletedEpochs || state.PlateauBadEpochs < 0 || state.EpochsWithoutImprovement < 0
-            || !(state.PlateauScale > 0 && state.PlateauScale <= 1))
-            throw new InvalidDataException($"the training state is inconsistent (epochs {state.CompletedEpochs}, step {state.Step}, history {state.History.Count}, best epoch {state.BestEpoch}, plateau scale {state.PlateauScale}).");
+            || !(state.PlateauScale > 0 && state.PlateauScale <= 1) || (state.PlannedEpochs != 0 && state.PlannedEpochs < state.CompletedEpochs))
+            throw new InvalidDataException($"the training state is inconsistent (epochs {state.CompletedEpochs}, step {state.Step}, history {state.History.Count}, best epoch {state.BestEpoch}, plateau scale {state.PlateauScale}, planned epochs {state.PlannedEpochs}).");
         return state;
     }
 }
