@@ -156,6 +156,58 @@ public sealed class ForgedCheckpointTests : IDisposable
         Assert.Contains("training state is inconsistent", ResumeFails(ml, path).Message);
     }
 
+    [Fact]
+    public void APlanOfFewerEpochsThanCompletedIsRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        string path = Train(ml);
+        Forge(path, state: s => s.PlannedEpochs = 1);
+
+        Assert.Contains("planned epochs 1", ResumeFails(ml, path).Message);
+    }
+
+    [Fact]
+    public void ACheckpointOfFormat1WithoutATimeLimitsPlanStillResumes()
+    {
+        var ml = new MLContext(seed: 1);
+        string path = Train(ml);
+        ToFormat1(path);
+        var options = Options();
+        options.ResumeFromCheckpoint = path;
+
+        using var resumed = new CnnTrainer(ml, options).Fit(Data(ml));
+
+        Assert.Equal(2, resumed.TrainingHistory.Count);
+    }
+
+    /// <summary>Rewrites a checkpoint in format 1: the training state without the planned epochs that format 2 appends to it.</summary>
+    private static void ToFormat1(string path)
+    {
+        const int header = 4 + 4 + 8 + 32; // magic, version, length, SHA-256
+        byte[] file = File.ReadAllBytes(path);
+        byte[] payload = file[header..];
+        using var reader = new BinaryReader(new MemoryStream(payload));
+        reader.ReadString();
+        for (int i = 0; i < 2; i++) // mean, standard deviation
+        {
+            int count = reader.ReadInt32();
+            reader.BaseStream.Position += sizeof(float) * count;
+        }
+        TrainingState.Read(reader, 2);
+        int stateEnd = (int)reader.BaseStream.Position;
+        byte[] format1 = [.. payload.AsSpan(0, stateEnd - sizeof(int)), .. payload.AsSpan(stateEnd)];
+        using var output = new MemoryStream();
+        using (var writer = new BinaryWriter(output))
+        {
+            writer.Write(file.AsSpan(0, 4));
+            writer.Write(1);
+            writer.Write((long)format1.Length);
+            writer.Write(System.Security.Cryptography.SHA256.HashData(format1));
+            writer.Write(format1);
+        }
+        File.WriteAllBytes(path, output.ToArray());
+    }
+
     [Theory]
     [InlineData(CnnOptimizer.Adam)]
     [InlineData(CnnOptimizer.AdamW)]
