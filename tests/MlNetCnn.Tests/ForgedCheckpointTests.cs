@@ -162,6 +162,17 @@ public sealed class ForgedCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void APlanInARunWithoutATimeLimitIsRefused()
+    {
+        // The fingerprint carries the time limit, so only a forger gives this run's checkpoint a plan (here of 1,000,000 epochs).
+        var ml = new MLContext(seed: 1);
+        string path = Train(ml);
+        Forge(path, state: s => s.PlannedEpochs = 1_000_000);
+
+        Assert.Contains("its time limit planned 1000000 epochs, but this run has no time limit", ResumeFails(ml, path).Message);
+    }
+
+    [Fact]
     public void ACheckpointOfFormat1WithoutATimeLimitsPlanStillResumes()
     {
         var ml = new MLContext(seed: 1);

@@ -78,6 +78,9 @@ internal sealed class TrainingLoop : IDisposable
         if (checkpoint.Fingerprint != _fingerprint)
             throw new InvalidOperationException($"The checkpoint was written by a different run and cannot be resumed here.{Environment.NewLine}checkpoint: {checkpoint.Fingerprint}{Environment.NewLine}this run:   {_fingerprint}");
         checkpoint.CheckFits(_model, _optimizer, _options.Architecture.Name);
+        // The plan sets the schedule's length and the epochs still to train: only a time limit makes one, within Epochs.
+        if (checkpoint.State.PlannedEpochs > (_options.TimeLimit is null ? 0 : _options.Epochs))
+            throw checkpoint.Invalid($"its time limit planned {checkpoint.State.PlannedEpochs} epochs, but this run {(_options.TimeLimit is null ? "has no time limit" : $"trains at most {_options.Epochs}")}.");
         ModuleWeights.Deserialize(_model, checkpoint.Weights);
         using (var stream = new BinaryReader(new MemoryStream(checkpoint.OptimizerState, writable: false)))
             _optimizer.load_state_dict(stream);
@@ -119,7 +122,7 @@ internal sealed class TrainingLoop : IDisposable
         {
             var clock = Stopwatch.StartNew();
             var (loss, accuracy, learningRate) = TrainEpoch(train, batch, epoch, stepsPerEpoch, total, epochsThisRun,
-                budget is not null && _state.CompletedEpochs == 0 && _state.PlannedEpochs == 0 ? (budget, validation?.Count ?? 0) : null);
+                budget is not null && _state.PlannedEpochs == 0 ? (budget, validation?.Count ?? 0) : null);
             _lookahead?.EndEpoch(_state.Step);
             EnsureUsable(epoch, batch);
             double trainSeconds = clock.Elapsed.TotalSeconds;
