@@ -8,11 +8,13 @@
 //             cache, resident memory of a long streamed run (see StreamingBenchmark.cs; --only decode,resnet18,cifar,memory).
 //   onnx    — ONNX Runtime on the exported model vs the library's libtorch scoring: batch images/s and single-image
 //             latency for LeNet-5 (1×28×28), ResNet9(32) (3×32×32) and ResNet-18 (3×224×224) (batch 256 unless --batch).
+//   kernel-check — the kernel check's verdict and its cost in this process (start-up, EnsureInitialized included),
+//             and the probe's own compute time in this process; run with MLNETCNN_CACHE_DIR=<empty folder> for a first check.
 //   all     — lenet then malloc (the default).
 //   profile — the LeNet-5 trainer against the plain loop with the trainer's extras added one by one, per-phase times.
 //   latency — single-image PredictionEngine latency (p50/p99) of reloaded LeNet-5 and ResNet-18 models, libtorch's default
 //             thread count against MlNetCnn's scoring default, quiet and beside busy threads.
-// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency] [--images N] [--epochs N]
+// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency|kernel-check] [--images N] [--epochs N]
 //   [--data DIR] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--layout planar|channels-last|both] [--precision float32|bfloat16|both]
 //   [--predictions N] [--before-threads N] [--load N]
 // Before every timed run the harness waits up to --max-wait seconds (default 30, 0 = never) for other processes to
@@ -46,8 +48,12 @@ catch (ArgumentException e)
     return 2;
 }
 
-// Runs MlNetCnn's start-up (libLibTorchSharp fix-up, mallopt unless MLNETCNN_MALLOC_TUNING=0) before any tensor exists.
+// Runs MlNetCnn's start-up (libLibTorchSharp fix-up, mallopt unless MLNETCNN_MALLOC_TUNING=0, the kernel check)
+// before any tensor exists.
+var startUp = Stopwatch.StartNew();
 TorchRuntime.EnsureInitialized();
+if (options.Mode is "kernel-check")
+    return KernelCheckBenchmark.Run(startUp.Elapsed);
 // The count libtorch gives a thread nobody configured: what a loaded model scored with before TorchRuntime.ScoringThreads.
 int libtorchDefaultThreads = torch.get_num_threads();
 torch.set_num_threads(options.Threads);
@@ -87,7 +93,7 @@ namespace MlNetCnn.Benchmarks
 {
     internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats, int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
     {
-        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency] [--data DIR] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--layout planar|channels-last|both] [--precision float32|bfloat16|both] [--predictions N] [--before-threads N] [--load N]";
+        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency|kernel-check] [--data DIR] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--layout planar|channels-last|both] [--precision float32|bfloat16|both] [--predictions N] [--before-threads N] [--load N]";
 
         /// <summary>latency: predictions per repeat (LeNet-5; ResNet-18 gets a fifth).</summary>
         public int? Predictions { get; init; }
@@ -138,7 +144,7 @@ namespace MlNetCnn.Benchmarks
                 }
                 switch (args[i])
                 {
-                    case "lenet" or "malloc" or "zoo" or "augment" or "onnx" or "streaming" or "all" or "profile" or "latency": mode = args[i]; break;
+                    case "lenet" or "malloc" or "zoo" or "augment" or "onnx" or "streaming" or "all" or "profile" or "latency" or "kernel-check": mode = args[i]; break;
                     case "--predictions": predictions = Number(); break;
                     case "--before-threads": beforeThreads = Number(); break;
                     case "--load": load = Number(); break;

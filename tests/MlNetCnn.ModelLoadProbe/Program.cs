@@ -1,9 +1,24 @@
 // Loads a saved pipeline in a fresh process with a fresh MLContext (no MlNetCnn call before Model.Load), scores the
 // images listed in a text file (path<TAB>label per line) and writes, per image, the predicted label and the Score
 // values as exact hexadecimal bit patterns, so the test can compare bit for bit.
+// With the single argument "kernel-check" it prints the kernel check's verdict and whether oneDNN is in use, as a fresh
+// application sees them (KernelCheckTests).
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MlNetCnn.Platform;
+
+if (args is ["kernel-check"])
+{
+    var check = TorchRuntime.KernelCheck;
+    Console.WriteLine($"outcome {check.Outcome}");
+    Console.WriteLine($"oneDNN {TorchRuntime.UseOneDnn}");
+    Console.WriteLine($"source {check.Source}");
+    foreach (var disagreement in check.Disagreements)
+        Console.WriteLine($"disagreement {disagreement}");
+    Console.WriteLine(check);
+    return 0;
+}
 
 if (args.Length != 3)
 {

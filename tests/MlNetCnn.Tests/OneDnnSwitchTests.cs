@@ -11,6 +11,9 @@ public sealed class OneDnnSwitchTests
     [Fact]
     public void TurningOneDnnOffKeepsConvolutionResultsAndGradients()
     {
+        // Where the kernel check turned oneDNN off, its kernels are known wrong here: KernelCheckTests cover that case.
+        if (!TorchRuntime.KernelCheck.UsesOneDnn)
+            return;
         Assert.True(TorchRuntime.UseOneDnn);
         var (withOneDnn, gradientWithOneDnn) = ConvolutionAndGradient();
         TorchRuntime.UseOneDnn = false;

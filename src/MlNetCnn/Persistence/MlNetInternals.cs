@@ -97,6 +97,8 @@ namespace MlNetCnn.Persistence
             private static CnnTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
             {
                 ctx.CheckAtModel(GetVersionInfo());
+                using (var channel = env.Start("CnnTransformer"))
+                    channel.Info(Platform.TorchRuntime.KernelCheck.ToString());
                 int version = ctx.Reader.ReadInt32();
                 CnnTransformer? result = null;
                 string source = $"{ctx.Directory ?? ""}/{ModelEntryName} (format {version})";

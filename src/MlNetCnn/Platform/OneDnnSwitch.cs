@@ -8,7 +8,7 @@ namespace MlNetCnn.Platform;
 /// </summary>
 internal static partial class OneDnnSwitch
 {
-    private const string EnvironmentVariable = "MLNETCNN_ONEDNN";
+    internal const string EnvironmentVariable = "MLNETCNN_ONEDNN";
 
     // libtorch's global context, a process-lifetime object. Fetching it applies MLNETCNN_ONEDNN=0, so the variable acts
     // before the switch is first read or set and an explicit setting made afterwards wins. PublicationOnly: a failed
@@ -20,6 +20,16 @@ internal static partial class OneDnnSwitch
     {
         get => UserEnabledMkldnn(s_context.Value);
         set => SetUserEnabledMkldnn(s_context.Value, value);
+    }
+
+    /// <summary>Whether the application set the switch (<see cref="TorchRuntime.UseOneDnn"/>): the kernel check then leaves it alone.</summary>
+    internal static bool SetInCode { get; private set; }
+
+    /// <summary>The application's own setting, which wins over the kernel check's.</summary>
+    internal static void SetByApplication(bool enabled)
+    {
+        SetInCode = true;
+        Enabled = enabled;
     }
 
     /// <summary>Applies <c>MLNETCNN_ONEDNN=0</c> if the switch has not been used yet; touches libtorch only when the variable is set.</summary>

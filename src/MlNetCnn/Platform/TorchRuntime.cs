@@ -86,6 +86,28 @@ public static class TorchRuntime
         }
         EnsureNativeBackend();
         OneDnnSwitch.ApplyEnvironment();
+        _ = KernelCheckRunner.Result;
+    }
+
+    /// <summary>
+    /// The kernel check's verdict: whether libtorch's oneDNN kernels compute the built-in networks' layers right on this
+    /// CPU, and so which kernels run. MlNetCnn runs the check before its first use of libtorch in a process (training,
+    /// scoring, loading models or weights; reading this property runs it too): the layer shapes of the built-in networks
+    /// (3×3, 5×5, 7×7 and strided 1×1 convolutions at ResNet, GoogLeNet, DenseNet and AirbenchNet widths, batch norm,
+    /// pooling, linear), forward and backward, planar and channels-last, float32 and, where the CPU trains in it,
+    /// bfloat16, each against float64. When oneDNN disagrees beyond rounding, or its kernels crash the probe's child
+    /// process, or CPUID describes caches oneDNN cannot size its kernels for, MlNetCnn turns oneDNN off for the process
+    /// and prints one warning. The verdict is cached per machine (CPUID fingerprint and libtorch version), so later
+    /// processes only read a file. <c>MLNETCNN_ONEDNN=1</c> or <c>0</c>, or setting <see cref="UseOneDnn"/> in code
+    /// before the first use, skips the check.
+    /// </summary>
+    public static KernelCheck KernelCheck
+    {
+        get
+        {
+            EnsureInitialized();
+            return KernelCheckRunner.Result;
+        }
     }
 
     private static bool s_backendLoaded;
@@ -115,16 +137,20 @@ public static class TorchRuntime
 
     /// <summary>
     /// Whether libtorch runs CPU convolutions through oneDNN (its default, and 2 to 5 times faster than its own
-    /// kernels here). Process-wide, like PyTorch's <c>torch.backends.mkldnn.enabled</c>; the environment variable
-    /// <c>MLNETCNN_ONEDNN=0</c> turns it off before its first use (a value set here afterwards wins). Turn it off when training turns non-finite for no reason in
-    /// the data: in libtorch 2.10's oneDNN, small networks with few channels per convolution (6 in the teaching
-    /// material's <c>CNN(n_feature=6)</c>) now and then produce NaN, and do not without it (README, Known issues).
+    /// kernels). Process-wide, like PyTorch's <c>torch.backends.mkldnn.enabled</c>. Reading it gives the
+    /// <see cref="KernelCheck"/>'s verdict (running the check if it has not run); setting it overrides the check, and a
+    /// value set before MlNetCnn's first use of libtorch keeps the check from running. The environment variable
+    /// <c>MLNETCNN_ONEDNN=0</c> or <c>1</c> decides instead of the check.
     /// </summary>
     /// <remarks>The switch is bound by its GCC/Clang C++ name (Linux, macOS); on Windows it throws <see cref="EntryPointNotFoundException"/>.</remarks>
     public static bool UseOneDnn
     {
-        get => OneDnnSwitch.Enabled;
-        set => OneDnnSwitch.Enabled = value;
+        get
+        {
+            EnsureInitialized();
+            return OneDnnSwitch.Enabled;
+        }
+        set => OneDnnSwitch.SetByApplication(value);
     }
 
     /// <summary>

@@ -194,6 +194,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         int seed = options.Seed ?? _host.Rand.Next();
 
         using var channel = _host.Start("Training");
+        channel.Info(MessageSensitivity.None, $"CnnTrainer: {TorchRuntime.KernelCheck}");
         var validationColumns = options.ValidationData is { } validationData ? ResolveValidation(validationData, shape, classCount) : default((IDataView, DataViewSchema.Column, DataViewSchema.Column)?);
         using var data = TrainingData.Create(_host, channel, options, seed, (input, imageColumn, labelColumn), shape, validationColumns);
         var (train, validation) = (data.Train, data.Validation);
