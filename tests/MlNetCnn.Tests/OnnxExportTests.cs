@@ -142,7 +142,7 @@ public sealed class OnnxExportTests : IClassFixture<OnnxExportTests.TrainedPipel
         Assert.True(OnnxRuntimeScorer.MaxAbsoluteDifference(expected.SelectMany(r => r.Score).ToArray(), fromOnnx.SelectMany(r => r.Score).ToArray()) <= 1e-4f);
     }
 
-    [Fact]
+    [OnnxCheckerFact]
     public void OnnxCheckerAcceptsTheFileAtIrVersion6AndOpset12()
     {
         using var temp = new TempFolder();

@@ -38,6 +38,31 @@ internal static class PyTorchAvailability
     }
 }
 
+/// <summary>Debian's python3-onnx, whose checker validates exported files; .ci/run installs it.</summary>
+internal static class OnnxCheckerAvailability
+{
+    private static readonly Lazy<string?> s_missing = new(() =>
+    {
+        if (!File.Exists(PyTorchAvailability.Python))
+            return $"{PyTorchAvailability.Python} is not installed (apt-get install python3-onnx)";
+        var (code, output) = PyTorchAvailability.Run(TimeSpan.FromSeconds(60), "-c", "import onnx; print(onnx.__version__)");
+        return code == 0 ? null : $"{PyTorchAvailability.Python} cannot import onnx (apt-get install python3-onnx): {output.Trim()}";
+    });
+
+    /// <summary>Why the ONNX checker cannot run here, or null when it can.</summary>
+    public static string? MissingReason => s_missing.Value;
+}
+
+/// <summary>A fact that runs only where the system Python has the ONNX checker.</summary>
+public sealed class OnnxCheckerFactAttribute : FactAttribute
+{
+    public OnnxCheckerFactAttribute()
+    {
+        if (OnnxCheckerAvailability.MissingReason is { } reason)
+            Skip = reason;
+    }
+}
+
 /// <summary>A theory that runs only where the system Python has torch and torchvision.</summary>
 public sealed class PyTorchTheoryAttribute : TheoryAttribute
 {

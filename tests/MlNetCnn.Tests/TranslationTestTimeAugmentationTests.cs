@@ -173,9 +173,13 @@ public sealed class TranslationTestTimeAugmentationTests : IDisposable
         OnnxArchitectureTests.AssertSameLabels(scores, labels, onnx["PredictedLabel.output"]);
         var embeddings = Column(scored, "Embedding").SelectMany(e => e).ToArray();
         Assert.True(OnnxRuntimeScorer.MaxAbsoluteDifference(embeddings, onnx["Embedding.output"]) <= 1e-5f);
-        string path = _temp.Combine("translation.onnx");
-        File.WriteAllBytes(path, model);
-        Assert.StartsWith("ir ", OnnxRuntimeScorer.Check(path));
+        // The ONNX checker too, where Debian's python3-onnx is installed (.ci/run installs it).
+        if (OnnxCheckerAvailability.MissingReason is null)
+        {
+            string path = _temp.Combine("translation.onnx");
+            File.WriteAllBytes(path, model);
+            Assert.StartsWith("ir ", OnnxRuntimeScorer.Check(path));
+        }
     }
 
     [Fact]

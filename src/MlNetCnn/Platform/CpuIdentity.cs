@@ -80,13 +80,14 @@ internal static class CpuIdentity
         for (int sub = 0; sub < subleaves; sub++)
         {
             var (eax, ebx, ecx, edx) = X86Base.CpuId(unchecked((int)leaf), sub);
-            // Leaf 1's EBX, 0xB's EDX and 0x8000001E's EAX hold the APIC id of the core this thread runs on: left out.
+            // Leaf 1's EBX, 0xB's EDX and 0x8000001E's EAX, EBX and ECX name the core and node this thread runs on, which
+            // differ between processes: only 0x8000001E's threads per core is kept.
             if (leaf == 1)
                 ebx &= 0x00FFFFFF;
             if (leaf == 0xB)
                 edx = 0;
             if (leaf == 0x8000001E)
-                eax = 0;
+                (eax, ebx, ecx) = (0, ebx & 0xFF00, 0);
             text.Append($"|{leaf:x}.{sub}:{eax:x8}{ebx:x8}{ecx:x8}{edx:x8}");
         }
     }
