@@ -125,11 +125,14 @@ public static class TorchRuntime
             throw new InvalidOperationException(
                 "TorchSharp's native libraries could not be loaded. MlNetCnn references the managed TorchSharp package only, and the application " +
                 "chooses the native backend: add TorchSharp-cpu (dotnet add package TorchSharp-cpu --version " + TorchSharpVersion + "), or " +
-                "TorchSharp-cuda-linux / TorchSharp-cuda-windows for NVIDIA GPUs. If the application references one, TorchSharp's message " +
-                $"below says what failed: {(e.InnerException ?? e).Message}", e);
+                "TorchSharp-cuda-linux / TorchSharp-cuda-windows for NVIDIA GPUs. If the application references one, TorchSharp's " +
+                $"first line says what failed (its whole trace is in the inner exception): {FirstLine((e.InnerException ?? e).Message)}", e);
         }
         Volatile.Write(ref s_backendLoaded, true);
     }
+
+    private static string FirstLine(string message)
+        => message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
 
     /// <summary>The TorchSharp version MlNetCnn was built against (its backend packages have the same version).</summary>
     private static string TorchSharpVersion =>

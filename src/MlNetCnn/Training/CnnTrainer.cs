@@ -139,11 +139,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         InputColumns.ResolveImage(inputSchema, Options.FeatureColumnName);
-        var label = inputSchema.FirstOrDefault(c => c.Name == Options.LabelColumnName);
-        if (label.Name is null)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The label column '{Options.LabelColumnName}' was not found in the input.");
-        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), InputColumns.Mismatch("label", label.Name, "a key type (apply MapValueToKey to the label first)", $"{label.Kind} of {label.ItemType}"));
+        var label = InputColumns.ResolveLabel(inputSchema, Options.LabelColumnName);
 
         var labelAnnotations = label.Annotations?.Where(a => a.Name == "KeyValues").ToList() ?? [];
         var scoreAnnotations = new List<SchemaShape.Column>(
@@ -194,21 +190,24 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         int seed = options.Seed ?? _host.Rand.Next();
 
         using var channel = _host.Start("Training");
-        channel.Info(MessageSensitivity.None, $"CnnTrainer: {TorchRuntime.KernelCheck}");
+        var notes = new RunNotes(channel, options.Progress);
+        var kernels = TorchRuntime.KernelCheck;
+        channel.Info(MessageSensitivity.None, $"CnnTrainer: {kernels}");
+        options.Progress?.Report(TrainingProgress.ForNote($"CPU kernels: {kernels.KernelsInUse} (kernel check: {kernels.Outcome})"));
         var validationColumns = options.ValidationData is { } validationData ? ResolveValidation(validationData, shape, classCount) : default((IDataView, DataViewSchema.Column, DataViewSchema.Column)?);
         using var data = TrainingData.Create(_host, channel, options, seed, (input, imageColumn, labelColumn), shape, validationColumns);
         var (train, validation) = (data.Train, data.Validation);
         if (options.EarlyStopping is { } early && TrainingMetrics.NeedsValidation(early.Metric) && validation is null)
             throw new ArgumentException($"Early stopping on {early.Metric} needs validation data: set ValidationData or ValidationFraction, or watch {TrainingMetric.TrainLoss}.");
-        channel.Info(MessageSensitivity.None, $"CnnTrainer: {train.Count} training images of {shape}, {classCount} classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture {options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device {options.Device}{(augmentation is null ? "" : $", augmentation {augmentation.Serialize()}")}.");
+        notes.Add($"{train.Count} training images of {shape}, {classCount} classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture {options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device {options.Device}{(augmentation is null ? "" : $", augmentation {augmentation.Serialize()}")}.");
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath, shape.Channels) : null;
         var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std, shape)
             : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray(), shape)
-            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs ? PretrainedStandardization(expected, train, shape, channel, options.CancellationToken)
+            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs ? PretrainedStandardization(expected, train, shape, notes, options.CancellationToken)
             : options.StandardizeInputs ? InputStandardization.Fit(train, shape, options.CancellationToken) : InputStandardization.Identity(shape.Channels);
-        var module = DrawWeights(options, shape, classCount, seed, channel, standardization);
+        var module = DrawWeights(options, shape, classCount, seed, notes, standardization);
         try
         {
             module.to(device);
@@ -222,7 +221,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
                 channel.Info(MessageSensitivity.None, $"CnnTrainer: {FirstLayerWhitening.Apply(module, train, standardization, shape, options.CancellationToken)}");
             var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation, seed);
             using var mixedPrecision = MixedPrecisionReplica.Create(module, () => CreateTwin(options, shape, classCount), options.Precision, options.Architecture, device,
-                message => channel.Info(MessageSensitivity.None, $"CnnTrainer: {message}"));
+                notes.Add);
             using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter, mixedPrecision))
             {
                 if (checkpoint != null)
@@ -243,7 +242,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     /// Creates the network and draws its weights from libtorch's default generator, seeded. Concurrent Fit calls share
     /// that one generator, so seeding and drawing happen under one lock: the same seed always gives the same weights.
     /// </summary>
-    private static nn.Module<Tensor, Tensor> DrawWeights(CnnTrainerOptions options, ImageShape shape, int classCount, int seed, IChannel channel, InputStandardization standardization)
+    private static nn.Module<Tensor, Tensor> DrawWeights(CnnTrainerOptions options, ImageShape shape, int classCount, int seed, RunNotes notes, InputStandardization standardization)
     {
         lock (WeightDraws)
         {
@@ -256,7 +255,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             var module = options.Architecture.CreateModule(shape.Channels, shape.Height, shape.Width, classCount);
             try
             {
-                PrepareWeights(module, options, channel);
+                PrepareWeights(module, options, notes);
                 if (scope != null)
                     KeepOutOfScope(module);
                 return module;
@@ -310,7 +309,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     }
 
     /// <summary>Initialization, or weights copied from the initial model (fine-tuning) and optionally frozen.</summary>
-    private static void PrepareWeights(nn.Module<Tensor, Tensor> module, CnnTrainerOptions options, IChannel channel)
+    private static void PrepareWeights(nn.Module<Tensor, Tensor> module, CnnTrainerOptions options, RunNotes notes)
     {
         ModuleWeights.Initialize(module, options.WeightInitialization);
         if (options.InitialWeights is { } pretrained)
@@ -319,7 +318,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             var report = pretrained.LoadInto(module, strict: options.Epochs == 0);
             if (options.Epochs == 0 && report.ReplacedHead is { } head)
                 throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but the classifier head '{head}' in {pretrained.Source} does not fit {options.Architecture.Name} with these classes (another class count, or absent); weights packaged without training must come from a network with the same classes.");
-            channel.Info(MessageSensitivity.None, $"CnnTrainer: pretrained weights {report}");
+            notes.Add($"pretrained weights {report}");
             return;
         }
         if (options.InitialModel is not { } initial)
@@ -332,14 +331,14 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         if (options.Epochs == 0 && copied.Count != total)
             throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but only {copied.Count} of {total} tensors of the initial model ({initial.Architecture.Name}) fit {options.Architecture.Name} here (another class count or input size?); without training every weight must come from it.");
         int frozen = options.FreezeCopiedLayers ? ModuleWeights.FreezeCopied(module, copied) : 0;
-        channel.Info(MessageSensitivity.None, $"CnnTrainer: fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
+        notes.Add($"fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
     }
 
     /// <summary>The normalization the pretrained weights expect, scaled to how the pixels were extracted (0–1 or 0–255).</summary>
-    private static InputStandardization PretrainedStandardization(PretrainedInputNormalization expected, ITrainingBatchSource train, ImageShape shape, IChannel channel, CancellationToken cancellation)
+    private static InputStandardization PretrainedStandardization(PretrainedInputNormalization expected, ITrainingBatchSource train, ImageShape shape, RunNotes notes, CancellationToken cancellation)
     {
         float scale = PretrainedInputNormalization.PixelScale(train, shape, cancellation);
-        channel.Info(MessageSensitivity.None, $"CnnTrainer: input normalization of the pretrained weights: {expected} (pixels on the 0–{scale:0} scale).");
+        notes.Add($"input normalization of the pretrained weights: {expected} (pixels on the 0–{scale:0} scale).");
         return expected.Create(shape, scale);
     }
 

@@ -60,11 +60,22 @@ public sealed class ConsoleTrainingProgress : IProgress<TrainingProgress>
         ArgumentNullException.ThrowIfNull(value);
         lock (_lock)
         {
-            if (value.Summary is { } summary)
+            if (value.Note is { } note)
+                WriteNote(note);
+            else if (value.Summary is { } summary)
                 WriteEpochEnd(value, summary);
             else if (_redraw)
                 Redraw(Line(value, value.Batch, TrainingProgressText.Running(value)));
         }
+    }
+
+    private void WriteNote(string note)
+    {
+        if (_shownLength > 0)
+            _writer.WriteLine();
+        _writer.WriteLine(note);
+        _writer.Flush();
+        _shownLength = 0;
     }
 
     private void WriteEpochEnd(TrainingProgress value, EpochSummary summary)

@@ -9,14 +9,45 @@ internal static class InputColumns
     internal static string Mismatch(string role, string column, string expected, string actual)
         => $"Schema mismatch for {role} column '{column}': expected {expected}, got {actual}.";
 
+    private const string PixelVector = "a known-size vector of Single holding planar CHW pixels (as ExtractPixels produces)";
+
+    private static IEnumerable<string> Visible(DataViewSchema schema) => schema.Where(c => !c.IsHidden).Select(c => c.Name);
+
+    private static List<string> KeyColumns(SchemaShape schema)
+        => schema.Where(c => c.IsKey && c.Kind == SchemaShape.Column.VectorKind.Scalar).Select(c => c.Name).ToList();
+
+    /// <summary>"…was not found", the columns that are there, and the option that names the column.</summary>
+    private static string NotFound(string role, string column, IEnumerable<string> present)
+    {
+        string option = role == "label" ? "LabelColumnName (labelColumnName)" : "FeatureColumnName (featureColumnName)";
+        return $"The {role} column '{column}' was not found in the input; columns present: {string.Join(", ", present)}. " +
+               $"Name the {role} column with CnnTrainerOptions.{option}.";
+    }
+
+    /// <summary>Points at the key columns already there (a MapValueToKey with its output named otherwise), or at MapValueToKey.</summary>
+    private static string KeyHint(List<string> keyColumns, string column) => keyColumns.Count switch
+    {
+        0 => $" Map the label to a key first: ml.Transforms.Conversion.MapValueToKey(\"{column}\").",
+        _ => $" The input has the key column{(keyColumns.Count > 1 ? "s" : "")} {string.Join(", ", keyColumns.Select(k => $"'{k}'"))}: " +
+             $"to train on {(keyColumns.Count > 1 ? "one" : "it")}, set CnnTrainerOptions.LabelColumnName (labelColumnName: \"{keyColumns[0]}\").",
+    };
+
+    /// <summary>An image column (not yet pixels) or a vector of unknown size gets the step that is missing.</summary>
+    private static string PixelHint(string actual)
+        => actual.Contains("Image", StringComparison.Ordinal)
+            ? " The column holds images, not pixels: add ml.Transforms.ExtractPixels after ResizeImages, or use ml.Transforms.LoadImagesForCnn."
+            : actual.Contains("Vector", StringComparison.Ordinal) && !actual.Contains(',', StringComparison.Ordinal) && actual.Contains("<Single>", StringComparison.Ordinal)
+                ? " A vector of unknown size comes from images of unknown size: resize them first (ml.Transforms.ResizeImages, or LoadImagesForCnn)."
+                : "";
+
     /// <summary>Resolves the image column and its C×H×W shape (from the vector's dimensions, the explicit sizes, or both, which must agree).</summary>
     public static (DataViewSchema.Column Column, ImageShape Shape) ResolveImage(
         DataViewSchema schema, string columnName, int? channels, int? height, int? width, string role = "feature")
     {
         var column = schema.GetColumnOrNull(columnName)
-            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"The {role} column '{columnName}' was not found in the input; columns present: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
+            ?? throw new ArgumentOutOfRangeException(nameof(schema), NotFound(role, columnName, Visible(schema)));
         if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType n } vector || n != NumberDataViewType.Single || !vector.IsKnownSize)
-            throw new ArgumentOutOfRangeException(nameof(schema), Mismatch(role, columnName, "a known-size vector of Single holding planar CHW pixels (as ExtractPixels produces)", $"{column.Type}"));
+            throw new ArgumentOutOfRangeException(nameof(schema), Mismatch(role, columnName, PixelVector, $"{column.Type}") + PixelHint($"{column.Type}"));
         return (column, InferShape(columnName, vector, channels, height, width, role));
     }
 
@@ -62,22 +93,40 @@ internal static class InputColumns
     {
         var column = schema.FirstOrDefault(c => c.Name == columnName);
         if (column.Name is null)
-            throw new ArgumentOutOfRangeException(nameof(schema), $"The {role} column '{columnName}' was not found in the input.");
+            throw new ArgumentOutOfRangeException(nameof(schema), NotFound(role, columnName, schema.Select(c => c.Name)));
         if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(schema), Mismatch(role, columnName, "a known-size vector of Single holding planar CHW pixels (as ExtractPixels produces)", $"{column.Kind} of {column.ItemType}"));
+        {
+            string actual = $"{column.Kind} of {column.ItemType}";
+            throw new ArgumentOutOfRangeException(nameof(schema), Mismatch(role, columnName, PixelVector, actual) + PixelHint(actual));
+        }
+        return column;
+    }
+
+    /// <summary>The estimator-time check of the label column: present, and a scalar key (MapValueToKey).</summary>
+    public static SchemaShape.Column ResolveLabel(SchemaShape schema, string columnName)
+    {
+        var column = schema.FirstOrDefault(c => c.Name == columnName);
+        if (column.Name is null)
+            throw new ArgumentOutOfRangeException(nameof(schema), NotFound("label", columnName, schema.Select(c => c.Name)) + KeyHint(KeyColumns(schema), columnName));
+        if (!column.IsKey || column.Kind != SchemaShape.Column.VectorKind.Scalar)
+        {
+            throw new ArgumentOutOfRangeException(nameof(schema),
+                Mismatch("label", columnName, "a key type", $"{column.Kind} of {column.ItemType}") + KeyHint(KeyColumns(schema), columnName));
+        }
         return column;
     }
 
     /// <summary>Resolves the label column, which must be a key type (MapValueToKey), and returns its number of classes.</summary>
     public static (DataViewSchema.Column Column, int ClassCount) ResolveLabel(DataViewSchema schema, string columnName)
     {
+        var keys = schema.Where(c => !c.IsHidden && c.Type is KeyDataViewType).Select(c => c.Name).ToList();
         var column = schema.GetColumnOrNull(columnName)
-            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"The label column '{columnName}' was not found in the input; columns present: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
+            ?? throw new ArgumentOutOfRangeException(nameof(schema), NotFound("label", columnName, Visible(schema)) + KeyHint(keys, columnName));
         if (column.Type is KeyDataViewType { Count: 1 })
             throw new ArgumentOutOfRangeException(nameof(schema), $"The label column '{columnName}' has a single class: a classifier needs images of at least two classes. " +
                 "Check that the training data holds two or more labels (e.g. one folder per class under the ImageFolder root, not one folder holding all images).");
         if (column.Type is not KeyDataViewType key || key.Count < 2 || key.Count > int.MaxValue)
-            throw new ArgumentOutOfRangeException(nameof(schema), Mismatch("label", columnName, "a key type with at least 2 values (apply MapValueToKey to the label first)", $"{column.Type}"));
+            throw new ArgumentOutOfRangeException(nameof(schema), Mismatch("label", columnName, "a key type with at least 2 values", $"{column.Type}") + KeyHint(keys, columnName));
         return (column, (int)key.Count);
     }
 }

@@ -49,7 +49,10 @@ internal sealed class MixedPrecisionReplica : IDisposable
         TrainingPrecision precision, CnnArchitecture architecture, Device device, Action<string> log)
     {
         if (precision == TrainingPrecision.Float32)
+        {
+            log("precision: float32.");
             return null;
+        }
         string? reason = device.type != DeviceType.CPU ? $"device {device} is not the CPU"
             : architecture.IsCustom ? $"{architecture.Name} is a custom architecture (its code may mix float32 tensors into the computation)"
             : precision == TrainingPrecision.MixedBFloat16WhereNative && !Platform.BFloat16Instructions.Supported ? "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX-BF16)"
