@@ -89,9 +89,9 @@ public sealed class PretrainedWeightsTests : IDisposable
         Assert.Contains("gray.pt", error.Message);
         Assert.Equal(color.state_dict()["features.3.weight"].data<float>().ToArray(), before.data<float>().ToArray()); // strict copies nothing on failure
 
-        var report = weights.LoadInto(color, strict: false);
-        Assert.Contains("features.0.weight", report.Skipped.Keys);
-        Assert.Contains("features.3.weight", report.Loaded);
+        // Not strict allows missing and extra keys, never a weight of another shape (issue 28).
+        var loose = Assert.Throws<ArgumentException>(() => weights.LoadInto(color, strict: false));
+        Assert.Contains("features.0.weight: the file's [6, 1, 5, 5], the network's [6, 3, 5, 5]", loose.Message);
     }
 
     [Fact]

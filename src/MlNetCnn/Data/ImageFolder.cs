@@ -16,7 +16,9 @@ namespace MlNetCnn;
 /// a folder that contains them (a cycle such as <c>loop -&gt; .</c>), and each file is listed once however many links
 /// lead to it (under the first class, in label order, that reaches it). Every image's header is read when listing
 /// (no decoding), and an image declaring more than <c>maxImagePixels</c> pixels is refused, or skipped with
-/// <see cref="ImageValidation.Skip"/>, so a small file that decompresses to gigabytes never reaches the decoder.
+/// <see cref="ImageValidation.Skip"/>, so a small file that decompresses to gigabytes never reaches the decoder. So is
+/// a truncated PNG (no IEND chunk) or JPEG (no end-of-image marker), found from the file's last bytes: the decoder
+/// would fill its missing rows with black. Data after the end marker, as phones append to photos, is accepted.
 /// </remarks>
 public static class ImageFolder
 {
@@ -35,10 +37,16 @@ public static class ImageFolder
     /// <param name="root">The folder holding one folder per class.</param>
     /// <param name="extensions">The file extensions to read (with the dot, case-insensitive); default <see cref="DefaultExtensions"/>. Other files are ignored.</param>
     /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
-    /// <param name="maxImagePixels">The largest width × height an image's header may declare (<see cref="DefaultMaxImagePixels"/> by default); a larger image is refused, or skipped with <see cref="ImageValidation.Skip"/>. Reading the headers costs tens of microseconds per image; <see cref="long.MaxValue"/> turns the check off, and with <see cref="ImageValidation.None"/> no file is then opened.</param>
+    /// <param name="maxImagePixels">The largest width × height an image's header may declare
+    /// (<see cref="DefaultMaxImagePixels"/> by default); a larger image is refused, or skipped with
+    /// <see cref="ImageValidation.Skip"/>. Reading the headers (and the last bytes, for truncation) costs tens of
+    /// microseconds per image; <see cref="long.MaxValue"/> turns both checks off, and with
+    /// <see cref="ImageValidation.None"/> no file is then opened.</param>
     /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
     /// <returns>A view with <c>ImagePath</c> (the full path) and <c>Label</c> (the class folder's name, as text), one row per image.</returns>
-    /// <exception cref="InvalidDataException">The root holds no class folder, a class folder holds no image (the message names it), an image declares more than <paramref name="maxImagePixels"/> pixels (unless skipped), or (with <see cref="ImageValidation.Throw"/>) an image does not decode.</exception>
+    /// <exception cref="InvalidDataException">The root holds no class folder, a class folder holds no image (the
+    /// message names it), an image declares more than <paramref name="maxImagePixels"/> pixels or is truncated (unless
+    /// skipped), or (with <see cref="ImageValidation.Throw"/>) an image does not decode.</exception>
     /// <example>
     /// <code>
     /// IDataView images = ImageFolder.Load(ml, "flowers", validation: ImageValidation.Skip); // flowers/&lt;class&gt;/&lt;image&gt;
@@ -53,7 +61,8 @@ public static class ImageFolder
         if (listing.SkippedFiles.Count > 0)
         {
             using var channel = ((IHostEnvironment)mlContext).Register(nameof(ImageFolder)).Start(nameof(Load));
-            channel.Warning(MessageSensitivity.None, $"ImageFolder: skipped {listing.SkippedFiles.Count} files under '{listing.Root}' that do not decode as images or exceed {maxImagePixels:N0} pixels, e.g. '{listing.SkippedFiles[0]}'.");
+            channel.Warning(MessageSensitivity.None, $"ImageFolder: skipped {listing.SkippedFiles.Count} files under '{listing.Root}' " +
+                $"that are truncated, do not decode as images or exceed {maxImagePixels:N0} pixels, e.g. '{listing.SkippedFiles[0]}'.");
         }
         return new ImageFolderDataView(listing);
     }
@@ -118,9 +127,11 @@ public static class ImageFolder
             int before = rows.Count, skippedBefore = skipped.Count;
             foreach (string file in ImageFileTree.Files(classFolder, allowed, listed))
             {
-                // Without validation only the header is read, to refuse decompression bombs; with it, the whole image.
-                string? problem = validation != ImageValidation.None ? ImageDecodeCheck.Problem(file, maxImagePixels)
-                    : maxImagePixels == long.MaxValue ? null : ImageDecodeCheck.OversizeProblem(file, maxImagePixels);
+                // Without validation only the header and the last bytes are read, to refuse decompression bombs and
+                // truncated files (which decode as black pixels, silently); with it, the whole image too.
+                string? problem = validation == ImageValidation.None && maxImagePixels == long.MaxValue ? null
+                    : ImageDecodeCheck.TruncationProblem(file) ?? (validation != ImageValidation.None
+                        ? ImageDecodeCheck.Problem(file, maxImagePixels) : ImageDecodeCheck.OversizeProblem(file, maxImagePixels));
                 if (problem != null)
                 {
                     if (validation != ImageValidation.Skip)

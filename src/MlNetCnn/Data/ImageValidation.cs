@@ -9,12 +9,19 @@ namespace MlNetCnn;
 /// </remarks>
 public enum ImageValidation
 {
-    /// <summary>List the files without opening them (fast; a bad file fails later, in <c>LoadImages</c>).</summary>
+    /// <summary>
+    /// Read only each image's header and last bytes (fast): an image over the pixel limit or truncated (a PNG without
+    /// IEND, a JPEG without its end-of-image marker) throws an <see cref="InvalidDataException"/> naming it; other
+    /// damage fails later, in <c>LoadImages</c>.
+    /// </summary>
     None,
 
     /// <summary>Decode every image now and throw an <see cref="InvalidDataException"/> naming the first one that fails.</summary>
     Throw,
 
-    /// <summary>Decode every image now and leave out those that fail; <see cref="ImageFolderListing.SkippedFiles"/> lists them and <c>Load</c> logs their count.</summary>
+    /// <summary>
+    /// Decode every image now and leave out those that fail or are truncated;
+    /// <see cref="ImageFolderListing.SkippedFiles"/> lists them and <c>Load</c> logs their count.
+    /// </summary>
     Skip,
 }

@@ -9,9 +9,20 @@ namespace MlNetCnn.Persistence;
 /// </summary>
 internal sealed class OnnxModel
 {
-    public sealed record Node(string Name, string Operator, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs, IReadOnlyDictionary<string, long[]> Attributes);
+    /// <summary>A graph node; <see cref="Index"/> is its place in the graph, which names it when it has no name.</summary>
+    public sealed record Node(int Index, string Name, string Operator, IReadOnlyList<string> Inputs,
+        IReadOnlyList<string> Outputs, IReadOnlyDictionary<string, long[]> Attributes)
+    {
+        /// <summary>"Conv node 'conv1'", or "Conv node #3" when it has no name: for messages.</summary>
+        public string Label
+            => (Operator.Length > 0 ? Operator + " " : "") + (Name.Length > 0 ? $"node '{Name}'" : $"node #{Index}");
+    }
 
-    public sealed record Initializer(string Name, long[] Shape, float[] Values);
+    /// <summary>An initializer; only float tensors (<see cref="IsFloat"/>) carry <see cref="Values"/>.</summary>
+    public sealed record Initializer(string Name, long[] Shape, float[] Values, bool IsFloat);
+
+    // The model-file reader's cap, too: no weight has more dimensions, and a longer list is only a forged file's bulk.
+    private const int MaxRank = 64;
 
     private OnnxModel(List<Node> nodes, Dictionary<string, Initializer> initializers)
     {
@@ -25,10 +36,9 @@ internal sealed class OnnxModel
 
     public static OnnxModel Read(string path)
     {
-        long length = new FileInfo(path).Length;
-        if (length > Array.MaxLength)
-            throw SafeTensorsFile.Invalid(path, "it is larger than 2 GB; ONNX models with external data are not read");
-        byte[] data = File.ReadAllBytes(path);
+        // Bounded by the bytes really there: a link to /dev/zero reports 0 bytes and would otherwise be read forever.
+        byte[] data = RegularFile.ReadAllBytes(path, Array.MaxLength, "ONNX models with external data are not read",
+            problem => SafeTensorsFile.Invalid(path, problem));
         var nodes = new List<Node>();
         var initializers = new Dictionary<string, Initializer>(StringComparer.Ordinal);
         bool graphSeen = false;
@@ -42,11 +52,13 @@ internal sealed class OnnxModel
                 while (graph.Next(out int g, out int gw))
                 {
                     if (g == 1 && gw == 2)
-                        nodes.Add(ReadNode(graph.Message()));
+                        nodes.Add(ReadNode(graph.Message(), nodes.Count));
                     else if (g == 5 && gw == 2)
                     {
                         var initializer = ReadTensor(graph.Message(), path);
-                        initializers[initializer.Name] = initializer;
+                        // ONNX names are unique in a graph; a second copy would silently replace the first.
+                        if (!initializers.TryAdd(initializer.Name, initializer))
+                            throw SafeTensorsFile.Invalid(path, $"its graph holds the initializer '{initializer.Name}' twice");
                     }
                     else
                         graph.Skip(gw);
@@ -60,7 +72,7 @@ internal sealed class OnnxModel
         return new OnnxModel(nodes, initializers);
     }
 
-    private static Node ReadNode(Reader node)
+    private static Node ReadNode(Reader node, int index)
     {
         string name = "", op = "";
         var inputs = new List<string>();
@@ -93,7 +105,7 @@ internal sealed class OnnxModel
                 default: node.Skip(wire); break;
             }
         }
-        return new Node(name, op, inputs, outputs, attributes);
+        return new Node(index, name, op, inputs, outputs, attributes);
     }
 
     private static Initializer ReadTensor(Reader tensor, string path)
@@ -107,8 +119,14 @@ internal sealed class OnnxModel
         {
             switch (field, wire)
             {
-                case (1, 0): dims.Add(tensor.Varint()); break;
-                case (1, 2): { var packed = tensor.Message(); while (!packed.AtEnd) dims.Add(packed.Varint()); break; }
+                case (1, 0): AddDimension(dims, tensor.Varint(), path, name); break;
+                case (1, 2):
+                {
+                    var packed = tensor.Message();
+                    while (!packed.AtEnd)
+                        AddDimension(dims, packed.Varint(), path, name);
+                    break;
+                }
                 case (2, 0): dataType = (int)tensor.Varint(); break;
                 case (4, 2): { var packed = tensor.Message(); while (!packed.AtEnd) floats.Add(packed.Float()); break; }
                 case (4, 5): floats.Add(tensor.Float()); break;
@@ -122,7 +140,7 @@ internal sealed class OnnxModel
         long count = SafeTensorsFile.TensorBytes(path, name, shape, TorchSharp.torch.ScalarType.Float32) / 4;
         // Only float tensors carry weights; integer initializers (shapes for Reshape) are kept empty.
         if (dataType != 1)
-            return new Initializer(name, shape, []);
+            return new Initializer(name, shape, [], IsFloat: false);
         float[] values;
         if (raw is { } bytes)
         {
@@ -137,7 +155,17 @@ internal sealed class OnnxModel
                 throw SafeTensorsFile.Invalid(path, $"initializer '{name}' of shape [{string.Join(", ", shape)}] needs {count} values but holds {floats.Count}");
             values = floats.ToArray();
         }
-        return new Initializer(name, shape, values);
+        return new Initializer(name, shape, values, IsFloat: true);
+    }
+
+    private static void AddDimension(List<long> dims, long dimension, string path, string name)
+    {
+        if (dims.Count == MaxRank)
+        {
+            string which = name.Length > 0 ? $"initializer '{name}'" : "an initializer";
+            throw SafeTensorsFile.Invalid(path, $"{which} has more than {MaxRank} dimensions");
+        }
+        dims.Add(dimension);
     }
 
     /// <summary>A bounded view of protobuf bytes.</summary>

@@ -9,7 +9,8 @@ namespace MlNetCnn;
 /// a network from <see cref="CnnArchitecture.CreateModule"/>: PyTorch state_dict files (<c>.pt</c>, <c>.pth</c>),
 /// <c>.safetensors</c> and ONNX models. Weights match the network's layers by torchvision's state_dict names; a
 /// classifier head of another class count starts fresh. Files are validated before anything is allocated: a damaged
-/// or forged file is an <see cref="InvalidDataException"/> naming it. Dispose to free the tensors.
+/// or forged file, or one holding a NaN or infinite weight, is an <see cref="InvalidDataException"/> naming it (and the
+/// tensor). Dispose to free the tensors.
 /// </summary>
 public sealed class PretrainedWeights : IDisposable
 {
@@ -44,7 +45,8 @@ public sealed class PretrainedWeights : IDisposable
     /// </summary>
     /// <param name="path">The file.</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is damaged, truncated or not of the format its extension says.</exception>
+    /// <exception cref="InvalidDataException">The file is damaged, truncated, not a regular file, not of the format its
+    /// extension says, or holds a NaN or infinite weight.</exception>
     /// <exception cref="NotSupportedException">The extension is none of the above.</exception>
     public static PretrainedWeights FromFile(string path)
     {
@@ -54,18 +56,68 @@ public sealed class PretrainedWeights : IDisposable
         Platform.TorchRuntime.EnsureInitialized();
         return Path.GetExtension(path).ToLowerInvariant() switch
         {
-            ".pt" or ".pth" or ".bin" => new PretrainedWeights(path, PyTorchStateDictFile.Read(path), null),
-            ".safetensors" => new PretrainedWeights(path, SafeTensorsFile.Read(path), null),
+            ".pt" or ".pth" or ".bin" => FromTensors(path, PyTorchStateDictFile.Read(path)),
+            ".safetensors" => FromTensors(path, SafeTensorsFile.Read(path)),
             ".onnx" => FromOnnx(path, reverseInputChannels: false),
             string other => throw new NotSupportedException($"'{path}': weights files ending in '{other}' are not read; use .pt/.pth (PyTorch state_dict), .safetensors or .onnx."),
         };
     }
 
+    private static PretrainedWeights FromTensors(string path, Dictionary<string, Tensor> tensors)
+    {
+        try
+        {
+            foreach (var (name, tensor) in tensors)
+                RefuseNonFinite(path, name, tensor);
+        }
+        catch
+        {
+            foreach (var tensor in tensors.Values)
+                tensor.Dispose();
+            throw;
+        }
+        return new PretrainedWeights(path, tensors, null);
+    }
+
     private static PretrainedWeights FromOnnx(string path, bool reverseInputChannels)
     {
-        var model = OnnxModel.Read(path);
-        return new PretrainedWeights(path, null, module => OnnxWeights.Map(model, path, module, reverseInputChannels));
+        var graph = OnnxWeights.Read(ReadOnnx(path), path);
+        return new PretrainedWeights(path, null, module => OnnxWeights.Map(graph, path, module, reverseInputChannels));
     }
+
+    /// <summary>An ONNX file whose float initializers are all finite.</summary>
+    private static OnnxModel ReadOnnx(string path)
+    {
+        var model = OnnxModel.Read(path);
+        foreach (var initializer in model.Initializers.Values)
+        {
+            int bad = Array.FindIndex(initializer.Values, v => !float.IsFinite(v));
+            if (bad >= 0)
+                throw NonFinite(path, initializer.Name, initializer.Values[bad], bad, initializer.Values.Length);
+        }
+        return model;
+    }
+
+    /// <summary>
+    /// Refuses a tensor holding NaN or ±∞ (checked here, for every format, before any network sees it): as initial
+    /// weights it makes every score NaN, and training then diverges with a message that points away from the file.
+    /// </summary>
+    private static void RefuseNonFinite(string path, string name, Tensor tensor)
+    {
+        if (!tensor.is_floating_point())
+            return;
+        using var scope = NewDisposeScope();
+        var finite = isfinite(tensor).flatten();
+        if (finite.all().item<bool>())
+            return;
+        long bad = finite.logical_not().nonzero()[0, 0].item<long>();
+        double value = tensor.flatten()[bad].to_type(ScalarType.Float64).item<double>();
+        throw NonFinite(path, name, value, bad, tensor.NumberOfElements);
+    }
+
+    private static InvalidDataException NonFinite(string path, string name, double value, long element, long count)
+        => SafeTensorsFile.Invalid(path, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"tensor '{name}' holds {value} at element {element:N0} of {count:N0}; weights must be finite"));
 
     /// <summary>The NuGet package that ships ML.NET's pretrained ResNet-18, and its version.</summary>
     public const string MlNetResNet18Package = "Microsoft.ML.DnnImageFeaturizer.ResNet18";
@@ -113,7 +165,7 @@ public sealed class PretrainedWeights : IDisposable
     /// <summary>The preprocessing model's BGR mean image (0–255), as an RGB mean image on the 0–1 scale with std 1/255.</summary>
     private static PretrainedInputNormalization MlNetMeanImage(string preprocessPath)
     {
-        var preprocess = OnnxModel.Read(preprocessPath);
+        var preprocess = ReadOnnx(preprocessPath);
         var image = preprocess.Initializers.Values.FirstOrDefault(i => i.Shape is [1, 3, > 0, > 0] && i.Values.Length > 0)
             ?? throw new InvalidDataException($"'{preprocessPath}' has no 1×3×H×W mean image.");
         int height = (int)image.Shape[2], width = (int)image.Shape[3], plane = height * width;
@@ -132,9 +184,12 @@ public sealed class PretrainedWeights : IDisposable
     /// <param name="module">A network, e.g. from <see cref="CnnArchitecture.CreateModule"/>.</param>
     /// <param name="strict">When true, every weight of the network except the head must come from the file and every
     /// weight of the file must fit the network; otherwise nothing is copied and the exception lists the differences.
-    /// When false, what fits is copied and the rest is reported.</param>
+    /// When false, keys the file lacks or the network lacks are allowed and reported, as with PyTorch's
+    /// <c>load_state_dict(strict=False)</c>; a weight of another shape is still an error (it would keep its random
+    /// initialization silently), except the replaced classifier head.</param>
     /// <returns>Which keys were loaded, skipped (with the reason) and missing.</returns>
-    /// <exception cref="ArgumentException">A weight's shape differs from the network's (keys and both shapes named), or, in strict mode, keys are missing or left over.</exception>
+    /// <exception cref="ArgumentException">A weight's shape differs from the network's, outside the classifier head
+    /// (keys and both shapes named; nothing is copied), or, in strict mode, keys are missing or left over.</exception>
     public PretrainedWeightsReport LoadInto(nn.Module module, bool strict = false)
     {
         ArgumentNullException.ThrowIfNull(module);
@@ -183,7 +238,6 @@ public sealed class PretrainedWeights : IDisposable
             if (!value.shape.SequenceEqual(tensor.shape))
             {
                 mismatches.Add($"{key}: the file's [{Shape(value)}], the network's [{Shape(tensor)}]");
-                skipped[key] = $"shape [{Shape(value)}] does not fit the network's [{Shape(tensor)}]";
                 continue;
             }
             loaded.Add(key);
@@ -191,21 +245,29 @@ public sealed class PretrainedWeights : IDisposable
         foreach (string key in source.Keys.Where(k => !target.ContainsKey(k)))
             skipped[key] = "the network has no such weight";
 
+        // At most 15 of each kind, so a wholly different network still shows every kind of difference.
+        static IEnumerable<string> First(IEnumerable<string> items, int total, string prefix)
+            => items.Take(15).Select(i => prefix + i).Concat(total > 15 ? [$"{prefix}... ({total - 15} more)"] : []);
+        string separator = Environment.NewLine + "  ";
         if (strict)
         {
             var unexpected = source.Keys.Where(k => !target.ContainsKey(k)).ToList();
             int count = mismatches.Count + missing.Count + unexpected.Count;
-            // At most 15 of each kind, so a wholly different network still shows every kind of difference.
-            static IEnumerable<string> First(IEnumerable<string> items, int total, string prefix)
-                => items.Take(15).Select(i => prefix + i).Concat(total > 15 ? [$"{prefix}... ({total - 15} more)"] : []);
             if (count > 0)
                 throw new ArgumentException(
-                    $"The weights in '{Source}' do not fit {module.GetName()} ({count} differences; strict loading copies nothing then):{Environment.NewLine}  " +
-                    string.Join(Environment.NewLine + "  ", First(mismatches, mismatches.Count, "shape mismatch ")
+                    $"The weights in '{Source}' do not fit {module.GetName()} ({count} differences; strict loading copies nothing then):{separator}" +
+                    string.Join(separator, First(mismatches, mismatches.Count, "shape mismatch ")
                         .Concat(First(missing, missing.Count, "missing from the file: ")).Concat(First(unexpected, unexpected.Count, "not in the network: "))), nameof(module));
         }
+        else if (mismatches.Count > 0)
+            throw new ArgumentException(
+                $"The weights in '{Source}' do not fit {module.GetName()}: {mismatches.Count} of them have another shape "
+                + "than the network's (loading without strict allows missing and extra keys, never a weight of another "
+                + $"shape; nothing was copied):{separator}"
+                + string.Join(separator, First(mismatches, mismatches.Count, "shape mismatch ")), nameof(module));
         else if (loaded.Count == 0)
-            throw new ArgumentException($"No weight in '{Source}' fits {module.GetName()}: the state_dict names or shapes differ entirely. First differences: {string.Join("; ", mismatches.Concat(missing).Take(5))}.", nameof(module));
+            throw new ArgumentException($"No weight in '{Source}' fits {module.GetName()}: the state_dict names differ "
+                + $"entirely. First differences: {string.Join("; ", missing.Take(5))}.", nameof(module));
 
         using (no_grad())
             foreach (string key in loaded)

@@ -22,7 +22,8 @@ public sealed class PretrainedWeightsReport
     /// <summary>The network's weights and buffers (state_dict keys) copied from the file.</summary>
     public IReadOnlyList<string> Loaded { get; }
 
-    /// <summary>The file's weights that were not copied, each with the reason (no such layer, another shape, a replaced classifier head).</summary>
+    /// <summary>The file's weights that were not copied, each with the reason (no such layer in the network, or a
+    /// replaced classifier head: a weight of another shape anywhere else is an error, never skipped).</summary>
     public IReadOnlyDictionary<string, string> Skipped { get; }
 
     /// <summary>The network's weights and buffers the file does not have; they keep the architecture's initialization.</summary>

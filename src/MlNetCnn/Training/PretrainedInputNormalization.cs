@@ -36,21 +36,43 @@ public sealed class PretrainedInputNormalization
     public static PretrainedInputNormalization ImageNet { get; } = PerChannel([0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f], "ImageNet mean/std (torchvision)");
 
     /// <summary>A per-channel normalization on the 0–1 pixel scale.</summary>
-    /// <param name="mean">One mean per channel.</param>
-    /// <param name="standardDeviation">One positive standard deviation per channel.</param>
+    /// <param name="mean">One finite mean per channel.</param>
+    /// <param name="standardDeviation">One positive, finite standard deviation per channel.</param>
     /// <param name="description">A name for logs.</param>
+    /// <exception cref="ArgumentException">The lengths differ or are 0, a mean is NaN or infinite, or a standard
+    /// deviation is not positive, is infinite, or so small that dividing by it overflows.</exception>
     public static PretrainedInputNormalization PerChannel(float[] mean, float[] standardDeviation, string? description = null)
     {
         ArgumentNullException.ThrowIfNull(mean);
         ArgumentNullException.ThrowIfNull(standardDeviation);
-        if (mean.Length == 0 || mean.Length != standardDeviation.Length || standardDeviation.Any(s => !(s > 0)))
+        if (mean.Length == 0 || mean.Length != standardDeviation.Length)
             throw new ArgumentException("Give one mean and one positive standard deviation per channel.");
+        Check(mean, standardDeviation);
         return new(description ?? $"mean ({string.Join(", ", mean)}), std ({string.Join(", ", standardDeviation)})", mean.ToArray(), standardDeviation.ToArray(), 1, 1);
     }
 
     /// <summary>A per-pixel mean image (C×H×W, 0–1 scale, RGB) and a per-channel standard deviation.</summary>
     internal static PretrainedInputNormalization MeanImage(float[] meanImage, int height, int width, float[] standardDeviation, string description)
-        => new(description, meanImage, standardDeviation, height, width);
+    {
+        Check(meanImage, standardDeviation);
+        return new(description, meanImage, standardDeviation, height, width);
+    }
+
+    // A non-finite value here would turn every input, and so every score, into NaN.
+    private static void Check(float[] mean, float[] standardDeviation)
+    {
+        int badMean = Array.FindIndex(mean, m => !float.IsFinite(m));
+        if (badMean >= 0)
+            throw new ArgumentException(
+                $"The input normalization's mean is {mean[badMean]} at {badMean}; every mean must be finite.", nameof(mean));
+        // Inputs are divided by σ: below about 3e-39 that overflows even for a pixel difference of 1.
+        int badStd = Array.FindIndex(standardDeviation, s => !(s > 0) || !float.IsFinite(s) || !float.IsFinite(1 / s));
+        if (badStd >= 0)
+            throw new ArgumentException(
+                $"The input normalization's standard deviation is {standardDeviation[badStd]} for channel {badStd}; every "
+                + "standard deviation must be positive and finite, and at least 3e-39 (1/σ must be finite).",
+                nameof(standardDeviation));
+    }
 
     /// <summary>The standardization for images of <paramref name="shape"/> whose pixels run up to <paramref name="pixelScale"/> (1 or 255).</summary>
     internal InputStandardization Create(ImageShape shape, float pixelScale)
