@@ -73,7 +73,7 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
                 "-c", fixture.Configuration, "-o", feed, $"-p:Version={version}", $"-p:NuspecOutputPath={fixture.Combine("nuspec", project)}/");
             Assert.DoesNotContain("warning", packed, StringComparison.OrdinalIgnoreCase);
         }
-        AssertDependencies(feed, "MlNetCnn", version, "Microsoft.ML", "Microsoft.ML.ImageAnalytics", "Mono.Cecil", "SkiaSharp",
+        AssertDependencies(feed, "MlNetCnn", version, "Microsoft.ML", "Microsoft.ML.ImageAnalytics", "Microsoft.ML.OnnxConverter", "Mono.Cecil", "SkiaSharp",
             "SkiaSharp.NativeAssets.Linux.NoDependencies", "TorchSharp");
         AssertDependencies(feed, "MlNetCnn.Visualization", version, "MlNetCnn", "ScottPlot", "SkiaSharp", "SkiaSharp.NativeAssets.Linux.NoDependencies");
 
