@@ -15,6 +15,35 @@ namespace MlNetCnn;
 /// <see cref="CnnTransformer"/> that adds <c>Score</c> and <c>PredictedLabel</c>, ready for
 /// <c>mlContext.MulticlassClassification.Evaluate</c> and <c>MapKeyToValue</c>.
 /// </summary>
+/// <remarks>
+/// <format type="text/markdown"><![CDATA[
+/// ### Input and output columns
+/// The feature column (`Features` unless `CnnTrainerOptions.FeatureColumnName` says otherwise) must be a known-size
+/// vector of `Single` holding planar C×H×W pixels, as `ExtractPixels` (or `LoadImagesForCnn`) writes it; the label
+/// column (`Label`, `CnnTrainerOptions.LabelColumnName`) must be a key type with at least two values (`MapValueToKey`).
+/// The trained transformer adds:
+///
+/// | Output column | Column type | Description |
+/// | -- | -- | -- |
+/// | `Score` | vector of `Single` | The probability of each class (softmax of the network's output; the mean over the test-time views when asked for). |
+/// | `PredictedLabel` | key type | The class with the highest score; missing (0) for an image with a NaN or infinite pixel. |
+/// | embedding column | vector of `Single` | The classifier head's input, when `CnnTrainerOptions.EmbeddingColumnName` names it. |
+///
+/// ### Trainer characteristics
+/// | | |
+/// | -- | -- |
+/// | Machine learning task | Multiclass classification (images) |
+/// | Is normalization required? | No (the trainer standardizes each channel; `NormalizeImages` fits one explicitly) |
+/// | Is caching required? | No (images are cached in memory or streamed from disk: `CnnTrainerOptions.DataCaching`) |
+/// | Required NuGet in addition to Microsoft.ML | MlNetCnn, Microsoft.ML.ImageAnalytics, TorchSharp and a backend (TorchSharp-cpu) |
+/// | Exportable to ONNX | Yes, every built-in architecture: `mlContext.Model.ExportToOnnx` |
+///
+/// ### Training algorithm details
+/// Mini-batch gradient descent with libtorch (TorchSharp): the network of `CnnTrainerOptions.Architecture`, cross-entropy
+/// loss (with label smoothing when asked), the optimizer and learning-rate schedule of the options, augmentation from
+/// `AugmentImages` in the pipeline, checkpoints, early stopping and time limits. See the README's Use section.
+/// ]]></format>
+/// </remarks>
 /// <example>
 /// <code>
 /// var ml = new MLContext(seed: 1);
