@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.IO.Compression;
 using TorchSharp;
 using System.Text;
@@ -16,9 +17,11 @@ namespace MlNetCnn.Persistence;
 /// </summary>
 internal static class PyTorchStateDictFile
 {
-    private sealed record Storage(ScalarType Type, string Key, long Count);
+    /// <summary>A typed storage: entry <c>data/{Key}</c> of <paramref name="Count"/> elements.</summary>
+    internal sealed record Storage(ScalarType Type, string Key, long Count);
 
-    private sealed record TensorReference(Storage Storage, long Offset, long[] Shape, long[] Stride);
+    /// <summary>A tensor as the pickle describes it: a view (offset, shape, strides in elements) of a storage.</summary>
+    internal sealed record TensorReference(Storage Storage, long Offset, long[] Shape, long[] Stride);
 
     public static Dictionary<string, Tensor> Read(string path)
     {
@@ -51,24 +54,36 @@ internal static class PyTorchStateDictFile
 
     /// <summary>Writes the tensors as a state_dict file <c>torch.load</c> reads, atomically.</summary>
     public static void Write(string path, IReadOnlyList<(string Name, Tensor Tensor)> tensors)
-        => AtomicFile.Write(path, stream =>
+    {
+        var views = tensors.Select((t, i) => (t.Name, new TensorReference(
+            new Storage(t.Tensor.dtype, i.ToString(CultureInfo.InvariantCulture), t.Tensor.NumberOfElements),
+            0, t.Tensor.shape, ContiguousStrides(t.Tensor.shape)))).ToList();
+        AtomicFile.Write(path, stream => WriteArchive(stream, StateDictPickle(views), tensors.Count, (i, entry) =>
         {
-            using var archive = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
-            const string folder = "archive/";
-            using (var version = archive.CreateEntry(folder + "version", CompressionLevel.NoCompression).Open())
-                version.Write("3\n"u8);
-            using (var pickle = archive.CreateEntry(folder + "data.pkl", CompressionLevel.NoCompression).Open())
-                pickle.Write(StateDictPickle(tensors));
-            for (int i = 0; i < tensors.Count; i++)
-            {
-                using var cpu = tensors[i].Tensor.detach().cpu().contiguous();
-                using var entry = archive.CreateEntry(folder + "data/" + i, CompressionLevel.NoCompression).Open();
-                entry.Write(cpu.bytes);
-            }
-        });
+            using var cpu = tensors[i].Tensor.detach().cpu().contiguous();
+            entry.Write(cpu.bytes);
+        }));
+    }
 
-    /// <summary>The pickle of an OrderedDict whose i-th value is a tensor over storage "i".</summary>
-    private static byte[] StateDictPickle(IReadOnlyList<(string Name, Tensor Tensor)> tensors)
+    /// <summary>The zip archive <c>torch.save</c> writes: version, data.pkl, then storage entries data/0 to data/n-1.</summary>
+    internal static void WriteArchive(Stream stream, byte[] pickle, int storages, Action<int, Stream> writeStorage)
+    {
+        using var archive = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+        const string folder = "archive/";
+        using (var version = archive.CreateEntry(folder + "version", CompressionLevel.NoCompression).Open())
+            version.Write("3\n"u8);
+        using (var entry = archive.CreateEntry(folder + "data.pkl", CompressionLevel.NoCompression).Open())
+            entry.Write(pickle);
+        for (int i = 0; i < storages; i++)
+        {
+            string key = i.ToString(CultureInfo.InvariantCulture);
+            using var entry = archive.CreateEntry(folder + "data/" + key, CompressionLevel.NoCompression).Open();
+            writeStorage(i, entry);
+        }
+    }
+
+    /// <summary>The pickle of an OrderedDict of tensors, each a <c>_rebuild_tensor_v2</c> call on its view.</summary>
+    internal static byte[] StateDictPickle(IEnumerable<(string Name, TensorReference View)> tensors)
     {
         var pickle = new MemoryStream();
         void Op(char op) => pickle.WriteByte((byte)op);
@@ -92,24 +107,23 @@ internal static class PyTorchStateDictFile
         pickle.WriteByte(0x80);
         pickle.WriteByte(2);
         EmptyOrderedDict();
-        for (int i = 0; i < tensors.Count; i++)
+        foreach (var (name, view) in tensors)
         {
-            var (name, tensor) = tensors[i];
             Op('(');
             Text(name);
             Global("torch._utils", "_rebuild_tensor_v2");
             Op('(');
             Op('(');
             Text("storage");
-            Global("torch", StorageName(tensor.dtype));
-            Text(i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Global("torch", StorageName(view.Storage.Type));
+            Text(view.Storage.Key);
             Text("cpu");
-            Integer(tensor.NumberOfElements);
+            Integer(view.Storage.Count);
             Op('t');
             Op('Q'); // BINPERSID
-            Integer(0);
-            Tuple(tensor.shape);
-            Tuple(ContiguousStrides(tensor.shape));
+            Integer(view.Offset);
+            Tuple(view.Shape);
+            Tuple(view.Stride);
             pickle.WriteByte(0x89); // False: requires_grad
             EmptyOrderedDict();
             Op('t');
