@@ -25,7 +25,7 @@ internal sealed class PickleReader(byte[] data, string path, Func<PickleGlobal, 
             {
                 case 0x80: U8(); break; // PROTO
                 case 0x95: Bytes(8); break; // FRAME: a length hint only
-                case (byte)'.': return Pop(); // STOP
+                case (byte)'.': return Stop();
                 case (byte)'(': _marks.Push(_stack.Count); break; // MARK
                 case (byte)'}': _stack.Add(new PickleDict()); break; // EMPTY_DICT
                 case (byte)']': _stack.Add(new List<object?>()); break; // EMPTY_LIST
@@ -55,13 +55,22 @@ internal sealed class PickleReader(byte[] data, string path, Func<PickleGlobal, 
                 case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); _stack.Add(new[] { a, b, c }); break; } // TUPLE3
                 case (byte)'a': { var item = Pop(); As<List<object?>>(Peek(), "APPEND").Add(item); break; }
                 case (byte)'e': { var items = PopMark(); As<List<object?>>(Peek(), "APPENDS").AddRange(items); break; }
-                case (byte)'s': { var value = Pop(); var key = Pop(); As<PickleDict>(Peek(), "SETITEM").Set(key, value); break; }
+                case (byte)'s': // SETITEM
+                {
+                    var value = Pop();
+                    var key = Pop();
+                    Set(As<PickleDict>(Peek(), "SETITEM"), key, value);
+                    break;
+                }
                 case (byte)'u': // SETITEMS
                 {
                     var items = PopMark();
                     var dict = As<PickleDict>(Peek(), "SETITEMS");
-                    for (int i = 0; i + 1 < items.Count; i += 2)
-                        dict.Set(items[i], items[i + 1]);
+                    if (items.Count % 2 != 0)
+                        throw SafeTensorsFile.Invalid(path, $"its pickle's SETITEMS before byte {_position} has an odd number of "
+                            + $"items ({items.Count}): a key without its value");
+                    for (int i = 0; i < items.Count; i += 2)
+                        Set(dict, items[i], items[i + 1]);
                     break;
                 }
                 case (byte)'c': _stack.Add(new PickleGlobal(Line(), Line())); break; // GLOBAL
@@ -80,6 +89,20 @@ internal sealed class PickleReader(byte[] data, string path, Func<PickleGlobal, 
             }
         }
     }
+
+    /// <summary>STOP: the one result. Python ignores what else is left, but no pickler leaves anything.</summary>
+    private object? Stop()
+    {
+        var result = Pop();
+        if (_stack.Count > 0 || _marks.Count > 0)
+            throw SafeTensorsFile.Invalid(path, $"its pickle leaves {_stack.Count} items and {_marks.Count} marks on the stack "
+                + $"at STOP (byte {_position - 1})");
+        return result;
+    }
+
+    private void Set(PickleDict dict, object? key, object? value)
+        => dict.Set(key ?? throw SafeTensorsFile.Invalid(path, $"its pickle uses None as a dict key before byte {_position}"),
+            value);
 
     private object? Pop()
     {
@@ -165,9 +188,8 @@ internal sealed class PickleDict
 
     public List<(object Key, object? Value)> Items { get; } = [];
 
-    public void Set(object? key, object? value)
+    public void Set(object key, object? value)
     {
-        ArgumentNullException.ThrowIfNull(key);
         if (_index.TryGetValue(key, out int at))
             Items[at] = (key, value);
         else

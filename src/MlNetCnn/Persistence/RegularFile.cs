@@ -3,47 +3,63 @@ using System.Runtime.InteropServices;
 namespace MlNetCnn.Persistence;
 
 /// <summary>
-/// Reading files whose bytes come from outside: only a regular file (a link to one is followed), and never more than
-/// the size the file system reports. A device (<c>/dev/zero</c> reports 0 bytes and never ends), a named pipe (opening
-/// it waits for a writer) or a socket is refused before it is opened; a file that holds more than its size (a
-/// <c>/proc</c> file, one being appended to) is refused once its reported size is read.
+/// Reading files whose bytes come from outside: only a regular file (a link to one is followed), and never more than the
+/// size the file system reports. A device (<c>/dev/zero</c> reports 0 bytes and never ends), a named pipe (opening it
+/// waits for a writer) or a socket is refused before it is opened on Linux, from the file's type; elsewhere a stream that
+/// cannot seek is refused once open, and a file that holds more than its size (a <c>/proc</c> file, one being appended
+/// to) is refused once its reported size is read.
 /// </summary>
 internal static partial class RegularFile
 {
-    // The file-type bits of FileStatus.Mode in .NET's own native shim (System.Native): fixed "forever", per its header.
-    private const int TypeMask = 0xF000, Fifo = 0x1000, CharacterDevice = 0x2000, Folder = 0x4000, BlockDevice = 0x6000,
-        Regular = 0x8000, Socket = 0xC000;
+    private const int CurrentDirectory = -100; // AT_FDCWD: a relative path is relative to the working directory
+    private const uint TypeField = 0x0001; // STATX_TYPE
+    private const int ModeOffset = 28; // stx_mode in struct statx, whose layout is the same on every architecture
+    private const int TypeBits = 0xF000, Regular = 0x8000;
 
-    // FileStatus is about 130 bytes; its Mode is the int at offset 4 in every .NET version.
-    private const int StatusBytes = 512;
-
-    /// <summary>What <paramref name="path"/> is when it is not a regular file ("a named pipe"), or null: a regular file, or
-    /// one whose kind cannot be told (missing, unreadable, Windows), which opening it then reports.</summary>
+    /// <summary>
+    /// What <paramref name="path"/> is when it is not a regular file ("a named pipe"), or null: a regular file, or one
+    /// whose kind cannot be told here (missing, unreadable, not Linux), which opening it then reports.
+    /// </summary>
     public static string? NotRegular(string path)
     {
-        if (OperatingSystem.IsWindows())
+        if (!OperatingSystem.IsLinux())
             return null;
-        int mode;
+        Span<byte> statx = stackalloc byte[256];
+        int type;
         try
         {
-            mode = Mode(path);
+            if (Statx(CurrentDirectory, path, 0, TypeField, statx) != 0)
+                return null;
+            type = BitConverter.ToUInt16(statx[ModeOffset..]) & TypeBits;
         }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
-            return null; // a runtime without the shim: the bounded read below still stops a device
+            return null; // a C library older than statx (glibc 2.28): the checks after opening still apply
         }
-        if (mode == -1)
-            return null;
-        return (mode & TypeMask) switch
+        return type switch
         {
             Regular => null,
-            Fifo => "a named pipe",
-            CharacterDevice => "a character device",
-            BlockDevice => "a block device",
-            Folder => "a folder",
-            Socket => "a socket",
-            int other => $"a file of type 0x{other:X}",
+            0x1000 => "a named pipe",
+            0x2000 => "a character device",
+            0x4000 => "a folder",
+            0x6000 => "a block device",
+            0xC000 => "a socket",
+            _ => $"a file of type 0x{type:X4}",
         };
+    }
+
+    /// <summary>Opens <paramref name="path"/> for reading, or throws what <paramref name="invalid"/> makes of the problem.</summary>
+    public static FileStream OpenRead(string path, Func<string, Exception> invalid)
+    {
+        if (NotRegular(path) is { } kind)
+            throw invalid($"it is {kind}, not a regular file");
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        if (!stream.CanSeek)
+        {
+            stream.Dispose();
+            throw invalid("it is not a regular file (it cannot be read at a position)");
+        }
+        return stream;
     }
 
     /// <summary>
@@ -71,13 +87,6 @@ internal static partial class RegularFile
         return bytes;
     }
 
-    private static unsafe int Mode(string path)
-    {
-        byte* status = stackalloc byte[StatusBytes];
-        return Stat(path, status) == 0 ? *(int*)(status + 4) : -1;
-    }
-
-    // stat(2) through .NET's shim: its FileStatus has one layout on every platform, unlike libc's struct stat.
-    [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_Stat", StringMarshalling = StringMarshalling.Utf8)]
-    private static unsafe partial int Stat(string path, byte* status);
+    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Statx(int directory, string path, int flags, uint mask, Span<byte> buffer);
 }

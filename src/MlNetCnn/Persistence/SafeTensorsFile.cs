@@ -17,7 +17,7 @@ internal static class SafeTensorsFile
 
     public static Dictionary<string, Tensor> Read(string path)
     {
-        using var file = File.OpenRead(path);
+        using var file = RegularFile.OpenRead(path, problem => SafeTensorsFile.Invalid(path, problem));
         long length = file.Length;
         if (length < 8)
             throw Invalid(path, $"it has {length} bytes, fewer than the 8-byte header length");
@@ -30,7 +30,8 @@ internal static class SafeTensorsFile
         file.ReadExactly(header);
         long dataStart = 8 + (long)headerLength, dataLength = length - dataStart;
 
-        var entries = new List<(string Name, ScalarType Type, long[] Shape, long Begin, long End)>();
+        var entries = new List<Entry>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
         try
         {
             using var json = JsonDocument.Parse(header);
@@ -40,23 +41,28 @@ internal static class SafeTensorsFile
             {
                 if (property.Name == "__metadata__")
                     continue;
+                if (!names.Add(property.Name))
+                    throw Invalid(path, $"its header names tensor '{property.Name}' twice");
                 var value = property.Value;
                 string dtype = value.GetProperty("dtype").GetString() ?? "";
                 var type = TypeOf(dtype) ?? throw Invalid(path, $"tensor '{property.Name}' has dtype '{dtype}'; supported: F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL");
-                long[] shape = value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray();
+                var shapeElement = value.GetProperty("shape");
+                CheckRank(path, property.Name, shapeElement.GetArrayLength());
+                long[] shape = shapeElement.EnumerateArray().Select(d => d.GetInt64()).ToArray();
                 long[] offsets = value.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
                 if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
                     throw Invalid(path, $"tensor '{property.Name}' has data_offsets [{string.Join(", ", offsets)}] outside the {dataLength} data bytes");
                 long expected = TensorBytes(path, property.Name, shape, type);
                 if (offsets[1] - offsets[0] != expected)
                     throw Invalid(path, $"tensor '{property.Name}' of shape [{string.Join(", ", shape)}] ({dtype}) needs {expected} bytes but its data_offsets span {offsets[1] - offsets[0]}");
-                entries.Add((property.Name, type, shape, offsets[0], offsets[1]));
+                entries.Add(new(property.Name, type, shape, offsets[0], offsets[1]));
             }
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
             throw Invalid(path, $"its JSON header is malformed ({e.Message})", e);
         }
+        CheckTiling(path, entries, dataLength);
 
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
@@ -69,13 +75,40 @@ internal static class SafeTensorsFile
                 tensors.Add(name, FromBytes(bytes, type, shape));
             }
         }
-        catch
+        catch (Exception e)
         {
             foreach (var t in tensors.Values)
                 t.Dispose();
+            // The file was checked whole; only a file cut while it is read ends early.
+            if (e is EndOfStreamException)
+                throw Invalid(path, "it was truncated while being read", e);
             throw;
         }
         return tensors;
+    }
+
+    private readonly record struct Entry(string Name, ScalarType Type, long[] Shape, long Begin, long End);
+
+    /// <summary>
+    /// The format's rule: in order of offset, the tensors' byte ranges follow one another from the first data byte to
+    /// the last, so no byte is read as two tensors (which would let a small file load as many times its size) and none
+    /// is left over.
+    /// </summary>
+    private static void CheckTiling(string path, List<Entry> entries, long dataLength)
+    {
+        long next = 0;
+        string previous = "";
+        foreach (var entry in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (entry.Begin < next)
+                throw Invalid(path, $"tensors '{previous}' and '{entry.Name}' overlap in bytes {entry.Begin} to {next} "
+                    + "of its data");
+            if (entry.Begin > next)
+                throw Invalid(path, $"bytes {next} to {entry.Begin} of its data belong to no tensor");
+            (next, previous) = (entry.End, entry.Name);
+        }
+        if (next != dataLength)
+            throw Invalid(path, $"bytes {next} to {dataLength} of its data belong to no tensor");
     }
 
     /// <summary>Writes the tensors (CPU copies, in the given order) as a safetensors file, atomically.</summary>
@@ -117,6 +150,7 @@ internal static class SafeTensorsFile
     /// <summary>Bytes of a tensor of this shape and type, with every dimension checked (no overflow, none negative).</summary>
     internal static long TensorBytes(string path, string name, long[] shape, ScalarType type)
     {
+        CheckRank(path, name, shape.Length);
         long count = 1;
         foreach (long d in shape)
         {
@@ -125,6 +159,14 @@ internal static class SafeTensorsFile
             count *= d;
         }
         return count * ElementSize(type);
+    }
+
+    /// <summary>libtorch's limit on dimensions, which the model-file reader applies too.</summary>
+    internal static void CheckRank(string path, string name, int rank)
+    {
+        if (rank > TorchStateFormat.MaximumRank)
+            throw Invalid(path, $"tensor '{name}' has {rank} dimensions; at most {TorchStateFormat.MaximumRank} "
+                + "are supported");
     }
 
     internal static long ElementSize(ScalarType type) => type switch

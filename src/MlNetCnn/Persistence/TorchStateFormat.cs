@@ -14,7 +14,7 @@ namespace MlNetCnn.Persistence;
 internal static class TorchStateFormat
 {
     /// <summary>libtorch supports at most 64 dimensions.</summary>
-    private const int MaximumRank = 64;
+    internal const int MaximumRank = 64;
 
     // mt19937 as libtorch's CPUGeneratorImplState lays it out: seed (u64), left (i32), seeded (i32), next (u64), state[624] (u64), ...
     private const int MersenneStateSize = 624;
