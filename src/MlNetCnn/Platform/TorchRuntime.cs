@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -8,17 +7,13 @@ namespace MlNetCnn.Platform;
 /// <summary>
 /// Prepares the process before any MlNetCnn code runs (a module initializer: also when ML.NET's Model.Load is the first
 /// to load MlNetCnn). For apps built without MlNetCnn's build targets (e.g. a ProjectReference from another repository)
-/// it applies the same two fixes to the files next to the app, unless the build turned them off: makes the native
-/// TorchSharp library loadable on GCC-12 systems and, where the app lifts SkiaSharp to 3.x, makes ML.NET's ExtractPixels
-/// work with it. It also tunes glibc's allocator for libtorch's large buffers.
+/// it applies the same fix to the files next to the app, unless the build turned it off: makes the native TorchSharp
+/// library loadable on GCC-12 systems. It also tunes glibc's allocator for libtorch's large buffers.
 /// </summary>
 public static class TorchRuntime
 {
     /// <summary>AppContext switch that MlNetCnn's build targets write into runtimeconfig.json for -p:MlNetCnnPatchLibTorchSharp=false.</summary>
     internal const string PatchLibTorchSharpSwitch = "MlNetCnn.PatchLibTorchSharp";
-
-    /// <summary>AppContext switch that MlNetCnn's build targets write into runtimeconfig.json for -p:MlNetCnnPatchImageAnalytics=false.</summary>
-    internal const string PatchImageAnalyticsSwitch = "MlNetCnn.PatchImageAnalytics";
 
     private static Exception? s_loadError;
 
@@ -29,8 +24,6 @@ public static class TorchRuntime
     {
         if (IsEnabled(PatchLibTorchSharpSwitch))
             PatchLibTorchSharp();
-        if (IsEnabled(PatchImageAnalyticsSwitch))
-            PatchImageAnalyticsIfNotLoaded();
         GlibcAllocatorTuning.Apply();
     }
 
@@ -48,24 +41,6 @@ public static class TorchRuntime
         {
             // Reported by EnsureInitialized, where the caller can act on it, rather than as a TypeInitializationException.
             s_loadError = e;
-        }
-    }
-
-    private static void PatchImageAnalyticsIfNotLoaded()
-    {
-        // Once loaded, the assembly's image is mapped: a fix on disk would only help the next run.
-        if (AppDomain.CurrentDomain.GetAssemblies().Any(a => a.GetName().Name == "Microsoft.ML.ImageAnalytics"))
-            return;
-        string path = Path.Combine(AppContext.BaseDirectory, SkiaPixelSpanPatcher.ImageAnalyticsFileName);
-        try
-        {
-            if (File.Exists(path))
-                SkiaPixelSpanPatcher.EnsureCompatible(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or BadImageFormatException)
-        {
-            // ExtractPixels then fails with ML.NET's own MissingMethodException; the build-time fix is the reliable one.
-            Trace.TraceWarning($"MlNetCnn could not patch '{path}' for the current SkiaSharp: {e.Message}");
         }
     }
 

@@ -122,7 +122,7 @@ public sealed class PretrainedWeights : IDisposable
     /// <summary>The NuGet package that ships ML.NET's pretrained ResNet-18, and its version.</summary>
     public const string MlNetResNet18Package = "Microsoft.ML.DnnImageFeaturizer.ResNet18";
 
-    private const string MlNetResNet18PackageVersion = "0.23.1";
+    private const string MlNetResNet18PackageVersion = "0.24.0";
 
     /// <summary>
     /// ML.NET's own ImageNet-pretrained ResNet-18: the ONNX model (a CNTK export) in the NuGet package

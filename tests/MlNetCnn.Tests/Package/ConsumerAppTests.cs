@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.IO.Compression;
-using System.Reflection;
 using System.Xml.Linq;
 
 namespace MlNetCnn.Tests;
@@ -30,28 +29,31 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
             """, imports: $"""<Import Project="{targets}" Condition="'$(ImportMlNetCnnTargets)' == 'true'" />""");
         string[] build = ["-c", fixture.Configuration, "--disable-build-servers", "-nodeReuse:false"];
 
-        // 1. A plain build, nothing imported: the library's module initializer runs when ML.NET loads it, before TorchSharp.
-        fixture.Dotnet(app, null, ["build", .. build]);
+        // 1. A plain build with the plots, nothing imported: the library's module initializer runs when ML.NET loads
+        //    it, before TorchSharp; ML.NET's image transforms and the plots share one SkiaSharp: nothing else needed.
+        fixture.Dotnet(app, null, ["build", .. build, "-p:WithPlots=true"]);
         string output = Path.Combine(app, "bin", fixture.Configuration, "net10.0");
+        ConsumerAppFixture.AssertMlNetAndSkiaSharp(output);
         string scored = fixture.Dotnet(output, null, "ConsumerApp.dll", "score", fixture.ModelPath, fixture.ImageList);
         Assert.Equal(fixture.ExpectedLabels, ConsumerAppFixture.PredictedLabels(scored));
         Assert.False(Directory.Exists(Path.Combine(output, "cpu")), "TorchSharp fell back to copying libtorch into <app>/cpu");
 
-        // 2. Published for one runtime, with the plots (SkiaSharp 3) and the build targets imported: ML.NET's ImageAnalytics
-        //    patched in the publish folder, and a TorchSharp call before any MlNetCnn code.
+        // 2. Published for one runtime, with the plots and the build targets imported, and a TorchSharp call before any
+        //    MlNetCnn code (which needs the build-time libtorch fix); ML.NET's files are published as shipped.
         string published = fixture.Combine("published");
         fixture.Dotnet(app, null, ["publish", "-r", rid, "--self-contained", "false", "-o", published, .. build,
             "-p:ImportMlNetCnnTargets=true", "-p:WithPlots=true"]);
-        Assert.True(AssemblyName.GetAssemblyName(Path.Combine(published, "SkiaSharp.dll")).Version!.Major >= 3, "the plots did not lift SkiaSharp to 3.x");
+        ConsumerAppFixture.AssertMlNetAndSkiaSharp(published);
         string torchFirst = fixture.Dotnet(published, null, "ConsumerApp.dll", "torch-first", fixture.ModelPath, fixture.ImageList);
         Assert.Equal(fixture.ExpectedLabels, ConsumerAppFixture.PredictedLabels(torchFirst));
 
-        // 3. Without a TorchSharp backend package: MlNetCnn's error says which packages to add. The opt-out of a fix
+        // 3. Without a TorchSharp backend package: MlNetCnn's error says which packages to add. The opt-out of the fix
         //    reaches runtimeconfig.json for the library's first-use fallback.
-        fixture.Dotnet(app, null, ["build", "-r", rid, "-p:WithoutBackend=true", "-p:ImportMlNetCnnTargets=true", "-p:MlNetCnnPatchImageAnalytics=false", .. build]);
+        fixture.Dotnet(app, null, ["build", "-r", rid, "-p:WithoutBackend=true", "-p:ImportMlNetCnnTargets=true",
+            "-p:MlNetCnnPatchLibTorchSharp=false", .. build]);
         string withoutBackend = Path.Combine(output, rid);
         string runtimeConfig = File.ReadAllText(Path.Combine(withoutBackend, "ConsumerApp.runtimeconfig.json"));
-        Assert.Contains("\"MlNetCnn.PatchImageAnalytics\": false", runtimeConfig, StringComparison.Ordinal);
+        Assert.Contains("\"MlNetCnn.PatchLibTorchSharp\": false", runtimeConfig, StringComparison.Ordinal);
         // An empty package folder: TorchSharp's fallback would otherwise copy libtorch (~480 MB) from the cache into <app>/cpu.
         var noPackages = new Dictionary<string, string> { ["NUGET_PACKAGES"] = Directory.CreateDirectory(fixture.Combine("no-packages")).FullName };
         var (exitCode, failed) = fixture.TryDotnet(withoutBackend, noPackages,
@@ -73,9 +75,15 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
                 "-c", fixture.Configuration, "-o", feed, $"-p:Version={version}", $"-p:NuspecOutputPath={fixture.Combine("nuspec", project)}/");
             Assert.DoesNotContain("warning", packed, StringComparison.OrdinalIgnoreCase);
         }
-        AssertDependencies(feed, "MlNetCnn", version, "Microsoft.ML", "Microsoft.ML.ImageAnalytics", "Microsoft.ML.OnnxConverter", "Mono.Cecil", "SkiaSharp",
-            "SkiaSharp.NativeAssets.Linux.NoDependencies", "TorchSharp");
-        AssertDependencies(feed, "MlNetCnn.Visualization", version, "MlNetCnn", "ScottPlot", "SkiaSharp", "SkiaSharp.NativeAssets.Linux.NoDependencies");
+        var core = AssertDependencies(feed, "MlNetCnn", version, "Microsoft.ML", "Microsoft.ML.ImageAnalytics", "Microsoft.ML.OnnxConverter",
+            "SkiaSharp", "SkiaSharp.NativeAssets.Linux.NoDependencies", "TorchSharp");
+        var plots = AssertDependencies(feed, "MlNetCnn.Visualization", version, "MlNetCnn", "ScottPlot", "SkiaSharp",
+            "SkiaSharp.NativeAssets.Linux.NoDependencies");
+        // Lower bounds: the ML.NET release the library is built and tested against; one SkiaSharp line for both.
+        Assert.Equal(ConsumerAppFixture.MlNetVersion, core["Microsoft.ML"]);
+        Assert.Equal(ConsumerAppFixture.MlNetVersion, core["Microsoft.ML.ImageAnalytics"]);
+        Assert.Equal(core["SkiaSharp"], plots["SkiaSharp"]);
+        Assert.StartsWith("3.", core["SkiaSharp"], StringComparison.Ordinal);
 
         string app = Directory.CreateDirectory(fixture.Combine("package-consumer")).FullName;
         File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
@@ -89,7 +97,10 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
               </fallbackPackageFolders>
             </configuration>
             """);
+        // As a new user writes it: ML.NET added first (dotnet add package Microsoft.ML, ...), then MlNetCnn.
         fixture.WriteProject(app, properties: "<DefineConstants>$(DefineConstants);PLOTS</DefineConstants>", items: $"""
+            <PackageReference Include="Microsoft.ML" Version="{ConsumerAppFixture.MlNetVersion}" />
+            <PackageReference Include="Microsoft.ML.ImageAnalytics" Version="{ConsumerAppFixture.MlNetVersion}" />
             <PackageReference Include="MlNetCnn" Version="{version}" />
             <PackageReference Include="MlNetCnn.Visualization" Version="{version}" />
             <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
@@ -97,6 +108,7 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
         var environment = new Dictionary<string, string> { ["NUGET_PACKAGES"] = packages };
         fixture.Dotnet(app, environment, "build", "--disable-build-servers", "-nodeReuse:false");
         string output = Path.Combine(app, "bin", "Debug", "net10.0");
+        ConsumerAppFixture.AssertMlNetAndSkiaSharp(output);
 
         // First run of the fresh build: scoring only, with the model trained in this process.
         string scored = fixture.Dotnet(output, null, "ConsumerApp.dll", "score", fixture.ModelPath, fixture.ImageList);
@@ -125,18 +137,22 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
         Assert.Contains("dynamic code True", ran, StringComparison.Ordinal);
     }
 
-    private static void AssertDependencies(string feed, string id, string version, params string[] expected)
+    /// <summary>Checks the package's dependency ids and metadata; returns each dependency's lower bound.</summary>
+    private static Dictionary<string, string> AssertDependencies(string feed, string id, string version,
+        params string[] expected)
     {
         using var package = ZipFile.OpenRead(Path.Combine(feed, $"{id}.{version}.nupkg"));
         using var nuspec = package.GetEntry(id + ".nuspec")!.Open();
         var document = XDocument.Load(nuspec);
-        var dependencies = document.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => (string)e.Attribute("id")!).Distinct().Order(StringComparer.Ordinal);
-        Assert.Equal(expected, dependencies);
+        var dependencies = document.Descendants().Where(e => e.Name.LocalName == "dependency")
+            .Select(e => ((string)e.Attribute("id")!, (string)e.Attribute("version")!)).Distinct().ToDictionary();
+        Assert.Equal(expected, dependencies.Keys.Order(StringComparer.Ordinal));
         var metadata = document.Descendants().Single(e => e.Name.LocalName == "metadata");
         Assert.Equal("MIT", metadata.Elements().Single(e => e.Name.LocalName == "license").Value);
         Assert.Equal("README.md", metadata.Elements().Single(e => e.Name.LocalName == "readme").Value);
         Assert.NotNull(package.GetEntry("README.md"));
         Assert.NotNull(package.GetEntry("LICENSE"));
+        return dependencies;
     }
 }
 

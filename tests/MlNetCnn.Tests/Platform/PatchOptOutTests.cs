@@ -3,8 +3,8 @@ using MlNetCnn.Platform;
 namespace MlNetCnn.Tests;
 
 /// <summary>
-/// -p:MlNetCnnPatchLibTorchSharp=false / -p:MlNetCnnPatchImageAnalytics=false reach the library's first-use fallback as
-/// AppContext switches in runtimeconfig.json (the build side is checked in <see cref="ConsumerAppTests"/>).
+/// -p:MlNetCnnPatchLibTorchSharp=false reaches the library's first-use fallback as an AppContext switch in
+/// runtimeconfig.json (the build side is checked in <see cref="ConsumerAppTests"/>).
 /// </summary>
 public sealed class PatchOptOutTests
 {
@@ -24,10 +24,12 @@ public sealed class PatchOptOutTests
     }
 
     [Fact]
-    public void TheSwitchNamesMatchWhatTheBuildTargetsWrite()
+    public void TheSwitchNameMatchesWhatTheBuildTargetsWrite()
     {
         string targets = File.ReadAllText(Path.Combine(ConsumerAppFixture.FindRepositoryRoot(), "src", "MlNetCnn", "buildTransitive", "MlNetCnn.targets"));
         Assert.Contains($"<RuntimeHostConfigurationOption Include=\"{TorchRuntime.PatchLibTorchSharpSwitch}\" Value=\"false\"", targets, StringComparison.Ordinal);
-        Assert.Contains($"<RuntimeHostConfigurationOption Include=\"{TorchRuntime.PatchImageAnalyticsSwitch}\" Value=\"false\"", targets, StringComparison.Ordinal);
+        // The one remaining fix: ML.NET 6's image transforms and the plots share SkiaSharp 3, nothing of ML.NET is
+        // rewritten.
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(targets, "<RuntimeHostConfigurationOption "));
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.ML;
@@ -56,6 +57,23 @@ public sealed class ConsumerAppFixture : IDisposable
     /// <summary>The NuGet package folder the repository restored into; child restores read it as a fallback folder.</summary>
     public static string PackageCache => Environment.GetEnvironmentVariable("NUGET_PACKAGES")
         ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+
+    /// <summary>The ML.NET version the repository builds against (e.g. 6.0.0); the consumer apps reference it.</summary>
+    public static string MlNetVersion { get; } = typeof(MLContext).Assembly
+        .GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
+
+    /// <summary>
+    /// An app's output holds ML.NET's image transforms at <see cref="MlNetVersion"/>, byte for byte as the package
+    /// ships them (nothing rewrites them), and SkiaSharp 3, the line they are built against.
+    /// </summary>
+    public static void AssertMlNetAndSkiaSharp(string folder)
+    {
+        const string imageAnalytics = "Microsoft.ML.ImageAnalytics.dll";
+        string shipped = Path.Combine(PackageCache, "microsoft.ml.imageanalytics", MlNetVersion, "lib",
+            "netstandard2.0", imageAnalytics);
+        Assert.Equal(File.ReadAllBytes(shipped), File.ReadAllBytes(Path.Combine(folder, imageAnalytics)));
+        Assert.Equal(3, AssemblyName.GetAssemblyName(Path.Combine(folder, "SkiaSharp.dll")).Version!.Major);
+    }
 
     /// <summary>The portable runtime identifier of this machine, e.g. linux-x64.</summary>
     public static string RuntimeIdentifier => RuntimeInformation.RuntimeIdentifier;
