@@ -222,7 +222,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         var notes = new RunNotes(channel, options.Progress);
         var kernels = TorchRuntime.KernelCheck;
         channel.Info(MessageSensitivity.None, $"CnnTrainer: {kernels}");
-        options.Progress?.Report(TrainingProgress.ForNote($"CPU kernels: {kernels.KernelsInUse} (kernel check: {kernels.Outcome})"));
+        (options.Progress as INoteDisplay)?.ShowNote($"CPU kernels: {kernels.KernelsInUse} (kernel check: {kernels.Outcome})");
         var validationColumns = options.ValidationData is { } validationData ? ResolveValidation(validationData, shape, classCount) : default((IDataView, DataViewSchema.Column, DataViewSchema.Column)?);
         using var data = TrainingData.Create(_host, channel, options, seed, (input, imageColumn, labelColumn), shape, validationColumns);
         var (train, validation) = (data.Train, data.Validation);

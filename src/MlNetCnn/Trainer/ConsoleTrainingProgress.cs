@@ -18,7 +18,7 @@ namespace MlNetCnn;
 /// });
 /// </code>
 /// </example>
-public sealed class ConsoleTrainingProgress : IProgress<TrainingProgress>
+public sealed class ConsoleTrainingProgress : IProgress<TrainingProgress>, INoteDisplay
 {
     private const int BarWidth = 30;
     private readonly TextWriter _writer;
@@ -60,22 +60,23 @@ public sealed class ConsoleTrainingProgress : IProgress<TrainingProgress>
         ArgumentNullException.ThrowIfNull(value);
         lock (_lock)
         {
-            if (value.Note is { } note)
-                WriteNote(note);
-            else if (value.Summary is { } summary)
+            if (value.Summary is { } summary)
                 WriteEpochEnd(value, summary);
             else if (_redraw)
                 Redraw(Line(value, value.Batch, TrainingProgressText.Running(value)));
         }
     }
 
-    private void WriteNote(string note)
+    void INoteDisplay.ShowNote(string note)
     {
-        if (_shownLength > 0)
-            _writer.WriteLine();
-        _writer.WriteLine(note);
-        _writer.Flush();
-        _shownLength = 0;
+        lock (_lock)
+        {
+            if (_shownLength > 0)
+                _writer.WriteLine();
+            _writer.WriteLine(note);
+            _writer.Flush();
+            _shownLength = 0;
+        }
     }
 
     private void WriteEpochEnd(TrainingProgress value, EpochSummary summary)

@@ -5,7 +5,8 @@ namespace MlNetCnn;
 
 /// <summary>
 /// The lines that describe a run before its first epoch (kernels, precision, data, weights loaded): they go to ML.NET's
-/// log and, as notes, to <see cref="CnnTrainerOptions.Progress"/>, so a console run shows what it is training with.
+/// log and to a progress display that shows notes (<see cref="ConsoleTrainingProgress"/>), so a console run shows what
+/// it trains with; other <see cref="IProgress{T}"/> receivers get epoch reports only.
 /// </summary>
 internal sealed class RunNotes(IChannel channel, IProgress<TrainingProgress>? progress)
 {
@@ -14,6 +15,12 @@ internal sealed class RunNotes(IChannel channel, IProgress<TrainingProgress>? pr
     public void Add(string note)
     {
         Channel.Info(MessageSensitivity.None, $"CnnTrainer: {note}");
-        progress?.Report(TrainingProgress.ForNote(note));
+        (progress as INoteDisplay)?.ShowNote(note);
     }
+}
+
+/// <summary>A progress display that also shows the run's set-up notes.</summary>
+internal interface INoteDisplay
+{
+    void ShowNote(string note);
 }

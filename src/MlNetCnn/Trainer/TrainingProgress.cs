@@ -24,21 +24,13 @@ public sealed record TrainingProgress(
     public bool IsEpochEnd => Summary != null;
 
     /// <summary>
-    /// A line about the run's set-up, sent before the first epoch: the CPU kernels in use, the precision, the data, the
-    /// pretrained weights loaded (loaded, replaced and missing tensors). The figures of such a report are all 0.
-    /// </summary>
-    public string? Note { get; init; }
-
-    internal static TrainingProgress ForNote(string note) => new(0, 0, 0, 0, 0, 0, 0, 0, TimeSpan.Zero, null) { Note = note };
-
-    /// <summary>
     /// One readable line: <c>epoch 3/10, batch 120/469: loss 0.4321, accuracy 87.50%, 1,234 images/s, lr 2.5e-3, ETA 0:42</c>,
     /// or at the end of an epoch <c>epoch 3/10: </c> followed by the <see cref="EpochSummary"/>.
     /// </summary>
     public override string ToString()
-        => Note ?? (Summary is { } summary
+        => Summary is { } summary
             ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"epoch {Epoch}/{TotalEpochs}: {TrainingProgressText.Epoch(summary)}")
-            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"epoch {Epoch}/{TotalEpochs}, batch {Batch}/{BatchesPerEpoch}: {TrainingProgressText.Running(this)}"));
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"epoch {Epoch}/{TotalEpochs}, batch {Batch}/{BatchesPerEpoch}: {TrainingProgressText.Running(this)}");
 }
 
 /// <summary>What one epoch of training measured.</summary>
