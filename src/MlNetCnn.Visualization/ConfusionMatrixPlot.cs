@@ -38,7 +38,9 @@ public static class ConfusionMatrixPlot
             for (int predicted = 0; predicted < classes; predicted++)
             {
                 // Heatmap row 0 is drawn at the top, at y = classes - 1.
-                var label = plot.Add.Text(counts[actual, predicted].ToString("0", System.Globalization.CultureInfo.InvariantCulture), predicted, classes - 1 - actual);
+                var label =
+                    plot.Add.Text(counts[actual, predicted].ToString("0",
+                        System.Globalization.CultureInfo.InvariantCulture), predicted, classes - 1 - actual);
                 label.LabelAlignment = Alignment.MiddleCenter;
                 label.LabelFontColor = counts[actual, predicted] > max / 2 ? Colors.White : Colors.Black;
             }

@@ -63,17 +63,22 @@ public static class SampleGrid
     /// <param name="labelColumnName">The true label column, text or key.</param>
     /// <param name="predictedLabelColumnName">The predicted label column, text or key.</param>
     /// <returns>The picked images, grouped by true class.</returns>
-    public static IReadOnlyList<LabelledImage> FromScoredData(IDataView scored, int count = 32, string featureColumnName = DefaultColumnNames.Features,
+    public static IReadOnlyList<LabelledImage> FromScoredData(IDataView scored, int count = 32,
+        string featureColumnName = DefaultColumnNames.Features,
         string labelColumnName = DefaultColumnNames.Label, string predictedLabelColumnName = DefaultColumnNames.PredictedLabel)
     {
         ArgumentNullException.ThrowIfNull(scored);
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        var features = scored.Schema.GetColumnOrNull(featureColumnName) ?? throw new ArgumentException($"The scored data has no column '{featureColumnName}'.");
+        var features = scored.Schema.GetColumnOrNull(featureColumnName)
+            ?? throw new ArgumentException($"The scored data has no column '{featureColumnName}'.");
         if (features.Type is not VectorDataViewType { Dimensions.Length: 3 } vector || vector.ItemType != NumberDataViewType.Single)
-            throw new ArgumentException($"Column '{featureColumnName}' must be a Vector<Single, C, H, W> (ExtractPixels output); it is {features.Type}.");
+            throw new ArgumentException($"Column '{featureColumnName}' must be a Vector<Single, C, H, W> "
+                + $"(ExtractPixels output); it is {features.Type}.");
         var shape = new ImageShape(vector.Dimensions[0], vector.Dimensions[1], vector.Dimensions[2]);
-        var label = scored.Schema.GetColumnOrNull(labelColumnName) ?? throw new ArgumentException($"The scored data has no column '{labelColumnName}'.");
-        var predicted = scored.Schema.GetColumnOrNull(predictedLabelColumnName) ?? throw new ArgumentException($"The scored data has no column '{predictedLabelColumnName}'.");
+        var label = scored.Schema.GetColumnOrNull(labelColumnName)
+            ?? throw new ArgumentException($"The scored data has no column '{labelColumnName}'.");
+        var predicted = scored.Schema.GetColumnOrNull(predictedLabelColumnName)
+            ?? throw new ArgumentException($"The scored data has no column '{predictedLabelColumnName}'.");
 
         // Each class keeps up to its share (count / classes, rounded up) in data order; the turns below then take
         // count in all, so no class is left out because the data reached it last.
@@ -144,7 +149,8 @@ public static class SampleGrid
             {
                 uint key = 0;
                 getter(ref key);
-                return key == 0 ? "?" : hasNames && key <= values.Length ? values[key - 1] : key.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return key == 0 ? "?" : hasNames && key <= values.Length ? values[key - 1]
+                    : key.ToString(System.Globalization.CultureInfo.InvariantCulture);
             };
         }
         throw new ArgumentException($"Column '{column.Name}' must be text or a key to be shown as a label; it is {column.Type}.");

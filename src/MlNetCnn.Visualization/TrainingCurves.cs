@@ -5,7 +5,8 @@ namespace MlNetCnn.Visualization;
 /// <summary>Loss and accuracy per epoch, training against validation, side by side (the plots Keras and PyTorch users look at first).</summary>
 public static class TrainingCurves
 {
-    /// <summary>Writes the curves of <paramref name="history"/> (e.g. <see cref="CnnTransformer.TrainingHistory"/>) as a PNG file, atomically.</summary>
+    /// <summary>Writes the curves of <paramref name="history"/> (e.g. <see cref="CnnTransformer.TrainingHistory"/>) as
+    /// a PNG file, atomically.</summary>
     /// <param name="history">The epochs' figures; the validation curves are drawn when every epoch has them.</param>
     /// <param name="path">The PNG file to write.</param>
     /// <param name="width">Width of the image in pixels.</param>
@@ -29,8 +30,10 @@ public static class TrainingCurves
         figure.AddPlots(2);
         figure.Layout = new ScottPlot.MultiplotLayouts.Columns();
         // Legends sit where the curves usually are not: loss falls to the lower right, accuracy rises to the upper right.
-        Draw(figure.GetPlot(0), "Loss", "cross-entropy", epochs, history.Select(e => e.TrainLoss), history.Select(e => e.ValidationLoss), Alignment.UpperRight);
-        Draw(figure.GetPlot(1), "Accuracy", "accuracy", epochs, history.Select(e => e.TrainAccuracy), history.Select(e => e.ValidationAccuracy), Alignment.LowerRight);
+        Draw(figure.GetPlot(0), "Loss", "cross-entropy", epochs, history.Select(e => e.TrainLoss),
+            history.Select(e => e.ValidationLoss), Alignment.UpperRight);
+        Draw(figure.GetPlot(1), "Accuracy", "accuracy", epochs, history.Select(e => e.TrainAccuracy),
+            history.Select(e => e.ValidationAccuracy), Alignment.LowerRight);
         return figure;
     }
 
@@ -58,7 +61,8 @@ public static class TrainingCurves
         return ticks.Select(t => (double)t).ToArray();
     }
 
-    private static void Draw(Plot plot, string title, string axis, double[] epochs, IEnumerable<double> train, IEnumerable<double?> validation, Alignment legend)
+    private static void Draw(Plot plot, string title, string axis, double[] epochs, IEnumerable<double> train,
+        IEnumerable<double?> validation, Alignment legend)
     {
         plot.Add.Scatter(epochs, train.ToArray()).LegendText = "training";
         var validationValues = validation.ToArray();

@@ -25,7 +25,8 @@ public static class MlNetCnnCatalog
     /// <code>
     /// var pipeline = ml.Transforms.LoadImagesForCnn(width: 28, height: 28, grayscale: true)
     ///     .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
-    ///     .Append(ml.MulticlassClassification.Trainers.Cnn(architecture: CnnArchitecture.LeNet5, epochs: 5, progress: new ConsoleTrainingProgress()));
+    ///     .Append(ml.MulticlassClassification.Trainers.Cnn(architecture: CnnArchitecture.LeNet5, epochs: 5,
+    ///         progress: new ConsoleTrainingProgress()));
     /// </code>
     /// </example>
     public static CnnTrainer Cnn(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
@@ -74,11 +75,13 @@ public static class MlNetCnnCatalog
     /// <param name="catalog">The transforms catalog (<c>mlContext.Transforms</c>).</param>
     /// <param name="width">Width of the network's input, in pixels.</param>
     /// <param name="height">Height of the network's input, in pixels.</param>
-    /// <param name="grayscale">True for one channel (the mean of red, green and blue as ML.NET's <c>ConvertToGrayscale</c> weighs them); false for three (RGB).</param>
+    /// <param name="grayscale">True for one channel (the mean of red, green and blue as ML.NET's
+    /// <c>ConvertToGrayscale</c> weighs them); false for three (RGB).</param>
     /// <param name="outputColumnName">The column written: the CNN's feature column.</param>
     /// <param name="inputColumnName">The text column holding each image's path, as <see cref="ImageFolder.Load"/> writes it.</param>
     /// <param name="imageFolder">The folder the paths are relative to; null when they are absolute or relative to the current folder.</param>
-    /// <returns>An estimator chain of <c>LoadImages</c>, <c>ResizeImages</c>, <c>ConvertToGrayscale</c> (when asked), <c>ExtractPixels</c> and <c>DropColumns</c>.</returns>
+    /// <returns>An estimator chain of <c>LoadImages</c>, <c>ResizeImages</c>, <c>ConvertToGrayscale</c> (when asked),
+    /// <c>ExtractPixels</c> and <c>DropColumns</c>.</returns>
     /// <example>
     /// <code>
     /// IDataView train = ImageFolder.Load(ml, "digits/train");       // ImagePath, Label
@@ -87,7 +90,8 @@ public static class MlNetCnnCatalog
     ///     .Append(ml.MulticlassClassification.Trainers.Cnn(epochs: 5));
     /// </code>
     /// </example>
-    public static EstimatorChain<ColumnSelectingTransformer> LoadImagesForCnn(this TransformsCatalog catalog, int width, int height, bool grayscale = false,
+    public static EstimatorChain<ColumnSelectingTransformer> LoadImagesForCnn(this TransformsCatalog catalog, int width,
+        int height, bool grayscale = false,
         string outputColumnName = DefaultColumnNames.Features, string inputColumnName = "ImagePath", string? imageFolder = null)
     {
         ArgumentNullException.ThrowIfNull(catalog);
@@ -111,7 +115,8 @@ public static class MlNetCnnCatalog
             .Append(catalog.DropColumns(image));
     }
 
-    /// <summary>Per-channel image normalization, fitted on the data or with the given mean and standard deviation; see <see cref="ImageNormalizingEstimator"/>.</summary>
+    /// <summary>Per-channel image normalization, fitted on the data or with the given mean and standard deviation; see
+    /// <see cref="ImageNormalizingEstimator"/>.</summary>
     /// <param name="catalog">The transforms catalog (<c>mlContext.Transforms</c>).</param>
     /// <param name="outputColumnName">The normalized image column written.</param>
     /// <param name="inputColumnName">The image column read (planar CHW floats); null for <paramref name="outputColumnName"/>.</param>
@@ -145,7 +150,8 @@ public static class MlNetCnnCatalog
     ///     .Append(ml.MulticlassClassification.Trainers.Cnn(architecture: CnnArchitecture.ResNet9(32), epochs: 15));
     /// </code>
     /// </example>
-    public static ImageAugmentingEstimator AugmentImages(this TransformsCatalog catalog, ImageAugmentationOptions options, string columnName = DefaultColumnNames.Features)
+    public static ImageAugmentingEstimator AugmentImages(this TransformsCatalog catalog,
+        ImageAugmentationOptions options, string columnName = DefaultColumnNames.Features)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         return new ImageAugmentingEstimator(options, columnName);

@@ -87,5 +87,6 @@ internal sealed class AirbenchNetArchitecture(int width) : BuiltInArchitecture(N
     // The 3×3 convolutions w→w, w→4w and three of 4w→4w.
     internal override double LeastStateValues(int channels, int height, int width1, int numClasses) => 9.0 * 53 * width * (double)width;
 
-    protected override Module<Tensor, Tensor> Build(int channels, int height, int width1, int numClasses) => new AirbenchNet(channels, numClasses, width);
+    protected override Module<Tensor, Tensor> Build(int channels, int height, int width1, int numClasses)
+        => new AirbenchNet(channels, numClasses, width);
 }

@@ -58,7 +58,9 @@ internal sealed class AlexNetArchitecture(bool smallInput) : BuiltInArchitecture
     smallInput ? "AlexNetSmall" : "AlexNet",
     // ImageNet layout: 11×11 stride 4 then three 3×3 stride-2 poolings need 63 pixels; the small one halves three times.
     smallInput ? 8 : 63,
-    smallInput ? null : "Use CnnArchitecture.AlexNetSmall for 28×28 or 32×32 images, or resize them (ResizeImages) to at least that size (AlexNet was designed for 224×224).")
+    smallInput ? null
+    : "Use CnnArchitecture.AlexNetSmall for 28×28 or 32×32 images, or resize them (ResizeImages) to at least that size "
+    + "(AlexNet was designed for 224×224).")
 {
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         => new AlexNet(channels, numClasses, smallInput);

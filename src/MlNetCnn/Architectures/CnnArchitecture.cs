@@ -33,19 +33,22 @@ public abstract class CnnArchitecture
     /// <summary>LeNet-5 (6-16-120-84, ReLU and max-pooling); 1×28×28 inputs get the classic padding of 2 on the first convolution.</summary>
     public static CnnArchitecture LeNet5 { get; } = new LeNet5Architecture();
 
-    /// <summary>The PyTorch tutorials' 2-convolution, 3-FC MNIST CNN (6-16-120-84, no padding); see <see cref="Architectures.TwoConvThreeFc"/> for how it differs from LeNet-5. From 16×16.</summary>
+    /// <summary>The PyTorch tutorials' 2-convolution, 3-FC MNIST CNN (6-16-120-84, no padding); see
+    /// <see cref="Architectures.TwoConvThreeFc"/> for how it differs from LeNet-5. From 16×16.</summary>
     public static CnnArchitecture TwoConvThreeFc { get; } = new TwoConvThreeFcArchitecture();
 
     /// <summary>
     /// Two VGG-style branches, one per input image, concatenated into one head; the input's channels are split in two
-    /// halves (two images of equal channels, e.g. <c>Concatenate("Features", "Left", "Right")</c>). See <see cref="Architectures.TwoBranch"/>. From 4×4.
+    /// halves (two images of equal channels, e.g. <c>Concatenate("Features", "Left", "Right")</c>). See
+    /// <see cref="Architectures.TwoBranch"/>. From 4×4.
     /// </summary>
     public static CnnArchitecture TwoBranch { get; } = new TwoBranchArchitecture(null);
 
     /// <summary>AlexNet in torchvision's layout (61.1 M parameters at 3×224×224, 1,000 classes); from 63×63, designed for 224×224.</summary>
     public static CnnArchitecture AlexNet { get; } = new AlexNetArchitecture(smallInput: false);
 
-    /// <summary>AlexNet for 28×28 and 32×32 images: 5×5 first convolution, 2×2 poolings, 1,024-wide classifier; see <see cref="Architectures.AlexNet"/>.</summary>
+    /// <summary>AlexNet for 28×28 and 32×32 images: 5×5 first convolution, 2×2 poolings, 1,024-wide classifier; see
+    /// <see cref="Architectures.AlexNet"/>.</summary>
     public static CnnArchitecture AlexNetSmall { get; } = new AlexNetArchitecture(smallInput: true);
 
     /// <summary>VGG-11 with batch norm, torchvision's <c>vgg11_bn</c> (132.9 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
@@ -72,10 +75,12 @@ public abstract class CnnArchitecture
     /// <summary>VGG-19 with batch norm for CIFAR-size images: global pooling and one 512→classes layer; from 16×16.</summary>
     public static CnnArchitecture Vgg19Cifar { get; } = new VggArchitecture(19, cifar: true);
 
-    /// <summary>Network in Network as d2l.ai builds it (NiN blocks, global average pooling, no fully connected layer); from 67×67, designed for 224×224.</summary>
+    /// <summary>Network in Network as d2l.ai builds it (NiN blocks, global average pooling, no fully connected layer);
+    /// from 67×67, designed for 224×224.</summary>
     public static CnnArchitecture NiN { get; } = new NiNArchitecture();
 
-    /// <summary>GoogLeNet (Inception v1) in torchvision's layout without auxiliary heads (6.6 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
+    /// <summary>GoogLeNet (Inception v1) in torchvision's layout without auxiliary heads (6.6 M parameters at
+    /// 3×224×224, 1,000 classes); from 32×32.</summary>
     public static CnnArchitecture GoogLeNet { get; } = new GoogLeNetArchitecture();
 
     /// <summary>ResNet-18, torchvision's layout (11.7 M parameters at 3×224×224, 1,000 classes); from 32×32.</summary>
@@ -189,11 +194,14 @@ public abstract class CnnArchitecture
     private static CnnArchitecture? FromParameterizedName(string name, StringComparison comparison)
     {
         int? Width(string name, string prefix)
-            => name.StartsWith(prefix, comparison) && int.TryParse(name.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int width)
+            => name.StartsWith(prefix, comparison)
+            && int.TryParse(name.AsSpan(prefix.Length), System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out int width)
                && width >= 1 && string.Equals(name, prefix + width, comparison) ? width : null;
         if (Width(name, CnnNFeatureArchitecture.NamePrefix) is int nFeature)
             return CnnNFeature(nFeature);
-        string resNetName = name.StartsWith(ResNetBlocksArchitecture.NamePrefix, comparison) ? ResNetBlocksArchitecture.NamePrefix + name[ResNetBlocksArchitecture.NamePrefix.Length..] : name;
+        string resNetName = name.StartsWith(ResNetBlocksArchitecture.NamePrefix, comparison)
+            ? ResNetBlocksArchitecture.NamePrefix + name[ResNetBlocksArchitecture.NamePrefix.Length..] : name;
         if (ResNetBlocksArchitecture.BlocksOf(resNetName) is { } blocks)
             return ResNet(blocks);
         if (Width(name, ResNet9Architecture.NamePrefix) is int resNet9Width)
@@ -237,7 +245,8 @@ public abstract class CnnArchitecture
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(numClasses, 2);
         if (height < MinimumImageSize || width < MinimumImageSize)
-            throw new ArgumentException($"{Name} needs images of at least {MinimumImageSize}×{MinimumImageSize} pixels, but the input is {height}×{width}. {SmallInputAdvice}".TrimEnd());
+            throw new ArgumentException(($"{Name} needs images of at least {MinimumImageSize}×{MinimumImageSize} pixels, "
+                + $"but the input is {height}×{width}. {SmallInputAdvice}").TrimEnd());
         TorchRuntime.EnsureInitialized();
         return Build(channels, height, width, numClasses);
     }
@@ -287,10 +296,15 @@ public abstract class CnnArchitecture
             return parameterized;
         string known = string.Join(", ", s_registry.Keys.Order(StringComparer.Ordinal));
         throw new KeyNotFoundException(sameButCase.Count > 1
-            ? $"The CNN architecture name '{name}' matches {string.Join(" and ", sameButCase.Order(StringComparer.Ordinal))} but none exactly; give its exact spelling."
+            ? $"The CNN architecture name '{name}' matches "
+            + $"{string.Join(" and ", sameButCase.Order(StringComparer.Ordinal))} but none exactly; give its exact "
+            + "spelling."
             : $"No CNN architecture named '{name}' is known. Built-in and registered ones: {known}; parameterized built-ins: " +
-              $"{CnnNFeatureArchitecture.NamePrefix}<n> (e.g. {CnnNFeatureArchitecture.NamePrefix}6), {MlpArchitecture.NamePrefix}<hidden> (e.g. {MlpArchitecture.NamePrefix}8), " +
-              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32), {AirbenchNetArchitecture.NamePrefix}<width> (e.g. {AirbenchNetArchitecture.NamePrefix}64), {ResNetBlocksArchitecture.NamePrefix}a-b-c-d (e.g. {ResNetBlocksArchitecture.NamePrefix}2-2-2-3). " +
+              $"{CnnNFeatureArchitecture.NamePrefix}<n> (e.g. {CnnNFeatureArchitecture.NamePrefix}6), " +
+              $"{MlpArchitecture.NamePrefix}<hidden> (e.g. {MlpArchitecture.NamePrefix}8), " +
+              $"{ResNet9Architecture.NamePrefix}<width> (e.g. {ResNet9Architecture.NamePrefix}32), " +
+              $"{AirbenchNetArchitecture.NamePrefix}<width> (e.g. {AirbenchNetArchitecture.NamePrefix}64), " +
+              $"{ResNetBlocksArchitecture.NamePrefix}a-b-c-d (e.g. {ResNetBlocksArchitecture.NamePrefix}2-2-2-3). " +
               "A model trained with a custom architecture needs CnnArchitecture.Custom(name, factory) called again before it is loaded.");
     }
 
@@ -331,7 +345,8 @@ public abstract class CnnArchitecture
 
         protected override nn.Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         {
-            var module = factory(channels, height, width, numClasses) ?? throw new InvalidOperationException($"The factory of custom architecture '{Name}' returned null.");
+            var module = factory(channels, height, width, numClasses)
+                ?? throw new InvalidOperationException($"The factory of custom architecture '{Name}' returned null.");
             try
             {
                 CheckOutputWidth(module, channels, height, width, numClasses);
@@ -364,8 +379,10 @@ public abstract class CnnArchitecture
                 module.train(training);
             }
             if (shape.Length != 2 || shape[0] != 1 || shape[1] != numClasses)
-                throw new ArgumentException($"The custom architecture '{Name}' maps a batch of one {channels}×{height}×{width} image to [{string.Join(", ", shape)}], " +
-                    $"but training needs [1, {numClasses}]: one logit per class for the {numClasses} classes of the label. Size its last layer with the factory's fourth argument (the class count).");
+                throw new ArgumentException($"The custom architecture '{Name}' maps a batch of one " +
+                    $"{channels}×{height}×{width} image to [{string.Join(", ", shape)}], " +
+                    $"but training needs [1, {numClasses}]: one logit per class for the {numClasses} classes of the " +
+                    "label. Size its last layer with the factory's fourth argument (the class count).");
         }
     }
 }

@@ -64,7 +64,10 @@ internal sealed class CnnNFeatureArchitecture(int nFeature) : BuiltInArchitectur
 
     // The weights of the two 5×5 convolutions and the two linear layers.
     internal override double LeastStateValues(int channels, int height, int width, int numClasses)
-        => nFeature * (25.0 * ((double)channels + nFeature) + 50.0 * Architectures.TwoConvThreeFc.TwoConvolutionsSize(height) * Architectures.TwoConvThreeFc.TwoConvolutionsSize(width)) + 50.0 * numClasses;
+        => nFeature * (25.0 * ((double)channels + nFeature)
+                + 50.0 * Architectures.TwoConvThreeFc.TwoConvolutionsSize(height)
+                    * Architectures.TwoConvThreeFc.TwoConvolutionsSize(width))
+            + 50.0 * numClasses;
 
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         => new CnnNFeature(channels, height, width, numClasses, nFeature);

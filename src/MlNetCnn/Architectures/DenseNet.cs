@@ -30,7 +30,8 @@ public sealed class DenseNet : Module<Tensor, Tensor>, IOnnxModule
     /// <param name="blockConfig">Dense layers per block; null for DenseNet-121's 6, 12, 24, 16.</param>
     /// <param name="initialFeatures">Channels of the stem convolution.</param>
     /// <param name="cifarStem">True for the small-image stem described above.</param>
-    public DenseNet(int channels, int numClasses, int growthRate = 32, IReadOnlyList<int>? blockConfig = null, int initialFeatures = 64, bool cifarStem = false)
+    public DenseNet(int channels, int numClasses, int growthRate = 32, IReadOnlyList<int>? blockConfig = null,
+        int initialFeatures = 64, bool cifarStem = false)
         : base(nameof(DenseNet))
     {
         blockConfig ??= [6, 12, 24, 16];
@@ -151,7 +152,9 @@ internal sealed class DenseNetArchitecture(bool cifar) : BuiltInArchitecture(
     cifar ? "DenseNetCifar" : "DenseNet121",
     // Total stride 32 (stem 4, three transitions); the CIFAR stem leaves the three transitions: 8.
     cifar ? 8 : 32,
-    cifar ? null : "Use CnnArchitecture.DenseNetCifar for small images such as 28×28 or 32×32, or resize them (ResizeImages) to at least that size.")
+    cifar ? null
+    : "Use CnnArchitecture.DenseNetCifar for small images such as 28×28 or 32×32, or resize them (ResizeImages) to at "
+    + "least that size.")
 {
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         => cifar

@@ -126,7 +126,8 @@ internal sealed class Inception : Module<Tensor, Tensor>, IOnnxModule
     private readonly Sequential branch3;
     private readonly Sequential branch4;
 
-    public Inception(long inChannels, long ch1x1, long ch3x3Reduce, long ch3x3, long ch5x5Reduce, long ch5x5, long poolProjection) : base(nameof(Inception))
+    public Inception(long inChannels, long ch1x1, long ch3x3Reduce, long ch3x3, long ch5x5Reduce, long ch5x5,
+        long poolProjection) : base(nameof(Inception))
     {
         branch1 = new BasicConv2d(inChannels, ch1x1, 1);
         branch2 = Layers.Indexed([new BasicConv2d(inChannels, ch3x3Reduce, 1), new BasicConv2d(ch3x3Reduce, ch3x3, 3, padding: 1)]);
@@ -151,7 +152,8 @@ internal sealed class GoogLeNetArchitecture() : BuiltInArchitecture(
     "GoogLeNet",
     // Five stride-2 steps: at 32 pixels the last Inception modules see 1×1.
     32,
-    "Resize the images (ResizeImages) to at least that size (d2l trains GoogLeNet on Fashion-MNIST resized to 96×96), or use a small-input network such as CnnArchitecture.ResNet18Cifar.")
+    "Resize the images (ResizeImages) to at least that size (d2l trains GoogLeNet on Fashion-MNIST resized to 96×96), "
+    + "or use a small-input network such as CnnArchitecture.ResNet18Cifar.")
 {
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         => new GoogLeNet(channels, numClasses);

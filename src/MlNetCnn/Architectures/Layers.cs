@@ -10,7 +10,8 @@ internal static class Layers
     /// <summary>The output length of a convolution or pooling along one axis (floor mode, as PyTorch computes it).</summary>
     public static int OutputSize(int size, int kernel, int stride = 1, int padding = 0) => (size + 2 * padding - kernel) / stride + 1;
 
-    /// <summary>A convolution without bias: the batch norm after it has its own shift, so a bias would be redundant (torchvision does the same).</summary>
+    /// <summary>A convolution without bias: the batch norm after it has its own shift, so a bias would be redundant
+    /// (torchvision does the same).</summary>
     public static Conv2d ConvBeforeNorm(long inChannels, long outChannels, long kernel, long stride = 1, long padding = 0)
         => Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, bias: false);
 

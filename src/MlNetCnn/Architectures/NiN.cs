@@ -49,7 +49,8 @@ internal sealed class NiNArchitecture() : BuiltInArchitecture(
     "NiN",
     // 11×11 stride 4 then three 3×3 stride-2 poolings need 67 pixels.
     67,
-    "Resize the images (ResizeImages) to at least that size (d2l trains NiN on Fashion-MNIST resized to 224×224), or use a small-input network such as CnnArchitecture.AlexNetSmall or CnnArchitecture.ResNet18Cifar.")
+    "Resize the images (ResizeImages) to at least that size (d2l trains NiN on Fashion-MNIST resized to 224×224), or "
+    + "use a small-input network such as CnnArchitecture.AlexNetSmall or CnnArchitecture.ResNet18Cifar.")
 {
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         => new NiN(channels, numClasses);

@@ -129,9 +129,10 @@ public sealed class ResNet : Module<Tensor, Tensor>, IOnnxModule
 /// <remarks>
 /// The projection is torchvision's strided 1×1 convolution. In the bottleneck blocks it is computed as subsampling
 /// (<c>shortcutSubsampling</c>) followed by a stride-1 1×1 convolution: the same weights, the same result. The reason is
-/// a libtorch 2.10 CPU bug: oneDNN's backward-data of a strided 1×1 convolution widening to 1,024 or more channels (ResNet-50's <c>layer3</c> and <c>layer4</c> shortcuts,
-/// 512→1,024 and 1,024→2,048, at any image size and batch above 1) divides by zero while choosing its blocking
-/// (<c>brg_blocking_t::est_eff_1x1</c>), and the SIGFPE ends the process. Stride-1 1×1 convolutions take another path.
+/// a libtorch 2.10 CPU bug: oneDNN's backward-data of a strided 1×1 convolution widening to 1,024 or more channels
+/// (ResNet-50's <c>layer3</c> and <c>layer4</c> shortcuts, 512→1,024 and 1,024→2,048, at any image size and batch above
+/// 1) divides by zero while choosing its blocking (<c>brg_blocking_t::est_eff_1x1</c>), and the SIGFPE ends the
+/// process. Stride-1 1×1 convolutions take another path.
 /// </remarks>
 internal abstract class ResidualBlock(string name, int shortcutSubsampling) : Module<Tensor, Tensor>(name), IOnnxModule
 {
@@ -271,7 +272,8 @@ internal sealed class ResNetBlocksArchitecture(int[] blocks) : BuiltInArchitectu
         var parts = name[NamePrefix.Length..].Split('-');
         var blocks = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out blocks[i]) || blocks[i] < 1 || blocks[i] > 64)
+            if (!int.TryParse(parts[i], System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out blocks[i]) || blocks[i] < 1 || blocks[i] > 64)
                 return null;
         return blocks.Length == 4 && NameOf(blocks) == name ? blocks : null;
     }
@@ -284,7 +286,9 @@ internal sealed class ResNetArchitecture(int depth, bool cifarStem) : BuiltInArc
     cifarStem ? $"ResNet{depth}Cifar" : $"ResNet{depth}",
     // The total stride is 32 (8 with the CIFAR stem): at that size the last stage sees 1×1; below it, only padding.
     cifarStem ? 8 : 32,
-    cifarStem ? null : $"Use CnnArchitecture.ResNet{depth}Cifar for small images such as 28×28 or 32×32, or resize them (ResizeImages) to at least that size.")
+    cifarStem ? null
+    : $"Use CnnArchitecture.ResNet{depth}Cifar for small images such as 28×28 or 32×32, or resize them (ResizeImages) "
+    + "to at least that size.")
 {
     protected override Module<Tensor, Tensor> Build(int channels, int height, int width, int numClasses)
         => new ResNet(depth, channels, numClasses, cifarStem);

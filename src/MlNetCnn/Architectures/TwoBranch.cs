@@ -28,7 +28,8 @@ public sealed class TwoBranch : Module<Tensor, Tensor>, IOnnxModule
     public TwoBranch(int channels, int firstBranchChannels, int numClasses) : base(nameof(TwoBranch))
     {
         if (firstBranchChannels < 1 || firstBranchChannels >= channels)
-            throw new ArgumentException($"A two-branch network needs channels for both images: {channels} channels cannot be split after {firstBranchChannels}.");
+            throw new ArgumentException($"A two-branch network needs channels for both images: {channels} channels "
+                + $"cannot be split after {firstBranchChannels}.");
         _firstBranchChannels = firstBranchChannels;
         branch1 = Branch(firstBranchChannels);
         branch2 = Branch(channels - firstBranchChannels);

@@ -10,7 +10,8 @@ namespace MlNetCnn.Architectures;
 /// </summary>
 internal static class WeightInit
 {
-    /// <summary>Runs <paramref name="conv"/> on every Conv2d and <paramref name="linear"/> on every Linear of <paramref name="root"/>, without recording gradients.</summary>
+    /// <summary>Runs <paramref name="conv"/> on every Conv2d and <paramref name="linear"/> on every Linear of
+    /// <paramref name="root"/>, without recording gradients.</summary>
     public static void Apply(Module root, Action<Conv2d>? conv, Action<Linear>? linear)
     {
         using var noGrad = no_grad();
@@ -32,7 +33,8 @@ internal static class WeightInit
     }
 
     /// <summary>He initialization scaled by the input fan (DenseNet's <c>kaiming_normal_</c> with default arguments).</summary>
-    public static void KaimingFanIn(Conv2d conv) => init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanIn, nonlinearity: init.NonlinearityType.ReLU);
+    public static void KaimingFanIn(Conv2d conv)
+        => init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanIn, nonlinearity: init.NonlinearityType.ReLU);
 
     /// <summary>Glorot/Xavier uniform weights, as d2l's <c>init_cnn</c> does for AlexNet and NiN; biases keep their defaults.</summary>
     public static void Xavier(Parameter weight) => init.xavier_uniform_(weight);

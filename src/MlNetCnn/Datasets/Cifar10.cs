@@ -39,7 +39,8 @@ public static class Cifar10
     /// <param name="mlContext">The ML.NET context.</param>
     /// <param name="folder">The folder holding the binary batches (or the extracted archive's folder above them).</param>
     /// <param name="split">Which batches to read.</param>
-    /// <returns>A lazy view with <c>Features</c> (<c>Vector&lt;Single, 3, 32, 32&gt;</c>, planar RGB in 0..1) and <c>Label</c> (a key over the class names).</returns>
+    /// <returns>A lazy view with <c>Features</c> (<c>Vector&lt;Single, 3, 32, 32&gt;</c>, planar RGB in 0..1) and
+    /// <c>Label</c> (a key over the class names).</returns>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">The split's batches are not in the folder.</exception>
     /// <exception cref="InvalidDataException">A batch's size is not a whole number of records, or the meta file is unusable.</exception>
@@ -56,7 +57,9 @@ public static class Cifar10
             ? Directory.GetFiles(full, "data_batch_*.bin").OrderBy(BatchNumber).ThenBy(f => f, StringComparer.Ordinal).ToArray()
             : Directory.GetFiles(full, "test_batch.bin");
         if (files.Length == 0)
-            throw new FileNotFoundException($"The CIFAR-10 folder '{full}' has no {(split == DatasetSplit.Train ? "data_batch_*.bin" : "test_batch.bin")} (the binary version, cifar-10-binary.tar.gz).", full);
+            throw new FileNotFoundException($"The CIFAR-10 folder '{full}' has no "
+                + $"{(split == DatasetSplit.Train ? "data_batch_*.bin" : "test_batch.bin")} (the binary version, "
+                + "cifar-10-binary.tar.gz).", full);
         return Load(mlContext, files);
     }
 
@@ -85,7 +88,10 @@ public static class Cifar10
                 throw new FileNotFoundException($"The CIFAR-10 batch '{files[f]}' does not exist.", files[f]);
             long length = new FileInfo(files[f]).Length;
             if (length == 0 || length % RecordLength != 0)
-                throw new InvalidDataException($"'{files[f]}' is not a CIFAR-10 binary batch: its {length} bytes are not a whole number of {RecordLength}-byte records (1 label byte + 3×32×32 pixels){(length % RecordLength == 0 ? "" : $"; {length % RecordLength} bytes left over, so it may be truncated")}.");
+                throw new InvalidDataException($"'{files[f]}' is not a CIFAR-10 binary batch: its {length} bytes are not a "
+                    + $"whole number of {RecordLength}-byte records (1 label byte + 3×32×32 pixels)"
+                    + (length % RecordLength == 0 ? "" : $"; {length % RecordLength} bytes left over, so it may be truncated")
+                    + ".");
             counts[f] = (int)(length / RecordLength);
             total += counts[f];
         }
@@ -107,12 +113,14 @@ public static class Cifar10
         {
             byte[] records = File.ReadAllBytes(files[f]);
             if (records.Length != (long)counts[f] * RecordLength)
-                throw new InvalidDataException($"'{files[f]}' changed size since it was opened: {records.Length} bytes, expected {(long)counts[f] * RecordLength}.");
+                throw new InvalidDataException($"'{files[f]}' changed size since it was opened: {records.Length} "
+                    + $"bytes, expected {(long)counts[f] * RecordLength}.");
             for (int r = 0; r < counts[f]; r++, row++)
             {
                 byte label = records[r * RecordLength];
                 if (label >= classCount)
-                    throw new InvalidDataException($"'{files[f]}': record {r} has label {label}, outside the {classCount} classes 0..{classCount - 1}.");
+                    throw new InvalidDataException($"'{files[f]}': record {r} has label {label}, outside the "
+                        + $"{classCount} classes 0..{classCount - 1}.");
                 labels[row] = label;
                 records.AsSpan(r * RecordLength + 1, size).CopyTo(pixels.AsSpan(row * size, size));
             }

@@ -33,9 +33,13 @@ public static class DataSplit
         if (!(validationFraction > 0 && validationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "The validation fraction must be in (0, 1).");
         var label = data.Schema.GetColumnOrNull(labelColumnName)
-            ?? throw new ArgumentOutOfRangeException(nameof(labelColumnName), $"The label column '{labelColumnName}' was not found; columns present: {string.Join(", ", data.Schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
+            ?? throw new ArgumentOutOfRangeException(nameof(labelColumnName),
+                $"The label column '{labelColumnName}' was not found; columns present: "
+                + $"{string.Join(", ", data.Schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
         if (label.Type is not PrimitiveDataViewType)
-            throw new ArgumentOutOfRangeException(nameof(labelColumnName), $"The label column '{labelColumnName}' must hold one value per row (a key, text, number or boolean), not {label.Type}.");
+            throw new ArgumentOutOfRangeException(nameof(labelColumnName),
+                $"The label column '{labelColumnName}' must hold one value per row (a key, text, number or boolean), "
+                + $"not {label.Type}.");
 
         int[] classes = (int[])typeof(DataSplit).GetMethod(nameof(ClassOfEveryRow), BindingFlags.NonPublic | BindingFlags.Static)!
             .MakeGenericMethod(label.Type.RawType).Invoke(null, BindingFlags.DoNotWrapExceptions, null, [data, label], null)!;

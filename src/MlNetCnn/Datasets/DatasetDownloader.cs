@@ -45,11 +45,16 @@ public sealed class DatasetDownloader : IDisposable
     {
         KnownDataset.Mnist => IdxFiles(
             ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"],
-            "f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432", "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432", "9fb629c4189551a2d022fa330f9573f3",
+            "ec29112dd5afa0611ce80d1b7f02629c"),
         KnownDataset.FashionMnist => IdxFiles(
-            ["https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
-            "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe", "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
-        KnownDataset.Cifar10 => [new DatasetFile(Cifar10Archive, [new Uri("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz")], "c32a1d4ab5d03f1284b67883e8d87530")],
+            ["https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+                "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe", "bef4ecab320f06d8554ea6380940ec79",
+            "bb300cfdad3c16e7a12a480ee83cd310"),
+        KnownDataset.Cifar10 =>
+            [new DatasetFile(Cifar10Archive, [new Uri("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz")],
+                "c32a1d4ab5d03f1284b67883e8d87530")],
         _ => throw new ArgumentOutOfRangeException(nameof(dataset), dataset, "Unknown dataset."),
     };
 
@@ -57,7 +62,8 @@ public sealed class DatasetDownloader : IDisposable
     private const string Cifar10Folder = "cifar-10-batches-bin";
 
     private static DatasetFile[] IdxFiles(string[] mirrors, string trainImages, string trainLabels, string testImages, string testLabels)
-        => [.. new[] { ("train-images-idx3-ubyte.gz", trainImages), ("train-labels-idx1-ubyte.gz", trainLabels), ("t10k-images-idx3-ubyte.gz", testImages), ("t10k-labels-idx1-ubyte.gz", testLabels) }
+        => [.. new[] { ("train-images-idx3-ubyte.gz", trainImages), ("train-labels-idx1-ubyte.gz", trainLabels),
+            ("t10k-images-idx3-ubyte.gz", testImages), ("t10k-labels-idx1-ubyte.gz", testLabels) }
             .Select(f => new DatasetFile(f.Item1, mirrors.Select(m => new Uri(m + f.Item1)), f.Item2))];
 
     /// <summary>
@@ -75,7 +81,8 @@ public sealed class DatasetDownloader : IDisposable
     public Task<string> DownloadAsync(KnownDataset dataset, string directory, CancellationToken cancellationToken = default)
         => DownloadAsync(dataset, directory, FilesOf(dataset), cancellationToken);
 
-    internal async Task<string> DownloadAsync(KnownDataset dataset, string directory, IReadOnlyList<DatasetFile> files, CancellationToken cancellationToken)
+    internal async Task<string> DownloadAsync(KnownDataset dataset, string directory, IReadOnlyList<DatasetFile> files,
+        CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         string full = Path.GetFullPath(directory);
@@ -90,7 +97,9 @@ public sealed class DatasetDownloader : IDisposable
             }
             catch (IOException e) when (dataset == KnownDataset.FashionMnist)
             {
-                throw new IOException(e.Message + " On Debian, 'apt install dataset-fashion-mnist' installs the four files under /usr/share/datasets/fashion-mnist, a folder IdxDataset.Load reads as it is.", e);
+                throw new IOException(e.Message
+                    + " On Debian, 'apt install dataset-fashion-mnist' installs the four files under "
+                    + "/usr/share/datasets/fashion-mnist, a folder IdxDataset.Load reads as it is.", e);
             }
         }
         return dataset == KnownDataset.Cifar10 ? ExtractCifar(paths.Single(), full) : full;
@@ -105,7 +114,8 @@ public sealed class DatasetDownloader : IDisposable
     /// <param name="cancellationToken">Stops the transfer; the partial file stays for a later resume.</param>
     /// <returns>The path of the checked file.</returns>
     /// <exception cref="IOException">No address could be reached or answered; the message says where to put the file by hand.</exception>
-    /// <exception cref="InvalidDataException">The downloaded file does not match its checksum; the partial file is deleted and no file is left under the final name.</exception>
+    /// <exception cref="InvalidDataException">The downloaded file does not match its checksum; the partial file is
+    /// deleted and no file is left under the final name.</exception>
     public async Task<string> DownloadFileAsync(DatasetFile file, string directory, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(file);
@@ -138,19 +148,23 @@ public sealed class DatasetDownloader : IDisposable
                 if (actual != file.Checksum)
                 {
                     File.Delete(partial);
-                    throw new InvalidDataException($"The download of '{file.FileName}' from {url} is corrupt: its {file.ChecksumAlgorithm} is {actual}, expected {file.Checksum}. The partial file was deleted; nothing was saved as '{target}'.");
+                    throw new InvalidDataException($"The download of '{file.FileName}' from {url} is corrupt: its "
+                        + $"{file.ChecksumAlgorithm} is {actual}, expected {file.Checksum}. The partial file was "
+                        + $"deleted; nothing was saved as '{target}'.");
                 }
                 File.Move(partial, target, overwrite: true);
                 return target;
             }
         }
         string addresses = string.Join(" or ", file.Urls);
-        throw new IOException((unreachable ? $"Could not reach {addresses} to download '{file.FileName}'" : $"Could not download '{file.FileName}' from {addresses}") +
+        throw new IOException((unreachable ? $"Could not reach {addresses} to download '{file.FileName}'"
+            : $"Could not download '{file.FileName}' from {addresses}") +
             $" ({string.Join("; ", failures.Distinct())}). Download it manually to '{target}' ({file.ChecksumAlgorithm} {file.Checksum}).");
     }
 
     /// <summary>One request: appends to (or restarts) the partial file. Returns a failure to record, or none when the file is complete.</summary>
-    private async Task<(string? Failure, bool Unreachable)> TryTransferAsync(DatasetFile file, Uri url, string partial, CancellationToken cancellationToken)
+    private async Task<(string? Failure, bool Unreachable)> TryTransferAsync(DatasetFile file, Uri url, string partial,
+        CancellationToken cancellationToken)
     {
         long offset = File.Exists(partial) ? new FileInfo(partial).Length : 0;
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
@@ -185,7 +199,8 @@ public sealed class DatasetDownloader : IDisposable
             if (resumed && response.Content.Headers.ContentRange?.From != offset)
             {
                 File.Delete(partial);
-                return ($"the server answered bytes {response.Content.Headers.ContentRange?.From}- to a request for {offset}- (starting over)", false);
+                return ($"the server answered bytes {response.Content.Headers.ContentRange?.From}- to a request for "
+                    + $"{offset}- (starting over)", false);
             }
             if (!resumed)
                 offset = 0;
@@ -205,11 +220,13 @@ public sealed class DatasetDownloader : IDisposable
         }
     }
 
-    private async Task CopyAsync(HttpResponseMessage response, string partial, bool append, long offset, long? total, string name, CancellationToken cancellationToken)
+    private async Task CopyAsync(HttpResponseMessage response, string partial, bool append, long offset, long? total,
+        string name, CancellationToken cancellationToken)
     {
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         await using var source = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        await using var destination = new FileStream(partial, append ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+        await using var destination = new FileStream(partial, append ? FileMode.Append : FileMode.Create,
+            FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
         var buffer = new byte[1 << 16];
         long received = offset;
         Progress?.Report(new DownloadProgress(name, received, total));
@@ -243,9 +260,11 @@ public sealed class DatasetDownloader : IDisposable
     }
 
     private static bool HasCifarBatches(string folder)
-        => File.Exists(Path.Combine(folder, "test_batch.bin")) && Enumerable.Range(1, 5).All(i => File.Exists(Path.Combine(folder, $"data_batch_{i}.bin")));
+        => File.Exists(Path.Combine(folder, "test_batch.bin"))
+        && Enumerable.Range(1, 5).All(i => File.Exists(Path.Combine(folder, $"data_batch_{i}.bin")));
 
-    /// <summary>Extracts the archive's <c>cifar-10-batches-bin</c> folder next to it, through a scratch folder so a half-extracted folder never has the final name.</summary>
+    /// <summary>Extracts the archive's <c>cifar-10-batches-bin</c> folder next to it, through a scratch folder so a
+    /// half-extracted folder never has the final name.</summary>
     private static string ExtractCifar(string archive, string directory)
     {
         string target = Path.Combine(directory, Cifar10Folder), scratch = target + ".extracting";

@@ -19,7 +19,8 @@ public sealed class DatasetFile
         if (Urls.Count == 0)
             throw new ArgumentException($"Give at least one URL for '{fileName}'.", nameof(urls));
         if (checksum.Length is not (32 or 64) || !checksum.All(Uri.IsHexDigit))
-            throw new ArgumentException($"The checksum of '{fileName}' must be MD5 (32 hex digits) or SHA-256 (64 hex digits), not '{checksum}'.", nameof(checksum));
+            throw new ArgumentException($"The checksum of '{fileName}' must be MD5 (32 hex digits) or SHA-256 (64 hex "
+                + $"digits), not '{checksum}'.", nameof(checksum));
         FileName = fileName;
         Checksum = checksum.ToLowerInvariant();
     }

@@ -49,9 +49,11 @@ public static class IdxDataset
     /// <param name="imagesPath">The <c>*-images-idx3-ubyte</c> file, raw or gzip.</param>
     /// <param name="labelsPath">The matching <c>*-labels-idx1-ubyte</c> file, raw or gzip.</param>
     /// <param name="variant">Which dataset, for the class names.</param>
-    /// <returns>A lazy view with <c>Features</c> (<c>Vector&lt;Single, 1, H, W&gt;</c> in 0..1) and <c>Label</c> (a key over the class names).</returns>
+    /// <returns>A lazy view with <c>Features</c> (<c>Vector&lt;Single, 1, H, W&gt;</c> in 0..1) and <c>Label</c> (a key
+    /// over the class names).</returns>
     /// <exception cref="FileNotFoundException">A file does not exist.</exception>
-    /// <exception cref="InvalidDataException">A header is wrong (magic number, dimensions, counts that differ, a raw file of the wrong length); the message names the file.</exception>
+    /// <exception cref="InvalidDataException">A header is wrong (magic number, dimensions, counts that differ, a raw
+    /// file of the wrong length); the message names the file.</exception>
     public static IDataView Load(MLContext mlContext, string imagesPath, string labelsPath, MnistVariant variant = MnistVariant.Mnist)
         => Load(mlContext, imagesPath, labelsPath, ClassNames(variant));
 
@@ -68,11 +70,13 @@ public static class IdxDataset
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(classNames);
         if (classNames.Count is < 2 or > 256)
-            throw new ArgumentOutOfRangeException(nameof(classNames), classNames.Count, "Give between 2 and 256 class names (one per label byte value used).");
+            throw new ArgumentOutOfRangeException(nameof(classNames), classNames.Count,
+                "Give between 2 and 256 class names (one per label byte value used).");
         var images = IdxHeader.Read(imagesPath, ImagesMagic, "image");
         var labels = IdxHeader.Read(labelsPath, LabelsMagic, "label");
         if (images.Dimensions[0] != labels.Dimensions[0])
-            throw new InvalidDataException($"The IDX files disagree on the number of items: '{images.Path}' holds {images.Dimensions[0]} images, '{labels.Path}' holds {labels.Dimensions[0]} labels.");
+            throw new InvalidDataException($"The IDX files disagree on the number of items: '{images.Path}' holds "
+                + $"{images.Dimensions[0]} images, '{labels.Path}' holds {labels.Dimensions[0]} labels.");
         var shape = new ImageShape(1, images.Dimensions[1], images.Dimensions[2]);
         string[] names = [.. classNames];
         return new LabeledImageDataView(shape, names, images.Dimensions[0], () =>
@@ -81,7 +85,9 @@ public static class IdxDataset
             for (int i = 0; i < labels.Dimensions[0]; i++)
             {
                 if (labelBytes[labels.HeaderLength + i] >= names.Length)
-                    throw new InvalidDataException($"'{labels.Path}': label {i} is {labelBytes[labels.HeaderLength + i]}, outside the {names.Length} classes 0..{names.Length - 1}.");
+                    throw new InvalidDataException($"'{labels.Path}': label {i} is "
+                        + $"{labelBytes[labels.HeaderLength + i]}, outside the {names.Length} classes "
+                        + $"0..{names.Length - 1}.");
             }
             return new LabeledImageBytes(pixels, images.HeaderLength, labelBytes, labels.HeaderLength, images.Dimensions[0]);
         });
@@ -143,8 +149,10 @@ public static class IdxDataset
             int magic = BinaryPrimitives.ReadInt32BigEndian(prefix);
             if (magic != expectedMagic)
             {
-                string hint = magic == (expectedMagic == ImagesMagic ? LabelsMagic : ImagesMagic) ? $" (it looks like the {(kind == "image" ? "label" : "image")} file)" : "";
-                throw new InvalidDataException($"'{full}' is not an IDX {kind} file: magic number {magic} (0x{magic:X8}), expected {expectedMagic} (0x{expectedMagic:X8}){hint}.");
+                string hint = magic == (expectedMagic == ImagesMagic ? LabelsMagic : ImagesMagic)
+                    ? $" (it looks like the {(kind == "image" ? "label" : "image")} file)" : "";
+                throw new InvalidDataException($"'{full}' is not an IDX {kind} file: magic number {magic} "
+                    + $"(0x{magic:X8}), expected {expectedMagic} (0x{expectedMagic:X8}){hint}.");
             }
             int rank = magic & 0xFF;
             var dimensions = new int[rank];
@@ -166,7 +174,8 @@ public static class IdxDataset
             // Deflate expands at most 1,032-fold, so a header declaring more than that is a truncated (or forged) file:
             // say so now rather than allocate what it declares.
             if (gzip && expected > length * MaxDeflateRatio)
-                throw new InvalidDataException($"'{full}' is truncated: its header declares {string.Join("×", dimensions)} = {header.BodyLength} bytes of data, " +
+                throw new InvalidDataException($"'{full}' is truncated: its header declares " +
+                    $"{string.Join("×", dimensions)} = {header.BodyLength} bytes of data, " +
                     $"but a gzip file of {length} bytes decompresses to at most {length * MaxDeflateRatio}.");
             return header;
         }
@@ -185,7 +194,8 @@ public static class IdxDataset
         }
 
         private string LengthMessage(long bodyBytes) => bodyBytes < BodyLength
-            ? $"'{Path}' is truncated: its header declares {string.Join("×", Dimensions)} = {BodyLength} bytes of data, but it holds {Math.Max(bodyBytes, 0)}."
+            ? $"'{Path}' is truncated: its header declares {string.Join("×", Dimensions)} = {BodyLength} bytes of "
+            + $"data, but it holds {Math.Max(bodyBytes, 0)}."
             : $"'{Path}' holds {bodyBytes} bytes of data, more than the {string.Join("×", Dimensions)} = {BodyLength} its header declares.";
 
         private static bool IsGzip(string path)

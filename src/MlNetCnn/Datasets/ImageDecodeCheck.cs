@@ -102,7 +102,8 @@ internal static class ImageDecodeCheck
         }
     }
 
-    /// <summary>Why the file is too large to decode, from its header alone, or null when it is within the limit or its header does not parse.</summary>
+    /// <summary>Why the file is too large to decode, from its header alone, or null when it is within the limit or its
+    /// header does not parse.</summary>
     public static string? OversizeProblem(string path, long maxPixels)
     {
         try
@@ -144,7 +145,8 @@ internal static class ImageDecodeCheck
         long pixels = (long)width * height;
         return pixels <= maxPixels ? null
             : string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"its header declares {width}×{height} = {pixels:N0} pixels ({pixels * 4 / (1 << 20):N0} MB decoded), more than the limit of {maxPixels:N0} (maxImagePixels)");
+                $"its header declares {width}×{height} = {pixels:N0} pixels ({pixels * 4 / (1 << 20):N0} MB decoded), "
+                + $"more than the limit of {maxPixels:N0} (maxImagePixels)");
     }
 
     private static string Describe(SKCodecResult result) => result switch

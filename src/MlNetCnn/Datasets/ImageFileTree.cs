@@ -58,10 +58,13 @@ internal static class ImageFileTree
     private static bool IsSameOrBelow(string folder, string ancestor)
     {
         string withSeparator = Path.EndsInDirectorySeparator(ancestor) ? ancestor : ancestor + Path.DirectorySeparatorChar;
-        return s_pathComparer.Equals(folder, ancestor) || folder.StartsWith(withSeparator, OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase);
+        return s_pathComparer.Equals(folder, ancestor)
+            || folder.StartsWith(withSeparator,
+                OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase);
     }
 
-    /// <summary>The absolute path with every link among its components resolved (as realpath(3)); a link that cannot be resolved stays as it is.</summary>
+    /// <summary>The absolute path with every link among its components resolved (as realpath(3)); a link that cannot be
+    /// resolved stays as it is.</summary>
     internal static string RealPath(string path, int hops = 0)
     {
         string full = Path.GetFullPath(path);

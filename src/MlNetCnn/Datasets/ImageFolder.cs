@@ -35,7 +35,8 @@ public static class ImageFolder
     /// <summary>Lists the images under <paramref name="root"/> (<c>root/&lt;label&gt;/&lt;image&gt;</c>) as an <see cref="IDataView"/>.</summary>
     /// <param name="mlContext">The ML.NET context; skipped files are reported to its log.</param>
     /// <param name="root">The folder holding one folder per class.</param>
-    /// <param name="extensions">The file extensions to read (with the dot, case-insensitive); default <see cref="DefaultExtensions"/>. Other files are ignored.</param>
+    /// <param name="extensions">The file extensions to read (with the dot, case-insensitive); default
+    /// <see cref="DefaultExtensions"/>. Other files are ignored.</param>
     /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
     /// <param name="maxImagePixels">The largest width × height an image's header may declare
     /// (<see cref="DefaultMaxImagePixels"/> by default); a larger image is refused, or skipped with
@@ -54,7 +55,8 @@ public static class ImageFolder
     /// var features = ml.Transforms.LoadImagesForCnn(width: 64, height: 64).Fit(train).Transform(train);
     /// </code>
     /// </example>
-    public static IDataView Load(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
+    public static IDataView Load(MLContext mlContext, string root, IEnumerable<string>? extensions = null,
+        ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         var listing = List(root, extensions, validation, maxImagePixels);
@@ -79,9 +81,12 @@ public static class ImageFolder
     /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
     /// <param name="maxImagePixels">The largest width × height an image's header may declare; see <see cref="Load"/>.</param>
     /// <returns>A view with <c>ImagePath</c> and <c>Label</c> (text).</returns>
-    /// <exception cref="DirectoryNotFoundException">The root, or its split folder, does not exist; the message lists the folders there are.</exception>
+    /// <exception cref="DirectoryNotFoundException">The root, or its split folder, does not exist; the message lists
+    /// the folders there are.</exception>
     /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
-    public static IDataView LoadSplit(MLContext mlContext, string root, string split, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
+    public static IDataView LoadSplit(MLContext mlContext, string root, string split,
+        IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None,
+        long maxImagePixels = DefaultMaxImagePixels)
         => Load(mlContext, SplitFolder(root, split), extensions, validation, maxImagePixels);
 
     /// <summary>The <c>train</c> and <c>test</c> splits of <c>root/train|test/&lt;label&gt;/&lt;image&gt;</c>; see <see cref="LoadSplit"/>.</summary>
@@ -91,8 +96,11 @@ public static class ImageFolder
     /// <param name="validation">Whether to decode every image now, and what to do with one that fails.</param>
     /// <param name="maxImagePixels">The largest width × height an image's header may declare; see <see cref="Load"/>.</param>
     /// <returns>The two splits, each with <c>ImagePath</c> and <c>Label</c>.</returns>
-    public static (IDataView Train, IDataView Test) LoadTrainTest(MLContext mlContext, string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
-        => (LoadSplit(mlContext, root, "train", extensions, validation, maxImagePixels), LoadSplit(mlContext, root, "test", extensions, validation, maxImagePixels));
+    public static (IDataView Train, IDataView Test) LoadTrainTest(MLContext mlContext, string root,
+        IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None,
+        long maxImagePixels = DefaultMaxImagePixels)
+        => (LoadSplit(mlContext, root, "train", extensions, validation, maxImagePixels),
+            LoadSplit(mlContext, root, "test", extensions, validation, maxImagePixels));
 
     /// <summary>The rows <see cref="Load"/> returns, as objects, and the files it skipped.</summary>
     /// <param name="root">The folder holding one folder per class.</param>
@@ -102,7 +110,8 @@ public static class ImageFolder
     /// <returns>The rows and the skipped files.</returns>
     /// <exception cref="DirectoryNotFoundException">The root folder does not exist.</exception>
     /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
-    public static ImageFolderListing List(string root, IEnumerable<string>? extensions = null, ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
+    public static ImageFolderListing List(string root, IEnumerable<string>? extensions = null,
+        ImageValidation validation = ImageValidation.None, long maxImagePixels = DefaultMaxImagePixels)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxImagePixels, 1);
@@ -135,7 +144,9 @@ public static class ImageFolder
                 if (problem != null)
                 {
                     if (validation != ImageValidation.Skip)
-                        throw new InvalidDataException($"The image '{file}' cannot be used: {problem}. Remove it, raise maxImagePixels if it is a genuine image, or list the folder with ImageValidation.Skip.");
+                        throw new InvalidDataException($"The image '{file}' cannot be used: {problem}. Remove it, "
+                            + "raise maxImagePixels if it is a genuine image, or list the folder with "
+                            + "ImageValidation.Skip.");
                     skipped.Add(file);
                     continue;
                 }
@@ -144,7 +155,8 @@ public static class ImageFolder
             if (rows.Count == before)
             {
                 string why = skipped.Count > skippedBefore ? $"; its {skipped.Count - skippedBefore} image files do not decode" : "";
-                throw new InvalidDataException($"The class folder '{classFolder}' holds no images ({described}){why}. Remove the folder or add images to it.");
+                throw new InvalidDataException($"The class folder '{classFolder}' holds no images ({described}){why}. "
+                    + "Remove the folder or add images to it.");
             }
         }
         return new ImageFolderListing(fullRoot, rows, skipped);
@@ -159,11 +171,15 @@ public static class ImageFolder
         ArgumentException.ThrowIfNullOrWhiteSpace(split);
         string fullRoot = Path.GetFullPath(root);
         if (!Directory.Exists(fullRoot))
-            throw new DirectoryNotFoundException($"The dataset folder '{fullRoot}' does not exist. Expected a layout of {Path.Combine(fullRoot, split, "<label>", "<image>")}.");
+            throw new DirectoryNotFoundException($"The dataset folder '{fullRoot}' does not exist. Expected a layout "
+                + $"of {Path.Combine(fullRoot, split, "<label>", "<image>")}.");
         string[] folders = VisibleFolders(fullRoot);
         return folders.FirstOrDefault(f => Path.GetFileName(f) == split)
             ?? folders.FirstOrDefault(f => string.Equals(Path.GetFileName(f), split, StringComparison.OrdinalIgnoreCase))
-            ?? throw new DirectoryNotFoundException($"The dataset folder '{fullRoot}' has no '{split}' folder (it holds {(folders.Length == 0 ? "no folders" : string.Join(", ", folders.Select(Path.GetFileName)))}). Expected a layout of {Path.Combine(fullRoot, split, "<label>", "<image>")}.");
+            ?? throw new DirectoryNotFoundException($"The dataset folder '{fullRoot}' has no '{split}' folder (it "
+                + "holds "
+                + $"{(folders.Length == 0 ? "no folders" : string.Join(", ", folders.Select(Path.GetFileName)))}). "
+                + $"Expected a layout of {Path.Combine(fullRoot, split, "<label>", "<image>")}.");
     }
 }
 

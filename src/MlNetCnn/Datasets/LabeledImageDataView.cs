@@ -4,7 +4,8 @@ using Microsoft.ML.Data;
 namespace MlNetCnn;
 
 /// <summary>Decoded 8-bit images and their zero-based class bytes, as the binary dataset readers hold them.</summary>
-/// <param name="Pixels">Holds <paramref name="Count"/> images of C×H×W bytes (planar), one after another, from <paramref name="PixelOffset"/>.</param>
+/// <param name="Pixels">Holds <paramref name="Count"/> images of C×H×W bytes (planar), one after another, from
+/// <paramref name="PixelOffset"/>.</param>
 /// <param name="PixelOffset">Where the first image starts in <paramref name="Pixels"/>.</param>
 /// <param name="Labels">Holds one class byte per image from <paramref name="LabelOffset"/>, already checked against the class count.</param>
 /// <param name="LabelOffset">Where the first label is in <paramref name="Labels"/>.</param>
@@ -39,7 +40,9 @@ internal sealed class LabeledImageDataView : IRowIndexedDataView
         _data = data;
         var names = classNames.Select(n => n.AsMemory()).ToArray();
         var keyValues = new DataViewSchema.Annotations.Builder();
-        keyValues.AddKeyValues(names.Length, TextDataViewType.Instance, (ref VBuffer<ReadOnlyMemory<char>> destination) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names).CopyTo(ref destination));
+        keyValues.AddKeyValues(names.Length, TextDataViewType.Instance,
+            (ref VBuffer<ReadOnlyMemory<char>> destination) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names)
+            .CopyTo(ref destination));
         var schema = new DataViewSchema.Builder();
         schema.AddColumn(DefaultColumnNames.Features, new VectorDataViewType(NumberDataViewType.Single, shape.Channels, shape.Height, shape.Width));
         schema.AddColumn(DefaultColumnNames.Label, new KeyDataViewType(typeof(uint), names.Length), keyValues.ToAnnotations());
@@ -54,7 +57,8 @@ internal sealed class LabeledImageDataView : IRowIndexedDataView
     {
         foreach (int row in rows)
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)_count, nameof(rows));
-        return new LabeledImageDataView(_shape, _classNames, rows.Length, _data, _selection is null ? rows : rows.Select(r => _selection[r]).ToArray());
+        return new LabeledImageDataView(_shape, _classNames, rows.Length, _data,
+            _selection is null ? rows : rows.Select(r => _selection[r]).ToArray());
     }
 
     public long? GetRowCount() => _count;

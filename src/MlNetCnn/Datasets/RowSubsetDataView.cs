@@ -42,7 +42,8 @@ internal sealed class RowSubsetDataView(IDataView source, bool[] marked, bool ke
             while (input.MoveNext())
             {
                 if (++_sourceRow >= parent._marked.Length)
-                    throw new InvalidOperationException($"The data being split now has more than the {parent._marked.Length} rows it had when it was split.");
+                    throw new InvalidOperationException("The data being split now has more than the "
+                        + $"{parent._marked.Length} rows it had when it was split.");
                 if (parent._marked[_sourceRow] == parent._keepMarked)
                 {
                     _position++;

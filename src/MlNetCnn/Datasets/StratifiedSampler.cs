@@ -24,7 +24,8 @@ internal static class StratifiedSampler
             picked.AddRange(members.Take(take));
         }
         if (picked.Count == 0)
-            throw new InvalidOperationException($"A validation fraction of {fraction} leaves no validation {rows}: every class has fewer than 2 {rows}.");
+            throw new InvalidOperationException($"A validation fraction of {fraction} leaves no validation {rows}: "
+                + $"every class has fewer than 2 {rows}.");
         picked.Sort();
         return picked.ToArray();
     }

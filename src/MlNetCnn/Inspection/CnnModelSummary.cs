@@ -141,7 +141,9 @@ public sealed class CnnModelSummary
             l.Parameters.ToString("N0", culture), l.MultiplyAccumulates.ToString("N0", culture),
         }).ToList();
         var widths = header.Select((h, i) => cells.Select(c => c[i].Length).Append(h.Length).Max()).ToArray();
-        string Line(string[] row) => string.Join("  ", row.Select((cell, i) => i >= 3 ? cell.PadLeft(widths[i]) : cell.PadRight(widths[i]))).TrimEnd();
+        string Line(string[] row) =>
+            string.Join("  ", row.Select((cell, i) => i >= 3 ? cell.PadLeft(widths[i]) : cell.PadRight(widths[i])))
+            .TrimEnd();
         int ruleWidth = widths.Sum() + 2 * (widths.Length - 1);
 
         var text = new StringBuilder();

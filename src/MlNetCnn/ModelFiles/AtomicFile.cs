@@ -10,7 +10,8 @@ internal static class AtomicFile
     /// <summary>The suffix of this library's temporary files; <c>.{name}.{guid}.tmp</c> in the target's folder.</summary>
     internal const string TemporarySuffix = ".tmp";
 
-    /// <summary>Creates or replaces <paramref name="path"/> (and creates its folder) with what <paramref name="write"/> writes; a failure leaves any old file as it was.</summary>
+    /// <summary>Creates or replaces <paramref name="path"/> (and creates its folder) with what <paramref name="write"/>
+    /// writes; a failure leaves any old file as it was.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         string full = Path.GetFullPath(path);

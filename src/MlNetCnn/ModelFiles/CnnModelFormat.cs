@@ -88,7 +88,8 @@ internal static class CnnModelFormat
             throw new InvalidDataException("it does not start with the MlNetCnn model signature.");
         int version = reader.ReadInt32();
         if (version < 1 || version > CurrentVersion)
-            throw new InvalidDataException($"format version {version} is not supported by this MlNetCnn (it reads 1 to {CurrentVersion}); upgrade MlNetCnn.");
+            throw new InvalidDataException($"format version {version} is not supported by this MlNetCnn (it reads 1 to "
+                + $"{CurrentVersion}); upgrade MlNetCnn.");
         if (version < 4)
             return ReadRecord(reader, version);
 
@@ -114,7 +115,8 @@ internal static class CnnModelFormat
         var architecture = CnnArchitecture.FromName(reader.ReadText("architecture name", 1024));
         int channels = ReadPositive(reader, "channels"), height = ReadPositive(reader, "height"), width = ReadPositive(reader, "width");
         if (height > MaximumSide || width > MaximumSide || (long)channels * height * width > MaximumImageSize)
-            throw new InvalidDataException($"the input shape {channels}×{height}×{width} is impossible (at most {MaximumImageSize:N0} values per image and {MaximumSide:N0} pixels per side).");
+            throw new InvalidDataException($"the input shape {channels}×{height}×{width} is impossible (at most "
+                + $"{MaximumImageSize:N0} values per image and {MaximumSide:N0} pixels per side).");
         var shape = new ImageShape(channels, height, width);
         int classCount = ReadPositive(reader, "class count");
         string featureColumn = reader.ReadText("feature column name");
@@ -122,14 +124,16 @@ internal static class CnnModelFormat
         // Models from before the option had a bound keep loading with the largest batch allowed now.
         if (scoringBatchSize > CnnTrainerOptions.MaxScoringBatchSize)
             scoringBatchSize = version >= 4
-                ? throw new InvalidDataException($"the scoring batch size ({scoringBatchSize}) is above the maximum of {CnnTrainerOptions.MaxScoringBatchSize}.")
+                ? throw new InvalidDataException($"the scoring batch size ({scoringBatchSize}) is above the maximum of "
+                    + $"{CnnTrainerOptions.MaxScoringBatchSize}.")
                 : CnnTrainerOptions.MaxScoringBatchSize;
         string embeddingColumn = version >= 2 ? reader.ReadText("embedding column name") : "";
         var testTimeAugmentation = version >= 3 ? (TestTimeAugmentation)reader.ReadInt32() : TestTimeAugmentation.None;
         if (!Enum.IsDefined(testTimeAugmentation))
             throw new InvalidDataException($"the test-time augmentation {(int)testTimeAugmentation} is unknown.");
         if (!TestTimeAugmenter.Fits(testTimeAugmentation, shape))
-            throw new InvalidDataException($"the test-time augmentation {testTimeAugmentation} cannot score images of {shape} (it needs at least 2×2 pixels).");
+            throw new InvalidDataException($"the test-time augmentation {testTimeAugmentation} cannot score images of "
+                + $"{shape} (it needs at least 2×2 pixels).");
         var keyValues = ReadFlag(reader, "label values flag") ? LabelKeyValues.Read(reader) : null;
         if (keyValues != null && keyValues.Count != classCount)
             throw new InvalidDataException($"the record has {classCount} classes but {keyValues.Count} label values.");
@@ -151,7 +155,8 @@ internal static class CnnModelFormat
         var tensors = TorchStateFormat.ReadModuleHeaders(weights);
         long elements = tensors.Sum(t => t.ElementCount);
         if (classCount > elements || channels > elements)
-            throw new InvalidDataException($"the record claims {classCount} classes and {channels} channels, but its weights hold only {elements} values.");
+            throw new InvalidDataException($"the record claims {classCount} classes and {channels} channels, but its "
+                + $"weights hold only {elements} values.");
 
         NetworkSizeCheck.Check(architecture, channels, height, width, classCount, elements);
 
@@ -175,13 +180,16 @@ internal static class CnnModelFormat
             module.Dispose();
             if (e is InvalidDataException)
                 throw;
-            throw new InvalidDataException($"the weights do not fit architecture {architecture.Name} at {shape} with {classCount} classes: {e.Message}", e);
+            throw new InvalidDataException($"the weights do not fit architecture {architecture.Name} at {shape} with "
+                + $"{classCount} classes: {e.Message}", e);
         }
         ScoringNetwork network;
         var standardization = new InputStandardization(mean, std, shape);
         try
         {
-            network = new ScoringNetwork(architecture, module, standardization, shape, classCount, embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn, testTimeAugmentation: testTimeAugmentation);
+            network = new ScoringNetwork(architecture, module, standardization, shape, classCount,
+                embeddingColumnName: embeddingColumn.Length == 0 ? null : embeddingColumn,
+                testTimeAugmentation: testTimeAugmentation);
         }
         catch (System.Runtime.InteropServices.ExternalException e)
         {
@@ -218,7 +226,8 @@ internal static class CnnModelFormat
     {
         int count = reader.ReadInt32();
         if (count != expected && count != orPerPixel)
-            throw new InvalidDataException($"expected {expected} standardization {what} values (one per channel){(orPerPixel == expected ? "" : $" or {orPerPixel} (one per pixel)")}, found {count}.");
+            throw new InvalidDataException($"expected {expected} standardization {what} values (one per "
+                + $"channel){(orPerPixel == expected ? "" : $" or {orPerPixel} (one per pixel)")}, found {count}.");
         var values = new float[count];
         for (int i = 0; i < count; i++)
         {

@@ -35,7 +35,8 @@ namespace MlNetCnn.Persistence
         // Version of the ML.NET-side records (the CNN model stream itself is versioned by CnnModelFormat).
         private static VersionInfo GetVersionInfo() => VersionOf("MLNETCNN", LoaderSignature);
 
-        private static VersionInfo VersionOf(string modelSignature, string loaderSignature, uint written = 0x00010001, uint readable = 0x00010001) => new(
+        private static VersionInfo VersionOf(string modelSignature, string loaderSignature, uint written = 0x00010001,
+            uint readable = 0x00010001) => new(
             modelSignature: modelSignature,
             verWrittenCur: written,
             verReadableCur: readable,
@@ -81,7 +82,9 @@ namespace MlNetCnn.Persistence
         internal static class AugmenterLoader
         {
             private static ImageAugmentingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
-                => LoadRecord(ctx, VersionOf(AugmenterSignature, AugmenterLoaderSignature, AugmenterVersion, AugmenterVersion), ImageAugmentingTransformer.Read);
+                => LoadRecord(ctx,
+                    VersionOf(AugmenterSignature, AugmenterLoaderSignature, AugmenterVersion, AugmenterVersion),
+                    ImageAugmentingTransformer.Read);
         }
 
         public static void Save(ModelSaveContext ctx, CnnTransformer transformer)
@@ -103,13 +106,15 @@ namespace MlNetCnn.Persistence
                 CnnTransformer? result = null;
                 string source = $"{ctx.Directory ?? ""}/{ModelEntryName} (format {version})";
                 if (!ctx.TryLoadBinaryStream(ModelEntryName, reader => result = CnnModelFormat.Read(reader.BaseStream, source)))
-                    throw new InvalidDataException($"The model zip has no '{ModelEntryName}' entry for the CNN transformer in '{ctx.Directory}'; the file is damaged or was not written by MlNetCnn.");
+                    throw new InvalidDataException($"The model zip has no '{ModelEntryName}' entry for the CNN "
+                        + $"transformer in '{ctx.Directory}'; the file is damaged or was not written by MlNetCnn.");
                 return result!;
             }
         }
 
         /// <summary>ML.NET's SchemaShape.Column constructor is internal; estimators outside ML.NET need it for GetOutputSchema.</summary>
-        public static SchemaShape.Column ShapeColumn(string name, SchemaShape.Column.VectorKind kind, DataViewType itemType, bool isKey, IEnumerable<SchemaShape.Column>? annotations = null)
+        public static SchemaShape.Column ShapeColumn(string name, SchemaShape.Column.VectorKind kind,
+            DataViewType itemType, bool isKey, IEnumerable<SchemaShape.Column>? annotations = null)
             => new(name, kind, itemType, isKey, annotations is null ? null : new SchemaShape(annotations));
 
         /// <summary>The environment behind an MLContext catalog (internal in ML.NET).</summary>
@@ -216,7 +221,9 @@ namespace MlNetCnn.Persistence
             public string ColumnVariable(string columnName)
                 => ctx.ContainsColumn(columnName)
                     ? ctx.GetVariableName(columnName)
-                    : throw new InvalidOperationException($"ONNX export: column '{columnName}' is not in the graph. Convert from data that holds it (the steps before it must export to ONNX too, or the data passed to ConvertToOnnx must already contain it).");
+                    : throw new InvalidOperationException($"ONNX export: column '{columnName}' is not in the graph. "
+                        + "Convert from data that holds it (the steps before it must export to ONNX too, or the data "
+                        + "passed to ConvertToOnnx must already contain it).");
 
             public string DeclareColumn(string columnName, DataViewType type) => ctx.AddIntermediateVariable(type, columnName);
 

@@ -16,12 +16,15 @@ internal static class NetworkSizeCheck
 {
     private const int ProbeSide = 64;
 
-    /// <summary>Throws <see cref="InvalidDataException"/> when <paramref name="architecture"/> at this size would hold far more than <paramref name="weightValues"/> values.</summary>
+    /// <summary>Throws <see cref="InvalidDataException"/> when <paramref name="architecture"/> at this size would hold
+    /// far more than <paramref name="weightValues"/> values.</summary>
     public static void Check(CnnArchitecture architecture, int channels, int height, int width, int classes, long weightValues)
     {
         double least = architecture.LeastStateValues(channels, height, width, classes);
         if (least > weightValues)
-            throw new InvalidDataException($"architecture {architecture.Name} at {channels}×{height}×{width} with {classes} classes holds at least {least:N0} values, but the weights hold {weightValues:N0}: the architecture name does not belong to these weights.");
+            throw new InvalidDataException($"architecture {architecture.Name} at {channels}×{height}×{width} with "
+                + $"{classes} classes holds at least {least:N0} values, but the weights hold {weightValues:N0}: the "
+                + "architecture name does not belong to these weights.");
         if (!architecture.SizeGrowsWithImage)
             return;
         int side = Math.Max(ProbeSide, architecture.MinimumImageSize);
@@ -41,7 +44,9 @@ internal static class NetworkSizeCheck
         double perPixel = (larger - small) / ((double)h2 * w2 - (double)h1 * w1);
         double estimate = larger + perPixel * (area - (double)h2 * w2);
         if (estimate > 2.0 * weightValues + 1024)
-            throw new InvalidDataException($"architecture {architecture.Name} at {channels}×{height}×{width} would hold about {estimate:N0} values, but the weights hold {weightValues:N0}: the recorded image size does not belong to these weights.");
+            throw new InvalidDataException($"architecture {architecture.Name} at {channels}×{height}×{width} would "
+                + $"hold about {estimate:N0} values, but the weights hold {weightValues:N0}: the recorded image size "
+                + "does not belong to these weights.");
     }
 
     private static double? Values(CnnArchitecture architecture, int channels, int height, int width, int classes)

@@ -32,7 +32,8 @@ internal static class RecordReading
             throw new InvalidDataException($"the length of the {what} is corrupt.");
         }
         if (length < 0 || length > maximumBytes || length > reader.Remaining())
-            throw new InvalidDataException($"the {what} length ({length} bytes) is impossible: {reader.Remaining()} bytes are left, at most {maximumBytes} allowed.");
+            throw new InvalidDataException($"the {what} length ({length} bytes) is impossible: {reader.Remaining()} "
+                + $"bytes are left, at most {maximumBytes} allowed.");
         reader.BaseStream.Position = start;
         return reader.ReadString();
     }

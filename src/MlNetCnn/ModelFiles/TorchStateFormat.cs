@@ -46,7 +46,8 @@ internal static class TorchStateFormat
         return headers;
     }
 
-    /// <summary>Checks that <paramref name="state"/> holds exactly the tensors of <paramref name="module"/>, with their names, types and shapes.</summary>
+    /// <summary>Checks that <paramref name="state"/> holds exactly the tensors of <paramref name="module"/>, with their
+    /// names, types and shapes.</summary>
     public static void CheckModuleState(byte[] state, nn.Module module, string networkName)
     {
         var headers = ReadModuleHeaders(state);
@@ -59,7 +60,8 @@ internal static class TorchStateFormat
             if (!expected.TryGetValue(header.Name, out var tensor) || !seen.Add(header.Name))
                 throw new InvalidDataException($"the weights hold a tensor '{header.Name}' that {networkName} does not have (or holds it twice).");
             if (header.Type != tensor.dtype || !header.Shape.SequenceEqual(tensor.shape))
-                throw new InvalidDataException($"the tensor '{header.Name}' is {header.Type} {header.ShapeText} in the weights; {networkName} expects {tensor.dtype} {string.Join("×", tensor.shape)}.");
+                throw new InvalidDataException($"the tensor '{header.Name}' is {header.Type} {header.ShapeText} in the "
+                    + $"weights; {networkName} expects {tensor.dtype} {string.Join("×", tensor.shape)}.");
         }
     }
 
@@ -79,7 +81,8 @@ internal static class TorchStateFormat
         var parameters = optimizer.parameters().ToList();
         long groupCount = Decode(reader, "parameter group count"), stateCount = Decode(reader, "optimizer state count");
         if (groupCount != groups || stateCount != parameters.Count)
-            throw new InvalidDataException($"the optimizer state has {groupCount} parameter groups and {stateCount} states; this run has {groups} and {parameters.Count}.");
+            throw new InvalidDataException($"the optimizer state has {groupCount} parameter groups and {stateCount} "
+                + $"states; this run has {groups} and {parameters.Count}.");
         bool isSgd = type == nameof(TorchSharp.Modules.SGD);
         if (!isSgd && type is not (nameof(TorchSharp.Modules.Adam) or nameof(TorchSharp.Modules.AdamW)))
             throw new NotSupportedException($"Checking the state of {type} is not implemented.");
@@ -135,7 +138,8 @@ internal static class TorchStateFormat
     {
         var header = ReadTensor(reader, what);
         if (header.Type != expected.dtype || !header.Shape.SequenceEqual(expected.shape))
-            throw new InvalidDataException($"{what} holds a {header.Type} tensor of {header.ShapeText}; expected {expected.dtype} {string.Join("×", expected.shape)}.");
+            throw new InvalidDataException($"{what} holds a {header.Type} tensor of {header.ShapeText}; expected "
+                + $"{expected.dtype} {string.Join("×", expected.shape)}.");
     }
 
     private static bool ReadFlag(BinaryReader reader, string what) => reader.ReadByte() switch
@@ -162,7 +166,8 @@ internal static class TorchStateFormat
         {
             shape[d] = Decode(reader, $"dimension {d + 1} of '{name}'");
             if (shape[d] > 0 && bytes > reader.Remaining() / shape[d])
-                throw new InvalidDataException($"the tensor '{name}' claims dimension {d + 1} = {shape[d]}, more data than the {reader.Remaining()} bytes left.");
+                throw new InvalidDataException($"the tensor '{name}' claims dimension {d + 1} = {shape[d]}, more data "
+                    + $"than the {reader.Remaining()} bytes left.");
             bytes *= shape[d];
         }
         if (bytes > reader.Remaining())

@@ -117,15 +117,19 @@ internal sealed class TrainingCheckpoint
             if (body.Remaining() != 0)
                 throw new InvalidDataException($"the contents hold {body.Remaining()} bytes after the last field.");
             // The mean has one value per channel, or one per pixel (pretrained weights' mean image).
-            if (checkpoint.Std.Length == 0 || checkpoint.Mean.Length % checkpoint.Std.Length != 0 || checkpoint.Std.Any(v => !(v > 0 && float.IsFinite(v))) || checkpoint.Mean.Any(v => !float.IsFinite(v)))
-                throw new InvalidDataException("the input standardization is invalid (one finite mean per channel or pixel and one positive standard deviation per channel).");
+            if (checkpoint.Std.Length == 0 || checkpoint.Mean.Length % checkpoint.Std.Length != 0
+                || checkpoint.Std.Any(v => !(v > 0 && float.IsFinite(v)))
+                || checkpoint.Mean.Any(v => !float.IsFinite(v)))
+                throw new InvalidDataException("the input standardization is invalid (one finite mean per channel or "
+                    + "pixel and one positive standard deviation per channel).");
             if (channels is { } expected && checkpoint.Std.Length != expected)
                 throw new InvalidDataException($"its input standardization has {checkpoint.Std.Length} channels; the data has {expected}.");
             return checkpoint;
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
         {
-            throw new InvalidDataException($"The checkpoint '{path}' cannot be used: {(e is EndOfStreamException ? "it is truncated." : e.Message)}", e);
+            throw new InvalidDataException($"The checkpoint '{path}' cannot be used: "
+                + $"{(e is EndOfStreamException ? "it is truncated." : e.Message)}", e);
         }
     }
 
@@ -199,11 +203,14 @@ internal sealed class TrainingCheckpoint
         var best = TryReadProgress(bestPath);
         if (best is { } b && b.Fingerprint == Fingerprint && (b.CompletedEpochs == State.BestEpoch || b.CompletedEpochs > State.CompletedEpochs))
             return null;
-        string held = best is { } found ? (found.Fingerprint == Fingerprint ? $"epoch {found.CompletedEpochs}" : "another run's checkpoint") : "nothing usable";
+        string held = best is { } found
+            ? (found.Fingerprint == Fingerprint ? $"epoch {found.CompletedEpochs}" : "another run's checkpoint")
+            : "nothing usable";
         if (State.BestEpoch != State.CompletedEpochs)
             return $"'{bestPath}' holds {held}, but the best epoch was {State.BestEpoch}; it is replaced at the next improvement.";
         Save(bestPath);
-        return $"rewrote '{bestPath}' with epoch {State.BestEpoch}, the best epoch (it held {held}; the run had been stopped between the two checkpoint writes).";
+        return $"rewrote '{bestPath}' with epoch {State.BestEpoch}, the best epoch (it held {held}; the run had been "
+            + "stopped between the two checkpoint writes).";
     }
 
     /// <summary>An error about this checkpoint that names its file.</summary>

@@ -48,7 +48,8 @@ public static class CnnOnnxExport
         var images = new TransformerChain<ITransformer>([.. steps.Take(first)]).Transform(data);
         if (images.Schema.GetColumnOrNull(imageColumn) is null)
         {
-            throw new ArgumentException($"The data gives no '{imageColumn}' column to the pipeline's {steps[first].GetType().Name}; columns after its " +
+            throw new ArgumentException($"The data gives no '{imageColumn}' column to the pipeline's " +
+                $"{steps[first].GetType().Name}; columns after its " +
                 $"first {first} steps: {string.Join(", ", images.Schema.Where(c => !c.IsHidden).Select(c => c.Name))}.", nameof(data));
         }
         var ml = new MLContext();

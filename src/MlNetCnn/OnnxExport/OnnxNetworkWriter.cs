@@ -111,9 +111,16 @@ internal sealed class OnnxNetworkWriter
         string type = module.GetType().Name;
         var children = module.named_children().ToList();
         if (children.Count == 0 || module is not nn.Module<Tensor, Tensor> forward)
-            throw new NotSupportedException($"ONNX export does not support the layer '{Path}' ({type}). Supported: Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Linear, Dropout, Flatten, Identity, Sequential, the built-in architectures' blocks, and modules whose forward applies their layers one after the other.");
+            throw new NotSupportedException($"ONNX export does not support the layer '{Path}' ({type}). Supported: "
+                + "Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Linear, "
+                + "Dropout, Flatten, Identity, Sequential, the built-in architectures' blocks, and modules whose "
+                + "forward applies their layers one after the other.");
         if (!ForwardIsChain(forward, children, x))
-            throw new NotSupportedException($"ONNX export cannot describe the layer '{Path}' ({type}): its forward pass computes more than its layers ({string.Join(", ", children.Select(c => $"{c.name}: {c.module.GetType().Name}"))}) applied one after the other, e.g. functional calls or additions. Build it from nn.Sequential and the supported layers (ReLU as a module, not functional.relu).");
+            throw new NotSupportedException($"ONNX export cannot describe the layer '{Path}' ({type}): its forward "
+                + "pass computes more than its layers "
+                + $"({string.Join(", ", children.Select(c => $"{c.name}: {c.module.GetType().Name}"))}) applied one "
+                + "after the other, e.g. functional calls or additions. Build it from nn.Sequential and the supported "
+                + "layers (ReLU as a module, not functional.relu).");
         return Chain(module, x);
     }
 
@@ -171,7 +178,9 @@ internal sealed class OnnxNetworkWriter
         var inputs = new List<string> { x.Name, Weight("weight", conv.weight) };
         if (conv.bias is { } bias)
             inputs.Add(Weight("bias", bias));
-        var y = Output("conv", [x[0], conv.out_channels, Spatial(x[2], kernel[0], stride[0], pads[0], pads[2], dilation[0], false), Spatial(x[3], kernel[1], stride[1], pads[1], pads[3], dilation[1], false)]);
+        var y = Output("conv",
+            [x[0], conv.out_channels, Spatial(x[2], kernel[0], stride[0], pads[0], pads[2], dilation[0], false),
+                Spatial(x[3], kernel[1], stride[1], pads[1], pads[3], dilation[1], false)]);
         _graph.Node("Conv", inputs, [y.Name])
             .Attribute("kernel_shape", kernel).Attribute("strides", stride).Attribute("pads", pads)
             .Attribute("dilations", dilation).Attribute("group", conv.groups);
@@ -181,12 +190,15 @@ internal sealed class OnnxNetworkWriter
     private OnnxValue BatchNorm(BatchNorm2d norm, OnnxValue x)
     {
         if (norm.running_mean is null || norm.running_var is null)
-            throw new NotSupportedException($"ONNX export needs running statistics in the batch norm '{Path}' (it was built with track_running_stats = false).");
+            throw new NotSupportedException($"ONNX export needs running statistics in the batch norm '{Path}' (it was "
+                + "built with track_running_stats = false).");
         long channels = norm.num_features;
         string scale = norm.weight is { } w ? Weight("weight", w) : Constant("weight", Enumerable.Repeat(1f, (int)channels).ToArray(), [channels]);
         string shift = norm.bias is { } b ? Weight("bias", b) : Constant("bias", new float[channels], [channels]);
         var y = Output("batchnorm", x.Shape);
-        _graph.Node("BatchNormalization", [x.Name, scale, shift, Weight("running_mean", norm.running_mean), Weight("running_var", norm.running_var)], [y.Name])
+        _graph.Node("BatchNormalization",
+            [x.Name, scale, shift, Weight("running_mean", norm.running_mean), Weight("running_var", norm.running_var)],
+            [y.Name])
             .Attribute("epsilon", (float)norm.eps);
         return y;
     }
@@ -197,7 +209,9 @@ internal sealed class OnnxNetworkWriter
             throw new NotSupportedException($"ONNX export does not support the divisor override of the average pooling '{Path}'.");
         long[] kernel = Pair(pool.kernel_size), stride = Pair(pool.stride ?? pool.kernel_size), padding = Pair(pool.padding ?? [0]);
         long[] pads = [padding[0], padding[1], padding[0], padding[1]];
-        var y = Output("avgpool", [x[0], x[1], Spatial(x[2], kernel[0], stride[0], pads[0], pads[2], 1, pool.ceil_mode), Spatial(x[3], kernel[1], stride[1], pads[1], pads[3], 1, pool.ceil_mode)]);
+        var y = Output("avgpool",
+            [x[0], x[1], Spatial(x[2], kernel[0], stride[0], pads[0], pads[2], 1, pool.ceil_mode),
+                Spatial(x[3], kernel[1], stride[1], pads[1], pads[3], 1, pool.ceil_mode)]);
         _graph.Node("AveragePool", [x.Name], [y.Name])
             .Attribute("kernel_shape", kernel).Attribute("strides", stride).Attribute("pads", pads)
             .Attribute("ceil_mode", pool.ceil_mode ? 1L : 0L).Attribute("count_include_pad", pool.count_include_pad ? 1L : 0L);
@@ -207,7 +221,8 @@ internal sealed class OnnxNetworkWriter
     private OnnxValue Linear(Linear linear, OnnxValue x)
     {
         if (x.Rank != 2)
-            throw new NotSupportedException($"ONNX export writes the Linear layer '{Path}' for a batch of vectors; it receives a tensor of rank {x.Rank}.");
+            throw new NotSupportedException($"ONNX export writes the Linear layer '{Path}' for a batch of vectors; it "
+                + $"receives a tensor of rank {x.Rank}.");
         var inputs = new List<string> { x.Name, Weight("weight", linear.weight) };
         if (linear.bias is { } bias)
             inputs.Add(Weight("bias", bias));
@@ -231,18 +246,22 @@ internal sealed class OnnxNetworkWriter
         return Scale(product, 0.5f);
     }
 
-    public OnnxValue MaxPool(OnnxValue x, long[] kernelSize, long[]? strideSize = null, long[]? padding = null, long[]? dilation = null, bool ceilMode = false)
+    public OnnxValue MaxPool(OnnxValue x, long[] kernelSize, long[]? strideSize = null, long[]? padding = null,
+        long[]? dilation = null, bool ceilMode = false)
     {
         long[] kernel = Pair(kernelSize), stride = Pair(strideSize ?? kernelSize), pad = Pair(padding ?? [0]), dil = Pair(dilation ?? [1]);
         long[] pads = [pad[0], pad[1], pad[0], pad[1]];
-        var y = Output("maxpool", [x[0], x[1], Spatial(x[2], kernel[0], stride[0], pads[0], pads[2], dil[0], ceilMode), Spatial(x[3], kernel[1], stride[1], pads[1], pads[3], dil[1], ceilMode)]);
+        var y = Output("maxpool",
+            [x[0], x[1], Spatial(x[2], kernel[0], stride[0], pads[0], pads[2], dil[0], ceilMode),
+                Spatial(x[3], kernel[1], stride[1], pads[1], pads[3], dil[1], ceilMode)]);
         _graph.Node("MaxPool", [x.Name], [y.Name])
             .Attribute("kernel_shape", kernel).Attribute("strides", stride).Attribute("pads", pads)
             .Attribute("dilations", dil).Attribute("ceil_mode", ceilMode ? 1L : 0L);
         return y;
     }
 
-    /// <summary>PyTorch's adaptive average pooling: global pooling, a plain pooling when the size divides, else two averaging matrix products.</summary>
+    /// <summary>PyTorch's adaptive average pooling: global pooling, a plain pooling when the size divides, else two
+    /// averaging matrix products.</summary>
     public OnnxValue AdaptiveAvgPool(OnnxValue x, long[] outputSize)
     {
         long[] size = Pair(outputSize);
@@ -274,7 +293,8 @@ internal sealed class OnnxNetworkWriter
             return Global("GlobalMaxPool", x);
         if (x[2] % size[0] == 0 && x[3] % size[1] == 0)
             return MaxPool(x, [x[2] / size[0], x[3] / size[1]]);
-        throw new NotSupportedException($"ONNX export supports adaptive max pooling ('{Path}') to 1×1 or to a size that divides the input ({x[2]}×{x[3]} to {size[0]}×{size[1]} does not).");
+        throw new NotSupportedException($"ONNX export supports adaptive max pooling ('{Path}') to 1×1 or to a size "
+            + $"that divides the input ({x[2]}×{x[3]} to {size[0]}×{size[1]} does not).");
     }
 
     /// <summary>Flattens dimensions <paramref name="startDim"/>..<paramref name="endDim"/> into one.</summary>
@@ -351,7 +371,9 @@ internal sealed class OnnxNetworkWriter
     public OnnxValue FlipWidth(OnnxValue x)
     {
         var y = Output("flip", x.Shape);
-        _graph.Node("Slice", [x.Name, Int64s("flip_starts", [-1]), Int64s("flip_ends", [long.MinValue]), Int64s("flip_axes", [x.Rank - 1]), Int64s("flip_steps", [-1])], [y.Name]);
+        _graph.Node("Slice",
+            [x.Name, Int64s("flip_starts", [-1]), Int64s("flip_ends", [long.MinValue]),
+                Int64s("flip_axes", [x.Rank - 1]), Int64s("flip_steps", [-1])], [y.Name]);
         return y;
     }
 

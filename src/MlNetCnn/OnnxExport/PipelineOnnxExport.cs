@@ -50,16 +50,23 @@ internal static class PipelineOnnxExport
         {
             probabilities = writer.SplitBatch(probabilities, views.Length).Select((p, i) => writer.Scale(p, weights[i])).Aggregate(writer.Add);
         }
-        writer.WriteTo(writer.NaNWhere(noClass, probabilities), graph.DeclareColumn(DefaultColumnNames.Score, CnnOutputSchema.ScoreType(network.ClassCount)));
-        writer.WriteTo(writer.ArgMaxKey(probabilities, noClass), graph.DeclareColumn(DefaultColumnNames.PredictedLabel, CnnOutputSchema.PredictedLabelType(network.ClassCount)));
+        writer.WriteTo(writer.NaNWhere(noClass, probabilities),
+            graph.DeclareColumn(DefaultColumnNames.Score, CnnOutputSchema.ScoreType(network.ClassCount)));
+        writer.WriteTo(writer.ArgMaxKey(probabilities, noClass),
+            graph.DeclareColumn(DefaultColumnNames.PredictedLabel,
+                CnnOutputSchema.PredictedLabelType(network.ClassCount)));
         if (network.EmbeddingColumnName is { } embeddingColumn)
         {
-            var embedding = writer.WatchedInput ?? throw new InvalidOperationException("ONNX export: the network's head was not reached while writing the graph, so the embedding has no source.");
+            var embedding = writer.WatchedInput
+                ?? throw new InvalidOperationException("ONNX export: the network's head was not reached while writing "
+                    + "the graph, so the embedding has no source.");
             if (embedding.Rank > 2)
                 embedding = writer.Flatten(embedding);
             if (views.Length > 1)
                 embedding = writer.SplitBatch(embedding, views.Length)[0];
-            writer.WriteTo(writer.NaNWhere(noClass, embedding), graph.DeclareColumn(embeddingColumn, new VectorDataViewType(NumberDataViewType.Single, network.EmbeddingSize)));
+            writer.WriteTo(writer.NaNWhere(noClass, embedding),
+                graph.DeclareColumn(embeddingColumn,
+                    new VectorDataViewType(NumberDataViewType.Single, network.EmbeddingSize)));
         }
     }
 
@@ -88,7 +95,8 @@ internal static class PipelineOnnxExport
     }
 
     /// <summary>The image column as N×C×H×W.</summary>
-    private static (OnnxValue Images, DataViewType ColumnType) Images(IOnnxGraph graph, OnnxNetworkWriter writer, DataViewSchema schema, string column, ImageShape shape)
+    private static (OnnxValue Images, DataViewType ColumnType) Images(IOnnxGraph graph, OnnxNetworkWriter writer,
+        DataViewSchema schema, string column, ImageShape shape)
     {
         var type = schema[column].Type;
         var input = new OnnxValue(graph.ColumnVariable(column), [-1, shape.Size]);

@@ -39,7 +39,8 @@ public abstract class LearningRateSchedule
         return new MultiStepSchedule(null, stepEpochs, gamma);
     }
 
-    /// <summary>Multiplies the rate by <paramref name="gamma"/> at each epoch in <paramref name="milestoneEpochs"/> (PyTorch's MultiStepLR; epochs count from 0).</summary>
+    /// <summary>Multiplies the rate by <paramref name="gamma"/> at each epoch in <paramref name="milestoneEpochs"/>
+    /// (PyTorch's MultiStepLR; epochs count from 0).</summary>
     /// <param name="milestoneEpochs">The epochs (1 or more) at which the rate is reduced.</param>
     /// <param name="gamma">The factor applied at each milestone.</param>
     /// <returns>The schedule.</returns>
@@ -98,7 +99,8 @@ public abstract class LearningRateSchedule
         if (!(peakFraction >= 0 && peakFraction <= 1))
             throw new ArgumentOutOfRangeException(nameof(peakFraction), peakFraction, "The peak's position must be a share of the run in [0, 1].");
         if (!(startFraction >= 0 && startFraction <= 1))
-            throw new ArgumentOutOfRangeException(nameof(startFraction), startFraction, "The starting rate must be a fraction of the peak in [0, 1].");
+            throw new ArgumentOutOfRangeException(nameof(startFraction), startFraction,
+                "The starting rate must be a fraction of the peak in [0, 1].");
         if (!(endFraction >= 0 && endFraction <= 1))
             throw new ArgumentOutOfRangeException(nameof(endFraction), endFraction, "The final rate must be a fraction of the peak in [0, 1].");
         return new TriangleSchedule(peakFraction, startFraction, endFraction);
@@ -145,7 +147,8 @@ public abstract class LearningRateSchedule
             return peak * Math.Pow(gamma, decays);
         }
 
-        public override string ToString() => milestones is null ? $"step (×{gamma} every {stepEpochs} epochs)" : $"multi-step (×{gamma} at epochs {string.Join(", ", milestones)})";
+        public override string ToString() => milestones is null ? $"step (×{gamma} every {stepEpochs} epochs)"
+            : $"multi-step (×{gamma} at epochs {string.Join(", ", milestones)})";
     }
 
     private sealed class CosineWithWarmupSchedule(double warmupEpochs, double minimumFraction) : LearningRateSchedule

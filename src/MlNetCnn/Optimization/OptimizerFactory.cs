@@ -13,9 +13,16 @@ internal static class OptimizerFactory
         double lr = options.LearningRate, decay = options.WeightDecay;
         return options.Optimizer switch
         {
-            CnnOptimizer.Adam => new Training.ScalarSafe.Adam(groups.Select(g => new Adam.ParamGroup(g.Parameters, lr: lr, weight_decay: g.WeightDecay)), lr, decay),
-            CnnOptimizer.AdamW => new Training.ScalarSafe.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr: lr, weight_decay: g.WeightDecay)), lr, decay),
-            CnnOptimizer.Sgd => new Training.ScalarSafe.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, lr: lr, momentum: options.Momentum, weight_decay: g.WeightDecay, nesterov: options.Nesterov)),
+            CnnOptimizer.Adam =>
+                new Training.ScalarSafe.Adam(groups.Select(g =>
+                    new Adam.ParamGroup(g.Parameters, lr: lr, weight_decay: g.WeightDecay)), lr, decay),
+            CnnOptimizer.AdamW =>
+                new Training.ScalarSafe.AdamW(groups.Select(g =>
+                    new AdamW.ParamGroup(g.Parameters, lr: lr, weight_decay: g.WeightDecay)), lr, decay),
+            CnnOptimizer.Sgd =>
+                new Training.ScalarSafe.SGD(groups.Select(g =>
+                    new SGD.ParamGroup(g.Parameters, lr: lr, momentum: options.Momentum, weight_decay: g.WeightDecay,
+                        nesterov: options.Nesterov)),
                 lr, options.Momentum, decay, options.Nesterov),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Optimizer, "Unknown optimizer."),
         };

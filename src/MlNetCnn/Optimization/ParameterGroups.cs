@@ -28,7 +28,9 @@ internal sealed class ParameterGroups
     public static ParameterGroups Create(nn.Module model, CnnTrainerOptions options, BackboneFineTuning? fineTuning)
     {
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
-        var bases = fineTuning is null ? [(trainable, false)] : new List<(List<Parameter>, bool)> { (fineTuning.Backbone.ToList(), true), (fineTuning.Head.ToList(), false) };
+        var bases = fineTuning is null ? [(trainable, false)]
+            : new List<(List<Parameter>, bool)> { (fineTuning.Backbone.ToList(), true),
+                (fineTuning.Head.ToList(), false) };
         var groups = new List<Group>();
         if (options.BatchNormLearningRateFactor == 1)
         {
@@ -56,7 +58,8 @@ internal sealed class ParameterGroups
     /// rate is multiplied has its decay divided by the same.
     /// </summary>
     public OptimizerHelper CreateOptimizer(CnnTrainerOptions options)
-        => OptimizerFactory.Create(_groups.Select(g => ((IEnumerable<Parameter>)g.Parameters, options.WeightDecay / RateFactor(g))).ToList(), options);
+        => OptimizerFactory.Create(_groups.Select(g =>
+            ((IEnumerable<Parameter>)g.Parameters, options.WeightDecay / RateFactor(g))).ToList(), options);
 
     /// <summary>The multiplier of the learning rate for group <paramref name="group"/> in <paramref name="epoch"/>.</summary>
     public double Factor(int group, int epoch)

@@ -26,7 +26,8 @@ namespace MlNetCnn.Training.ScalarSafe
                 state.step += 1;
                 if (decay != 0)
                     gradient = gradient.add(parameter, decayScalar);
-                AdamMoments.Update(parameter, gradient, state.exp_avg, state.exp_avg_sq, state.step, options.beta1!.Value, options.beta2!.Value, options.eps!.Value, options.LearningRate!.Value);
+                AdamMoments.Update(parameter, gradient, state.exp_avg, state.exp_avg_sq, state.step,
+                    options.beta1!.Value, options.beta2!.Value, options.eps!.Value, options.LearningRate!.Value);
             }
         }, closure);
     }
@@ -48,7 +49,8 @@ namespace MlNetCnn.Training.ScalarSafe
                     continue;
                 state.step += 1;
                 parameter.mul_(shrink);
-                AdamMoments.Update(parameter, gradient, state.exp_avg, state.exp_avg_sq, state.step, options.beta1!.Value, options.beta2!.Value, options.eps!.Value, lr);
+                AdamMoments.Update(parameter, gradient, state.exp_avg, state.exp_avg_sq, state.step,
+                    options.beta1!.Value, options.beta2!.Value, options.eps!.Value, lr);
             }
         }, closure);
     }
@@ -90,7 +92,8 @@ namespace MlNetCnn.Training.ScalarSafe
     /// <summary>Adam's moment updates and step, shared by Adam and AdamW.</summary>
     internal static class AdamMoments
     {
-        public static void Update(Tensor parameter, Tensor gradient, Tensor average, Tensor squareAverage, long step, double beta1, double beta2, double eps, double lr)
+        public static void Update(Tensor parameter, Tensor gradient, Tensor average, Tensor squareAverage, long step,
+            double beta1, double beta2, double eps, double lr)
         {
             double correction1 = 1 - Math.Pow(beta1, step), correction2 = 1 - Math.Pow(beta2, step);
             using var beta1Scalar = beta1.ToScalar();

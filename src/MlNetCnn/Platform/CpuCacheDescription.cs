@@ -16,7 +16,8 @@ namespace MlNetCnn.Platform;
 /// </summary>
 internal static class CpuCacheDescription
 {
-    /// <summary>Below these per-core sizes oneDNN's blocking is outside anything it was tuned for; real x86 cores have 32 KiB and 256 KiB or more.</summary>
+    /// <summary>Below these per-core sizes oneDNN's blocking is outside anything it was tuned for; real x86 cores have
+    /// 32 KiB and 256 KiB or more.</summary>
     internal const long SmallestL1 = 16 << 10, SmallestL2 = 128 << 10;
 
     /// <summary>Reads CPUID leaf and subleaf as (EAX, EBX, ECX, EDX).</summary>
@@ -37,10 +38,13 @@ internal static class CpuCacheDescription
         var l1 = Cache(cpuid, 0, threadsPerCore, logicalPerPackage);
         var l2 = Cache(cpuid, 2, threadsPerCore, logicalPerPackage);
         if (l1 is null)
-            return "CPUID leaf 0x8000001D describes no L1 data cache (all zeros, as in some virtual machines), so oneDNN sizes its convolution blocks for a 1-byte cache: they then compute wrong results or divide by zero.";
+            return "CPUID leaf 0x8000001D describes no L1 data cache (all zeros, as in some virtual machines), so "
+                + "oneDNN sizes its convolution blocks for a 1-byte cache: they then compute wrong results or divide "
+                + "by zero.";
         if (l1 < SmallestL1 || l2 is null || l2 < SmallestL2)
         {
-            return $"CPUID leaf 0x8000001D describes {Size(l1)} of L1 and {Size(l2)} of L2 data cache per core, below the {Size(SmallestL1)} and {Size(SmallestL2)} any x86 core has, " +
+            return $"CPUID leaf 0x8000001D describes {Size(l1)} of L1 and {Size(l2)} of L2 data cache per core, " +
+                   $"below the {Size(SmallestL1)} and {Size(SmallestL2)} any x86 core has, " +
                    "so oneDNN would size its convolution blocks for caches that do not exist.";
         }
         return null;
@@ -72,7 +76,8 @@ internal static class CpuCacheDescription
         return (threads, Math.Max(threads, logical));
     }
 
-    /// <summary>Bytes per core of the cache in leaf 0x8000001D's subleaf, as oneDNN computes them; null when the subleaf describes no cache.</summary>
+    /// <summary>Bytes per core of the cache in leaf 0x8000001D's subleaf, as oneDNN computes them; null when the
+    /// subleaf describes no cache.</summary>
     private static long? Cache(CpuIdReader cpuid, uint subleaf, uint threadsPerCore, uint logicalPerPackage)
     {
         var (eax, ebx, ecx, _) = cpuid(0x8000001D, subleaf);

@@ -84,7 +84,8 @@ namespace MlNetCnn.Platform
                     for (int j = 0; j < count; j++)
                     {
                         // Vernaux: vna_hash u32, vna_flags u16, vna_other u16, vna_name u32, vna_next u32
-                        result.Add(new ElfVersionRequirement(library, ReadString(elf, section.StringTable, U32(elf, aux + 8)), U16(elf, aux + 4), aux + 4));
+                        result.Add(new ElfVersionRequirement(library,
+                            ReadString(elf, section.StringTable, U32(elf, aux + 8)), U16(elf, aux + 4), aux + 4));
                         aux += (int)U32(elf, aux + 12);
                     }
                     uint next = U32(elf, entry + 12);
@@ -156,7 +157,8 @@ namespace MlNetCnn.Platform
 
             string? packageFolder = FindNuGetPackageFolder(libraryPath);
             if (packageFolder != null)
-                throw new InvalidOperationException($"'{libraryPath}' lies inside the NuGet package folder '{packageFolder}', which must never be modified; copy it to the application's output first.");
+                throw new InvalidOperationException($"'{libraryPath}' lies inside the NuGet package folder "
+                    + $"'{packageFolder}', which must never be modified; copy it to the application's output first.");
 
             string temporary = libraryPath + ".patching-" + Guid.NewGuid().ToString("N");
             try
@@ -203,7 +205,8 @@ namespace MlNetCnn.Platform
                         return line.Substring(slash);
                 }
             }
-            string[] folders = { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib" };
+            string[] folders = { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+                "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib" };
             foreach (var folder in folders)
             {
                 string candidate = Path.Combine(folder, "libstdc++.so.6");
@@ -315,9 +318,11 @@ namespace MlNetCnn.Platform
                     var outcome = ElfVersionPatcher.EnsureLoadable(path);
                     Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Normal, $"MlNetCnn: {path}: {outcome}");
                 }
-                catch (Exception e) when (e is IOException || e is UnauthorizedAccessException || e is InvalidDataException || e is InvalidOperationException)
+                catch (Exception e) when (e is IOException || e is UnauthorizedAccessException
+                    || e is InvalidDataException || e is InvalidOperationException)
                 {
-                    Log.LogError($"MlNetCnn: could not make '{path}' loadable on this system's libstdc++ (it requires {ElfVersionPatcher.RequiredLibStdCxxVersion}): {e.Message}");
+                    Log.LogError($"MlNetCnn: could not make '{path}' loadable on this system's libstdc++ (it requires "
+                        + $"{ElfVersionPatcher.RequiredLibStdCxxVersion}): {e.Message}");
                 }
             }
             return !Log.HasLoggedErrors;

@@ -70,7 +70,8 @@ public enum KernelCheckOutcome
     /// <summary>Some results differed beyond rounding or were not finite: oneDNN is turned off.</summary>
     Disagreed,
 
-    /// <summary>The probe's process ended abnormally (a kernel trapped, as oneDNN's divide error does) or did not finish: oneDNN is turned off.</summary>
+    /// <summary>The probe's process ended abnormally (a kernel trapped, as oneDNN's divide error does) or did not
+    /// finish: oneDNN is turned off.</summary>
     Crashed,
 
     /// <summary>

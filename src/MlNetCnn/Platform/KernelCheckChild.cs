@@ -82,7 +82,8 @@ internal static partial class KernelCheckChild
         if (entry is null)
             return null;
         var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in new[] { "exec", "--runtimeconfig", Path.ChangeExtension(entry, ".runtimeconfig.json"), entry, library, torchSharp })
+        foreach (string argument in new[] { "exec", "--runtimeconfig",
+            Path.ChangeExtension(entry, ".runtimeconfig.json"), entry, library, torchSharp })
             start.ArgumentList.Add(argument);
         foreach (string native in LoadedTorchSharpNative())
             start.ArgumentList.Add(native);
@@ -96,7 +97,8 @@ internal static partial class KernelCheckChild
         if (!child.WaitForExit(Timeout))
         {
             child.Kill(entireProcessTree: true);
-            return new(KernelCheckOutcome.Crashed, false, $"The kernel probe did not finish within {Timeout.TotalSeconds:F0} s.", "a child process", []);
+            return new(KernelCheckOutcome.Crashed, false,
+                $"The kernel probe did not finish within {Timeout.TotalSeconds:F0} s.", "a child process", []);
         }
         child.WaitForExit();
         var lines = report.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
@@ -108,7 +110,8 @@ internal static partial class KernelCheckChild
     private static Verdict Crashed(int exitCode, string errors)
     {
         // The .NET host reports a child killed by signal N as exit code 128 + N; SIGFPE (8) is oneDNN's divide error.
-        string how = exitCode > 128 && exitCode < 160 ? $"was killed by signal {exitCode - 128}{(exitCode == 136 ? " (SIGFPE: a kernel divided by zero)" : "")}"
+        string how = exitCode > 128 && exitCode < 160
+            ? $"was killed by signal {exitCode - 128}{(exitCode == 136 ? " (SIGFPE: a kernel divided by zero)" : "")}"
             : $"exited with code {exitCode}";
         string tail = string.Join(" ", errors.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(3)).Trim();
         return new(KernelCheckOutcome.Crashed, false,
@@ -117,7 +120,8 @@ internal static partial class KernelCheckChild
 
     private static Verdict Interpret(List<string> lines, string source)
     {
-        var disagreements = lines.Where(l => !l.StartsWith("fallback\t", StringComparison.Ordinal)).Select(ParseDisagreement).OfType<KernelDisagreement>().ToList();
+        var disagreements = lines.Where(l => !l.StartsWith("fallback\t", StringComparison.Ordinal))
+            .Select(ParseDisagreement).OfType<KernelDisagreement>().ToList();
         int fallbackFaults = lines.Count(l => l.StartsWith("fallback\t", StringComparison.Ordinal));
         int checks = KernelProbe.Cases.Count;
         if (disagreements.Count == 0)

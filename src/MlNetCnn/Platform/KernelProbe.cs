@@ -110,7 +110,8 @@ internal static class KernelProbe
     internal enum Layer { Convolution, BatchNorm, MaxPool, AveragePool, Linear }
 
     /// <summary>One layer at one shape: its forward output and, for layers with inputs that learn, its gradients.</summary>
-    internal sealed record ProbeCase(string Name, Layer Kind, int Batch, int InputChannels, int OutputChannels, int Size, int Kernel, int Stride, int Padding)
+    internal sealed record ProbeCase(string Name, Layer Kind, int Batch, int InputChannels, int OutputChannels,
+        int Size, int Kernel, int Stride, int Padding)
     {
         public bool HasLayout => Kind is not Layer.Linear;
 

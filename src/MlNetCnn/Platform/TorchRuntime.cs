@@ -54,9 +54,12 @@ public static class TorchRuntime
         if (s_loadError != null)
         {
             throw new InvalidOperationException(
-                $"TorchSharp's {ElfVersionPatcher.LibTorchSharpFileName} requires {ElfVersionPatcher.RequiredLibStdCxxVersion}, which this system's " +
-                $"libstdc++ ({ElfVersionPatcher.FindLibStdCxx() ?? "not found"}) lacks, and MlNetCnn could not patch the application's copy: {s_loadError.Message} " +
-                "Rebuild the application with MlNetCnn's build targets (they patch the copy in the output folder), make the application folder writable, " +
+                $"TorchSharp's {ElfVersionPatcher.LibTorchSharpFileName} requires " +
+                $"{ElfVersionPatcher.RequiredLibStdCxxVersion}, which this system's " +
+                $"libstdc++ ({ElfVersionPatcher.FindLibStdCxx() ?? "not found"}) lacks, and MlNetCnn could not patch " +
+                $"the application's copy: {s_loadError.Message} " +
+                "Rebuild the application with MlNetCnn's build targets (they patch the copy in the output folder), " +
+                "make the application folder writable, " +
                 "or install a libstdc++ from GCC 13 or newer.", s_loadError);
         }
         EnsureNativeBackend();
@@ -120,7 +123,8 @@ public static class TorchRuntime
     /// value set before MlNetCnn's first use of libtorch keeps the check from running. The environment variable
     /// <c>MLNETCNN_ONEDNN=0</c> or <c>1</c> decides instead of the check.
     /// </summary>
-    /// <remarks>The switch is bound by its GCC/Clang C++ name (Linux, macOS); on Windows it throws <see cref="EntryPointNotFoundException"/>.</remarks>
+    /// <remarks>The switch is bound by its GCC/Clang C++ name (Linux, macOS); on Windows it throws
+    /// <see cref="EntryPointNotFoundException"/>.</remarks>
     public static bool UseOneDnn
     {
         get
@@ -161,7 +165,9 @@ public static class TorchRuntime
         set
         {
             if (value is { } threads && (threads < 1 || threads > Environment.ProcessorCount))
-                throw new ArgumentOutOfRangeException(nameof(value), threads, $"TorchRuntime.ScoringThreads must be between 1 and the {Environment.ProcessorCount} processor cores, or null for one thread per image scored.");
+                throw new ArgumentOutOfRangeException(nameof(value), threads,
+                    $"TorchRuntime.ScoringThreads must be between 1 and the {Environment.ProcessorCount} processor "
+                    + "cores, or null for one thread per image scored.");
             s_scoringThreads = value;
         }
     }
@@ -175,7 +181,8 @@ public static class TorchRuntime
             TorchSharp.torch.set_num_threads(wanted);
     }
 
-    /// <summary>The copies of libLibTorchSharp.so the runtime may load: in the app folder, TorchSharp's folder and their runtimes/&lt;rid&gt;/native.</summary>
+    /// <summary>The copies of libLibTorchSharp.so the runtime may load: in the app folder, TorchSharp's folder and
+    /// their runtimes/&lt;rid&gt;/native.</summary>
     internal static IEnumerable<string> FindLibTorchSharpCopies()
     {
         if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
@@ -189,7 +196,8 @@ public static class TorchRuntime
             var candidates = new List<string> { Path.Combine(folder, ElfVersionPatcher.LibTorchSharpFileName) };
             string runtimes = Path.Combine(folder, "runtimes");
             if (Directory.Exists(runtimes))
-                candidates.AddRange(Directory.GetDirectories(runtimes, "linux*").Select(r => Path.Combine(r, "native", ElfVersionPatcher.LibTorchSharpFileName)));
+                candidates.AddRange(Directory.GetDirectories(runtimes, "linux*")
+                    .Select(r => Path.Combine(r, "native", ElfVersionPatcher.LibTorchSharpFileName)));
             foreach (var candidate in candidates.Where(File.Exists))
             {
                 if (seen.Add(candidate))

@@ -29,7 +29,8 @@ internal readonly record struct MixedBatch(Tensor Images, Tensor Partners, doubl
 /// <param name="options">What to draw.</param>
 internal sealed class BatchMixer(MixingOptions options)
 {
-    /// <summary>Mixes the batch, or returns null for a batch drawn to stay unmixed. New tensors go to the caller's dispose scope; the input is not modified.</summary>
+    /// <summary>Mixes the batch, or returns null for a batch drawn to stay unmixed. New tensors go to the caller's
+    /// dispose scope; the input is not modified.</summary>
     /// <param name="images">The images, [N, C, H, W].</param>
     /// <param name="random">The draws for this batch.</param>
     public MixedBatch? Apply(Tensor images, Random random)
@@ -58,7 +59,8 @@ internal sealed class BatchMixer(MixingOptions options)
         int left = Math.Clamp(centreX - cutWidth / 2, 0, width), right = Math.Clamp(centreX + cutWidth / 2, 0, width);
         var mixed = images.clone();
         if (bottom > top && right > left)
-            mixed.narrow(2, top, bottom - top).narrow(3, left, right - left).copy_(shuffled.narrow(2, top, bottom - top).narrow(3, left, right - left));
+            mixed.narrow(2, top, bottom - top).narrow(3, left, right - left)
+                .copy_(shuffled.narrow(2, top, bottom - top).narrow(3, left, right - left));
         return new MixedBatch(mixed, partners, 1 - (double)(bottom - top) * (right - left) / (height * width));
     }
 

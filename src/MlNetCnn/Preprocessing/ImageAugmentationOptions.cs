@@ -80,7 +80,8 @@ public sealed class ImageAugmentationOptions
         ArgumentOutOfRangeException.ThrowIfNegative(CropPadding);
         if (AlternateHorizontalFlips && HorizontalFlipProbability > 0)
             throw new ArgumentException(
-                $"ImageAugmentationOptions.AlternateHorizontalFlips decides every horizontal flip itself, so HorizontalFlipProbability must be 0 (it is {HorizontalFlipProbability}): " +
+                "ImageAugmentationOptions.AlternateHorizontalFlips decides every horizontal flip itself, so " +
+                $"HorizontalFlipProbability must be 0 (it is {HorizontalFlipProbability}): " +
                 "set one of the two.", nameof(AlternateHorizontalFlips));
         Probability(HorizontalFlipProbability, nameof(HorizontalFlipProbability));
         Probability(VerticalFlipProbability, nameof(VerticalFlipProbability));
@@ -93,7 +94,8 @@ public sealed class ImageAugmentationOptions
     }
 
     /// <summary>A stable text form, stored in the column annotation that carries the options to the trainer.</summary>
-    /// <remarks>"altflip" is written only when set, so the text (and the training fingerprint of checkpoints) of options without it is unchanged.</remarks>
+    /// <remarks>"altflip" is written only when set, so the text (and the training fingerprint of checkpoints) of
+    /// options without it is unchanged.</remarks>
     internal string Serialize() => string.Join(";",
         new[]
         {
@@ -106,7 +108,8 @@ public sealed class ImageAugmentationOptions
 
     internal static ImageAugmentationOptions Parse(string text)
     {
-        var values = text.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p.Length == 2 ? p[1] : "");
+        var values = text.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2))
+            .ToDictionary(p => p[0], p => p.Length == 2 ? p[1] : "");
         double D(string key) => values.TryGetValue(key, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : 0;
         var options = new ImageAugmentationOptions
         {

@@ -27,7 +27,8 @@ internal sealed class ImageAugmenter(ImageAugmentationOptions options, int seed)
         int smallest = Math.Min(shape.Height, shape.Width);
         if (options.CropPadding >= smallest)
             throw new ArgumentOutOfRangeException(nameof(options), options.CropPadding,
-                $"The augmentation of column '{columnName}' pads crops by {options.CropPadding} pixels, but its images are {shape.Height}×{shape.Width}: " +
+                $"The augmentation of column '{columnName}' pads crops by {options.CropPadding} pixels, but its " +
+                $"images are {shape.Height}×{shape.Width}: " +
                 $"CropPadding must be smaller than the image's smaller side ({smallest}); a few pixels (e.g. 4 for 32×32) is typical.");
     }
 
@@ -70,7 +71,8 @@ internal sealed class ImageAugmenter(ImageAugmentationOptions options, int seed)
     private Tensor RandomCrop(Tensor x, Random random, int n, int height, int width)
     {
         int p = options.CropPadding;
-        var padded = nn.functional.pad(x, [p, p, p, p], options.CropPaddingMode == CropPadding.Reflect ? PaddingModes.Reflect : PaddingModes.Constant);
+        var padded = nn.functional.pad(x, [p, p, p, p],
+            options.CropPaddingMode == CropPadding.Reflect ? PaddingModes.Reflect : PaddingModes.Constant);
         var crops = new Tensor[n];
         for (int i = 0; i < n; i++)
             crops[i] = padded[i].narrow(1, random.Next(2 * p + 1), height).narrow(2, random.Next(2 * p + 1), width);

@@ -50,7 +50,8 @@ public sealed class ImageAugmentingEstimator : IEstimator<ImageAugmentingTransfo
         ArgumentNullException.ThrowIfNull(inputSchema);
         var input = InputColumns.ResolveImage(inputSchema, ColumnName, "image augmentation");
         var annotations = (input.Annotations ?? new SchemaShape([])).Where(a => a.Name != ImageAugmenter.AnnotationKind).ToList();
-        annotations.Add(MlNetInternals.ShapeColumn(ImageAugmenter.AnnotationKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false));
+        annotations.Add(MlNetInternals.ShapeColumn(ImageAugmenter.AnnotationKind, SchemaShape.Column.VectorKind.Scalar,
+            TextDataViewType.Instance, false));
         var columns = inputSchema.Where(c => c.Name != ColumnName).ToList();
         columns.Add(MlNetInternals.ShapeColumn(ColumnName, input.Kind, input.ItemType, false, annotations));
         return new SchemaShape(columns);

@@ -24,7 +24,8 @@ public sealed class ImageAugmentingTransformer : ITransformer, IOnnxExportable
         {
             var annotations = new DataViewSchema.Annotations.Builder();
             annotations.Add(input.Annotations, kind => kind != ImageAugmenter.AnnotationKind);
-            annotations.Add(ImageAugmenter.AnnotationKind, TextDataViewType.Instance, (ref ReadOnlyMemory<char> value) => value = serialized.AsMemory());
+            annotations.Add(ImageAugmenter.AnnotationKind, TextDataViewType.Instance,
+                (ref ReadOnlyMemory<char> value) => value = serialized.AsMemory());
             return annotations.ToAnnotations();
         });
     }
@@ -72,5 +73,6 @@ public sealed class ImageAugmentingTransformer : ITransformer, IOnnxExportable
         writer.Write(Options.Serialize());
     }
 
-    internal static ImageAugmentingTransformer Read(BinaryReader reader) => new(reader.ReadString(), ImageAugmentationOptions.Parse(reader.ReadString()));
+    internal static ImageAugmentingTransformer Read(BinaryReader reader)
+        => new(reader.ReadString(), ImageAugmentationOptions.Parse(reader.ReadString()));
 }

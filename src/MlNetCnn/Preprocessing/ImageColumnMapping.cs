@@ -56,7 +56,8 @@ internal sealed class ImageColumnMapping
         {
             getSource(ref source);
             if (source.Length != size)
-                throw new InvalidOperationException($"Row {input.Position}: column '{inputColumn.Name}' holds {source.Length} values, expected {size}.");
+                throw new InvalidOperationException($"Row {input.Position}: column '{inputColumn.Name}' holds "
+                    + $"{source.Length} values, expected {size}.");
             source.CopyTo(dense);
             var editor = VBufferEditor.Create(ref destination, size);
             _map(dense, editor.Values);
@@ -89,7 +90,8 @@ internal sealed class ImageColumnMapping
         public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
         {
             var active = columnsNeeded.Select(c => c.Index).ToHashSet();
-            return source.GetRowCursorSet(InputColumns(active), n, rand).Select(input => (DataViewRowCursor)new Cursor(mapping, this, input, active)).ToArray();
+            return source.GetRowCursorSet(InputColumns(active), n, rand)
+                .Select(input => (DataViewRowCursor)new Cursor(mapping, this, input, active)).ToArray();
         }
 
         private IEnumerable<DataViewSchema.Column> InputColumns(HashSet<int> active)

@@ -29,7 +29,8 @@ public sealed class ImageNormalizingEstimator : IEstimator<ImageNormalizingTrans
         ArgumentNullException.ThrowIfNull(mlContext);
     }
 
-    internal ImageNormalizingEstimator(string outputColumnName, string? inputColumnName, IReadOnlyList<float>? mean, IReadOnlyList<float>? standardDeviation)
+    internal ImageNormalizingEstimator(string outputColumnName, string? inputColumnName, IReadOnlyList<float>? mean,
+        IReadOnlyList<float>? standardDeviation)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(outputColumnName);
         if ((mean is null) != (standardDeviation is null))

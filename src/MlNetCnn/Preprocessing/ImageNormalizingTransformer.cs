@@ -18,7 +18,8 @@ public sealed class ImageNormalizingTransformer : ITransformer, IOnnxExportable
     internal ImageNormalizingTransformer(string outputColumnName, string inputColumnName, ImageShape shape, float[] mean, float[] std)
     {
         if (mean.Length != shape.Channels || std.Length != shape.Channels)
-            throw new ArgumentException($"Image normalization of '{inputColumnName}' ({shape}) needs {shape.Channels} mean and standard deviation values; got {mean.Length} and {std.Length}.");
+            throw new ArgumentException($"Image normalization of '{inputColumnName}' ({shape}) needs {shape.Channels} "
+                + $"mean and standard deviation values; got {mean.Length} and {std.Length}.");
         if (std.Any(s => !(s > 0) || !float.IsFinite(s)) || mean.Any(m => !float.IsFinite(m)))
             throw new ArgumentException($"Image normalization of '{inputColumnName}': standard deviations must be positive and all values finite.");
         Shape = shape;

@@ -21,7 +21,8 @@ public sealed class MixingOptions
     /// <summary>CutMix's α: the unpasted share is drawn from Beta(α, α); 0 (default) turns CutMix off. 1 is typical.</summary>
     public double CutMixAlpha { get; set; }
 
-    /// <summary>The share of training batches that are mixed, in (0, 1]. Default 1. With both α set, each mixed batch uses one of the two, with equal chance.</summary>
+    /// <summary>The share of training batches that are mixed, in (0, 1]. Default 1. With both α set, each mixed batch
+    /// uses one of the two, with equal chance.</summary>
     public double Probability { get; set; } = 1;
 
     /// <summary>Mixup with the given α on every batch.</summary>
@@ -39,11 +40,15 @@ public sealed class MixingOptions
     internal void Validate()
     {
         if (!(MixupAlpha >= 0 && double.IsFinite(MixupAlpha)) || !(CutMixAlpha >= 0 && double.IsFinite(CutMixAlpha)))
-            throw new ArgumentOutOfRangeException(nameof(MixupAlpha), $"CnnTrainerOptions.Mixing: MixupAlpha ({MixupAlpha}) and CutMixAlpha ({CutMixAlpha}) must be finite numbers, 0 or more.");
+            throw new ArgumentOutOfRangeException(nameof(MixupAlpha),
+                $"CnnTrainerOptions.Mixing: MixupAlpha ({MixupAlpha}) and CutMixAlpha ({CutMixAlpha}) must be finite "
+                + "numbers, 0 or more.");
         if (MixupAlpha == 0 && CutMixAlpha == 0)
-            throw new ArgumentException("CnnTrainerOptions.Mixing mixes nothing: set MixupAlpha or CutMixAlpha (or both) above 0, or set Mixing to null.", nameof(MixupAlpha));
+            throw new ArgumentException("CnnTrainerOptions.Mixing mixes nothing: set MixupAlpha or CutMixAlpha (or "
+                + "both) above 0, or set Mixing to null.", nameof(MixupAlpha));
         if (!(Probability > 0 && Probability <= 1))
-            throw new ArgumentOutOfRangeException(nameof(Probability), Probability, "CnnTrainerOptions.Mixing.Probability is the share of batches mixed and must be in (0, 1].");
+            throw new ArgumentOutOfRangeException(nameof(Probability), Probability,
+                "CnnTrainerOptions.Mixing.Probability is the share of batches mixed and must be in (0, 1].");
     }
 
     /// <summary>A short description, e.g. for logs and the checkpoint fingerprint.</summary>

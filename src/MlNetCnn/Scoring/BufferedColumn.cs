@@ -18,7 +18,8 @@ internal abstract class BufferedColumn
     public static BufferedColumn Create(DataViewRowCursor input, DataViewSchema.Column column, int capacity)
     {
         var rawType = column.Type.RawType;
-        string factory = rawType.IsGenericType && rawType.GetGenericTypeDefinition() == typeof(VBuffer<>) ? nameof(CreateVector) : nameof(CreateScalar);
+        string factory = rawType.IsGenericType && rawType.GetGenericTypeDefinition() == typeof(VBuffer<>)
+            ? nameof(CreateVector) : nameof(CreateScalar);
         var itemType = factory == nameof(CreateVector) ? rawType.GetGenericArguments()[0] : rawType;
         return (BufferedColumn)typeof(BufferedColumn).GetMethod(factory, BindingFlags.NonPublic | BindingFlags.Static)!
             .MakeGenericMethod(itemType).Invoke(null, [input, column, capacity])!;

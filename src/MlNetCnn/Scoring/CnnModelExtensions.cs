@@ -31,9 +31,11 @@ public static class CnnModelExtensions
         {
             1 => found[0],
             0 => throw new InvalidOperationException(
-                $"The model ({model.GetType().Name}) holds no CnnTransformer: it was not trained with CnnTrainer, or the CNN was fitted and saved separately."),
+                $"The model ({model.GetType().Name}) holds no CnnTransformer: it was not trained with CnnTrainer, or "
+                + "the CNN was fitted and saved separately."),
             _ => throw new InvalidOperationException(
-                $"The model holds {found.Count} CnnTransformers, so which one is meant is ambiguous; enumerate the chain (it is an IEnumerable<ITransformer>) to pick one."),
+                $"The model holds {found.Count} CnnTransformers, so which one is meant is ambiguous; enumerate the "
+                + "chain (it is an IEnumerable<ITransformer>) to pick one."),
         };
     }
 

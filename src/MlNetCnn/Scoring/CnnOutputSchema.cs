@@ -13,7 +13,8 @@ internal static class CnnOutputSchema
     internal const string ScoreValueKind = "ScoreValueKind";
     internal const string MulticlassKind = "MulticlassClassification";
 
-    public static DataViewSchema Build(DataViewSchema input, int classCount, LabelKeyValues? keyValues, string? embeddingColumnName = null, int embeddingSize = 0)
+    public static DataViewSchema Build(DataViewSchema input, int classCount, LabelKeyValues? keyValues,
+        string? embeddingColumnName = null, int embeddingSize = 0)
     {
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(input);
@@ -34,7 +35,9 @@ internal static class CnnOutputSchema
         if (keyValues != null)
         {
             var names = keyValues.SlotNames();
-            annotations.AddSlotNames(classCount, (ref VBuffer<ReadOnlyMemory<char>> destination) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names).CopyTo(ref destination));
+            annotations.AddSlotNames(classCount,
+                (ref VBuffer<ReadOnlyMemory<char>> destination) =>
+                    new VBuffer<ReadOnlyMemory<char>>(names.Length, names).CopyTo(ref destination));
         }
         AddText(annotations, ScoreColumnKind, MulticlassKind);
         AddText(annotations, ScoreValueKind, "Score");

@@ -75,7 +75,8 @@ internal sealed class CnnRowMapper : IRowToRowMapper
                 return;
             input.GetGetter<VBuffer<float>>(mapper._features)(ref _features);
             if (_features.Length != _pixels.Length)
-                throw new InvalidOperationException($"Column '{mapper._features.Name}' holds {_features.Length} values, but the model expects {_pixels.Length} ({mapper._transformer.InputShape}).");
+                throw new InvalidOperationException($"Column '{mapper._features.Name}' holds {_features.Length} "
+                    + $"values, but the model expects {_pixels.Length} ({mapper._transformer.InputShape}).");
             _features.CopyTo(_pixels);
             mapper._transformer.Network.Score(_pixels, 1, _probabilities, _embedding);
             _scoredPosition = input.Position;

@@ -69,7 +69,8 @@ internal sealed class CnnScoringDataView : IDataView
             _imageSize = network.Shape.Size;
             _classCount = network.ClassCount;
             _embeddingSize = network.EmbeddingSize;
-            int capacity = BatchCapacity(parent._transformer.ScoringBatchSize, (long)_imageSize + _classCount + _embeddingSize, parent._source.GetRowCount());
+            int capacity = BatchCapacity(parent._transformer.ScoringBatchSize,
+                (long)_imageSize + _classCount + _embeddingSize, parent._source.GetRowCount());
             foreach (var column in parent._source.Schema.Where(c => active.Contains(c.Index)))
                 _buffered[column.Index] = BufferedColumn.Create(input, column, capacity);
             _getFeatures = scoring ? input.GetGetter<VBuffer<float>>(parent._features) : null;
@@ -113,7 +114,9 @@ internal sealed class CnnScoringDataView : IDataView
                 {
                     _getFeatures(ref _features);
                     if (_features.Length != _imageSize)
-                        throw new InvalidOperationException($"Row {_input.Position}: column '{_parent._features.Name}' holds {_features.Length} values, but the model expects {_imageSize} ({_parent._transformer.InputShape}).");
+                        throw new InvalidOperationException($"Row {_input.Position}: column '{_parent._features.Name}' "
+                            + $"holds {_features.Length} values, but the model expects {_imageSize} "
+                            + $"({_parent._transformer.InputShape}).");
                     _features.CopyTo(_pixels.AsSpan(_count * _imageSize, _imageSize));
                 }
                 _count++;

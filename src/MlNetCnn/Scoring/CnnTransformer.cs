@@ -101,11 +101,15 @@ public sealed class CnnTransformer : ITransformer, IDisposable, IOnnxExportable
     private DataViewSchema.Column ResolveFeatures(DataViewSchema schema)
     {
         var column = schema.GetColumnOrNull(FeatureColumnName);
-        if (column?.Type is VectorDataViewType { IsKnownSize: true } vector && vector.ItemType == NumberDataViewType.Single && vector.Size == InputShape.Size)
+        if (column?.Type is VectorDataViewType { IsKnownSize: true } vector
+            && vector.ItemType == NumberDataViewType.Single && vector.Size == InputShape.Size)
             return column.Value;
         // Not the trained size (or no such column): resolve it for the precise error.
         var (resolved, shape) = InputColumns.ResolveImage(schema, FeatureColumnName, null, null, null);
-        throw new ArgumentOutOfRangeException(nameof(schema), InputColumns.Mismatch("feature", FeatureColumnName, $"a vector of {InputShape.Size} values ({InputShape}, as in training)", $"{resolved.Type} ({shape.Size} values)"));
+        throw new ArgumentOutOfRangeException(nameof(schema),
+            InputColumns.Mismatch("feature", FeatureColumnName,
+                $"a vector of {InputShape.Size} values ({InputShape}, as in training)",
+                $"{resolved.Type} ({shape.Size} values)"));
     }
 
     /// <summary>

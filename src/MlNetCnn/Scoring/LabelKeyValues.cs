@@ -45,7 +45,8 @@ internal sealed class LabelKeyValues
             label.GetKeyValues(ref text);
             return new LabelKeyValues(TextDataViewType.Instance, text.DenseValues().ToArray());
         }
-        return (LabelKeyValues)typeof(LabelKeyValues).GetMethod(nameof(Read), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+        return (LabelKeyValues)typeof(LabelKeyValues)
+            .GetMethod(nameof(Read), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
             .MakeGenericMethod(itemType.RawType).Invoke(null, [label, itemType])!;
     }
 
@@ -58,7 +59,9 @@ internal sealed class LabelKeyValues
 
     /// <summary>Adds the KeyValues annotation to a key column being built.</summary>
     public void AddKeyValues(DataViewSchema.Annotations.Builder builder)
-        => typeof(LabelKeyValues).GetMethod(nameof(AddKeyValuesOf), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
+        => typeof(LabelKeyValues)
+        .GetMethod(nameof(AddKeyValuesOf),
+            System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
             .MakeGenericMethod(ItemType.RawType).Invoke(this, [builder]);
 
     private void AddKeyValuesOf<T>(DataViewSchema.Annotations.Builder builder)
@@ -103,7 +106,9 @@ internal sealed class LabelKeyValues
             throw new InvalidDataException($"the label value type {typeIndex} is unknown.");
         var type = s_supported[typeIndex];
         // A text value takes at least its one-byte length; the others their size. Checked before the array exists.
-        int count = reader.ReadCount("label value count", type.RawType == typeof(ReadOnlyMemory<char>) || type.RawType == typeof(bool) ? 1 : System.Runtime.InteropServices.Marshal.SizeOf(type.RawType), 1 << 24);
+        int count = reader.ReadCount("label value count",
+            type.RawType == typeof(ReadOnlyMemory<char>) || type.RawType == typeof(bool) ? 1
+            : System.Runtime.InteropServices.Marshal.SizeOf(type.RawType), 1 << 24);
         Array values = Array.CreateInstance(type.RawType, count);
         for (int i = 0; i < count; i++)
         {

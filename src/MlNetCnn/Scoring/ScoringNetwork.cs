@@ -22,7 +22,8 @@ internal sealed class ScoringNetwork : IDisposable
     private readonly ReaderWriterLockSlim _hooksLock = new();
     private bool _disposed;
 
-    public ScoringNetwork(CnnArchitecture architecture, nn.Module<Tensor, Tensor> module, InputStandardization standardization, ImageShape shape, int classCount,
+    public ScoringNetwork(CnnArchitecture architecture, nn.Module<Tensor, Tensor> module,
+        InputStandardization standardization, ImageShape shape, int classCount,
         Device? device = null, string? embeddingColumnName = null, TestTimeAugmentation testTimeAugmentation = TestTimeAugmentation.None)
     {
         TestTimeAugmentation = testTimeAugmentation;
@@ -38,7 +39,8 @@ internal sealed class ScoringNetwork : IDisposable
         {
             var (name, layer) = ModuleWeights.LastParameterizedLayer(module);
             if (layer is not nn.Module<Tensor, Tensor> head)
-                throw new NotSupportedException($"The last layer '{name}' of {module.GetName()} does not take one tensor, so its input cannot be output as an embedding.");
+                throw new NotSupportedException($"The last layer '{name}' of {module.GetName()} does not take one "
+                    + "tensor, so its input cannot be output as an embedding.");
             // The hook lives as long as the module, which this network owns.
             head.register_forward_pre_hook((_, input) =>
             {
@@ -120,7 +122,8 @@ internal sealed class ScoringNetwork : IDisposable
         var batch = empty(count, Shape.Channels, Shape.Height, Shape.Width);
         pixels[..(count * Shape.Size)].CopyTo(MemoryMarshal.Cast<byte, float>(batch.bytes));
         t_capturedEmbedding = null;
-        var scores = TestTimeAugmenter.LogProbabilities(_network, Standardization.Apply(batch).to(_device), TestTimeAugmentation).exp().cpu().contiguous();
+        var scores = TestTimeAugmenter.LogProbabilities(_network, Standardization.Apply(batch).to(_device),
+            TestTimeAugmentation).exp().cpu().contiguous();
         MemoryMarshal.Cast<byte, float>(scores.bytes).CopyTo(probabilities);
         if (EmbeddingSize > 0 && !embeddings.IsEmpty)
         {
@@ -159,7 +162,9 @@ internal sealed class ScoringNetwork : IDisposable
     {
         if (_disposed)
             throw new ObjectDisposedException(nameof(CnnTransformer),
-                $"{(use is null ? "This CnnTransformer" : $"The CnnTransformer given as {use}")} was disposed, which freed its network. Dispose a model only after its last use, or load it again (mlContext.Model.Load).");
+                $"{(use is null ? "This CnnTransformer" : $"The CnnTransformer given as {use}")} was disposed, which "
+                + "freed its network. Dispose a model only after its last use, or load it again "
+                + "(mlContext.Model.Load).");
     }
 
     public void Dispose()

@@ -45,7 +45,8 @@ internal static class TestTimeAugmenter
         _ => 1,
     };
 
-    /// <summary>Whether <paramref name="augmentation"/> can score images of <paramref name="shape"/> (one reflected pixel needs two per side).</summary>
+    /// <summary>Whether <paramref name="augmentation"/> can score images of <paramref name="shape"/> (one reflected
+    /// pixel needs two per side).</summary>
     public static bool Fits(TestTimeAugmentation augmentation, ImageShape shape)
         => augmentation != TestTimeAugmentation.HorizontalFlipAndTranslation || (shape.Height >= 2 && shape.Width >= 2);
 

@@ -12,7 +12,8 @@ public sealed record CnnDevice
     /// <summary>The CPU (the default).</summary>
     public static CnnDevice Cpu { get; } = new(false, 0);
 
-    /// <summary>CUDA GPU number <paramref name="index"/>. Needs the CUDA backend: build with <c>-p:TorchBackend=cuda-linux</c> (or <c>cuda-windows</c>).</summary>
+    /// <summary>CUDA GPU number <paramref name="index"/>. Needs the CUDA backend: build with
+    /// <c>-p:TorchBackend=cuda-linux</c> (or <c>cuda-windows</c>).</summary>
     /// <param name="index">The GPU's number, from 0.</param>
     /// <returns>The device.</returns>
     public static CnnDevice Cuda(int index = 0)

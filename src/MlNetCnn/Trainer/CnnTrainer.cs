@@ -88,31 +88,44 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             throw new ArgumentException("CnnTrainerOptions.Architecture must be set, e.g. CnnArchitecture.LeNet5.", nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Epochs, 0, "CnnTrainerOptions.Epochs");
         if (options.Epochs == 0 && options.InitialWeights is null && options.InitialModel is null)
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.Epochs", 0, "CnnTrainerOptions.Epochs is 0: that only packages given weights (InitialWeights or InitialModel) without training; set one of them, or train at least 1 epoch.");
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.Epochs", 0,
+                "CnnTrainerOptions.Epochs is 0: that only packages given weights (InitialWeights or InitialModel) "
+                + "without training; set one of them, or train at least 1 epoch.");
         if (options.TimeLimit is { } limit && limit <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TimeLimit", limit, "CnnTrainerOptions.TimeLimit must be positive, or null to train all Epochs.");
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TimeLimit", limit,
+                "CnnTrainerOptions.TimeLimit must be positive, or null to train all Epochs.");
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, "CnnTrainerOptions.BatchSize");
         if (options.ScoringBatchSize is < 1 or > CnnTrainerOptions.MaxScoringBatchSize)
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ScoringBatchSize", options.ScoringBatchSize, $"CnnTrainerOptions.ScoringBatchSize must be between 1 and {CnnTrainerOptions.MaxScoringBatchSize}.");
-        foreach (var (name, size) in new[] { ("Channels", options.Channels), ("ImageHeight", options.ImageHeight), ("ImageWidth", options.ImageWidth) })
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ScoringBatchSize", options.ScoringBatchSize,
+                $"CnnTrainerOptions.ScoringBatchSize must be between 1 and {CnnTrainerOptions.MaxScoringBatchSize}.");
+        foreach (var (name, size) in new[] { ("Channels", options.Channels), ("ImageHeight", options.ImageHeight),
+            ("ImageWidth", options.ImageWidth) })
         {
             if (size is < 1)
-                throw new ArgumentOutOfRangeException($"CnnTrainerOptions.{name}", size, $"CnnTrainerOptions.{name} must be at least 1, or null to infer it from the feature column.");
+                throw new ArgumentOutOfRangeException($"CnnTrainerOptions.{name}", size,
+                    $"CnnTrainerOptions.{name} must be at least 1, or null to infer it from the feature column.");
         }
         if (!Enum.IsDefined(options.DataCaching))
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.DataCaching", options.DataCaching, "Unknown data caching mode.");
         if (options.MemoryBudgetBytes is < 0)
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.MemoryBudgetBytes", options.MemoryBudgetBytes, "The memory budget must be 0 or more bytes.");
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.MemoryBudgetBytes", options.MemoryBudgetBytes,
+                "The memory budget must be 0 or more bytes.");
         if (options.DataLoadingThreads is < 1)
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.DataLoadingThreads", options.DataLoadingThreads, "At least one thread must decode images.");
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.DataLoadingThreads", options.DataLoadingThreads,
+                "At least one thread must decode images.");
         if (!Enum.IsDefined(options.TestTimeAugmentation))
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation", options.TestTimeAugmentation, "Unknown test-time augmentation.");
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation",
+                options.TestTimeAugmentation, "Unknown test-time augmentation.");
         if (options.ValidationTestTimeAugmentation is { } validationTestTime && !Enum.IsDefined(validationTestTime))
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ValidationTestTimeAugmentation", validationTestTime, "Unknown test-time augmentation.");
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ValidationTestTimeAugmentation",
+                validationTestTime, "Unknown test-time augmentation.");
         if (!(options.LearningRate > 0 && double.IsFinite(options.LearningRate)))
             throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, "CnnTrainerOptions.LearningRate must be a positive number.");
         if (options.NumberOfThreads is { } threads && (threads < 1 || threads > Environment.ProcessorCount))
-            throw new ArgumentOutOfRangeException(nameof(options), threads, $"CnnTrainerOptions.NumberOfThreads must be between 1 and the {Environment.ProcessorCount} processor cores (libtorch's threads spin-wait, so more threads than cores only slow training down), or null for all cores.");
+            throw new ArgumentOutOfRangeException(nameof(options), threads,
+                $"CnnTrainerOptions.NumberOfThreads must be between 1 and the {Environment.ProcessorCount} processor "
+                + "cores (libtorch's threads spin-wait, so more threads than cores only slow training down), or null "
+                + "for all cores.");
         if (string.IsNullOrWhiteSpace(options.FeatureColumnName) || string.IsNullOrWhiteSpace(options.LabelColumnName))
             throw new ArgumentException("CnnTrainerOptions.FeatureColumnName and LabelColumnName must name columns.", nameof(options));
         if (options.LearningRateSchedule is null || options.Device is null)
@@ -120,21 +133,28 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         if (!(options.LabelSmoothing >= 0 && options.LabelSmoothing < 1))
             throw new ArgumentOutOfRangeException(nameof(options), options.LabelSmoothing, "CnnTrainerOptions.LabelSmoothing must be in [0, 1).");
         if (!(options.ValidationFraction >= 0 && options.ValidationFraction < 1))
-            throw new ArgumentOutOfRangeException(nameof(options), options.ValidationFraction, "CnnTrainerOptions.ValidationFraction must be in [0, 1).");
+            throw new ArgumentOutOfRangeException(nameof(options), options.ValidationFraction,
+                "CnnTrainerOptions.ValidationFraction must be in [0, 1).");
         if (!(options.WeightDecay >= 0) || !(options.Momentum >= 0 && options.Momentum < 1))
             throw new ArgumentOutOfRangeException(nameof(options), "CnnTrainerOptions.WeightDecay must be 0 or more and Momentum in [0, 1).");
         if (!(options.BatchNormLearningRateFactor > 0 && double.IsFinite(options.BatchNormLearningRateFactor)))
-            throw new ArgumentOutOfRangeException(nameof(options), options.BatchNormLearningRateFactor, "CnnTrainerOptions.BatchNormLearningRateFactor must be a positive number (1 trains batch norms at the learning rate).");
+            throw new ArgumentOutOfRangeException(nameof(options), options.BatchNormLearningRateFactor,
+                "CnnTrainerOptions.BatchNormLearningRateFactor must be a positive number (1 trains batch norms at the "
+                + "learning rate).");
         if (!Enum.IsDefined(options.Precision))
             throw new ArgumentOutOfRangeException("CnnTrainerOptions.Precision", options.Precision, "Unknown training precision.");
         if (!Enum.IsDefined(options.WeightInitialization))
             throw new ArgumentOutOfRangeException(nameof(options), options.WeightInitialization, "Unknown weight initialization.");
         if (options.Lookahead is { SyncPeriod: < 1 })
-            throw new ArgumentOutOfRangeException(nameof(options), options.Lookahead.SyncPeriod, "CnnTrainerOptions.Lookahead.SyncPeriod must be 1 or more optimization steps.");
+            throw new ArgumentOutOfRangeException(nameof(options), options.Lookahead.SyncPeriod,
+                "CnnTrainerOptions.Lookahead.SyncPeriod must be 1 or more optimization steps.");
         if (options.Lookahead is { } lookahead && !(lookahead.Decay >= 0 && lookahead.Decay < 1))
-            throw new ArgumentOutOfRangeException(nameof(options), lookahead.Decay, "CnnTrainerOptions.Lookahead.Decay must be in [0, 1) (0 turns the averaging off; 1 would never let the weights move).");
+            throw new ArgumentOutOfRangeException(nameof(options), lookahead.Decay,
+                "CnnTrainerOptions.Lookahead.Decay must be in [0, 1) (0 turns the averaging off; 1 would never let the "
+                + "weights move).");
         if (options.Lookahead is { } power && !(power.DecayPower >= 0 && double.IsFinite(power.DecayPower)))
-            throw new ArgumentOutOfRangeException(nameof(options), power.DecayPower, "CnnTrainerOptions.Lookahead.DecayPower must be a finite number, 0 or more.");
+            throw new ArgumentOutOfRangeException(nameof(options), power.DecayPower,
+                "CnnTrainerOptions.Lookahead.DecayPower must be a finite number, 0 or more.");
         options.Mixing?.Validate();
         if (options.GradientClipNorm is { } clip && !(clip > 0))
             throw new ArgumentOutOfRangeException(nameof(options), clip, "CnnTrainerOptions.GradientClipNorm must be positive.");
@@ -143,21 +163,29 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         if (options.EarlyStopping is { Patience: < 0 } or { MinDelta: < 0 })
             throw new ArgumentOutOfRangeException(nameof(options), "EarlyStoppingOptions.Patience and MinDelta must be 0 or more.");
         if (options.CheckpointDirectory is { } checkpoints && string.IsNullOrWhiteSpace(checkpoints))
-            throw new ArgumentException("CnnTrainerOptions.CheckpointDirectory is empty: give a folder for the checkpoints, or null to write none.", nameof(options));
+            throw new ArgumentException("CnnTrainerOptions.CheckpointDirectory is empty: give a folder for the "
+                + "checkpoints, or null to write none.", nameof(options));
         if (options.CheckpointDirectory is { } folder && File.Exists(folder))
-            throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' is a file, not a folder: give a folder for the checkpoints.", nameof(options));
+            throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' is a "
+                + "file, not a folder: give a folder for the checkpoints.", nameof(options));
         if (options.ResumeFromCheckpoint is { } resume && !File.Exists(resume))
             throw new FileNotFoundException($"The checkpoint to resume from, '{resume}', does not exist.", resume);
         ArgumentOutOfRangeException.ThrowIfNegative(options.FreezeBackboneEpochs, "CnnTrainerOptions.FreezeBackboneEpochs");
         if (!(options.BackboneLearningRateFactor >= 0 && options.BackboneLearningRateFactor <= 1))
-            throw new ArgumentOutOfRangeException(nameof(options), options.BackboneLearningRateFactor, "CnnTrainerOptions.BackboneLearningRateFactor must be in [0, 1].");
+            throw new ArgumentOutOfRangeException(nameof(options), options.BackboneLearningRateFactor,
+                "CnnTrainerOptions.BackboneLearningRateFactor must be in [0, 1].");
         if (!(options.FrozenBackboneFraction >= 0 && options.FrozenBackboneFraction <= 1))
-            throw new ArgumentOutOfRangeException(nameof(options), options.FrozenBackboneFraction, "CnnTrainerOptions.FrozenBackboneFraction must be in [0, 1].");
+            throw new ArgumentOutOfRangeException(nameof(options), options.FrozenBackboneFraction,
+                "CnnTrainerOptions.FrozenBackboneFraction must be in [0, 1].");
         if (options.FrozenBackboneFraction > 0 && options.InitialWeights is null)
-            throw new ArgumentException("CnnTrainerOptions.FrozenBackboneFraction keeps pretrained layers frozen; it needs InitialWeights.", nameof(options));
+            throw new ArgumentException("CnnTrainerOptions.FrozenBackboneFraction keeps pretrained layers frozen; it "
+                + "needs InitialWeights.", nameof(options));
         if (options.InitialModel != null && options.InitialWeights != null)
-            throw new ArgumentException("Set either CnnTrainerOptions.InitialModel (a trained CnnTransformer) or InitialWeights (pretrained weights), not both.", nameof(options));
-        if (options.EmbeddingColumnName is { } embedding && (string.IsNullOrWhiteSpace(embedding) || embedding is DefaultColumnNames.Score or DefaultColumnNames.PredictedLabel))
+            throw new ArgumentException("Set either CnnTrainerOptions.InitialModel (a trained CnnTransformer) or "
+                + "InitialWeights (pretrained weights), not both.", nameof(options));
+        if (options.EmbeddingColumnName is { } embedding
+            && (string.IsNullOrWhiteSpace(embedding)
+                || embedding is DefaultColumnNames.Score or DefaultColumnNames.PredictedLabel))
             throw new ArgumentException($"CnnTrainerOptions.EmbeddingColumnName '{embedding}' must be a new column name.", nameof(options));
     }
 
@@ -178,8 +206,10 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         var predictedAnnotations = labelAnnotations.Concat(MlNetInternals.AnnotationShapes(CnnOutputSchema.PredictedLabelAnnotations(null)));
 
         var columns = inputSchema.Where(c => c.Name != DefaultColumnNames.Score && c.Name != DefaultColumnNames.PredictedLabel).ToList();
-        columns.Add(MlNetInternals.ShapeColumn(DefaultColumnNames.Score, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false, scoreAnnotations));
-        columns.Add(MlNetInternals.ShapeColumn(DefaultColumnNames.PredictedLabel, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, predictedAnnotations));
+        columns.Add(MlNetInternals.ShapeColumn(DefaultColumnNames.Score, SchemaShape.Column.VectorKind.Vector,
+            NumberDataViewType.Single, false, scoreAnnotations));
+        columns.Add(MlNetInternals.ShapeColumn(DefaultColumnNames.PredictedLabel, SchemaShape.Column.VectorKind.Scalar,
+            NumberDataViewType.UInt32, true, predictedAnnotations));
         if (Options.EmbeddingColumnName is { } embedding)
         {
             columns.RemoveAll(c => c.Name == embedding);
@@ -194,7 +224,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     /// </summary>
     /// <param name="input">The training data: the feature column (planar CHW floats) and the key-typed label column the options name.</param>
     /// <returns>The trained transformer.</returns>
-    /// <exception cref="OperationCanceledException"><see cref="CnnTrainerOptions.CancellationToken"/> was cancelled; the last checkpoint stays valid.</exception>
+    /// <exception cref="OperationCanceledException"><see cref="CnnTrainerOptions.CancellationToken"/> was cancelled;
+    /// the last checkpoint stays valid.</exception>
     public CnnTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -206,11 +237,20 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         if (options.CheckpointDirectory is { } checkpointFolder)
             CreateCheckpointFolder(checkpointFolder);
         var device = TorchDevices.Resolve(options.Device);
-        var (imageColumn, shape) = InputColumns.ResolveImage(input.Schema, options.FeatureColumnName, options.Channels, options.ImageHeight, options.ImageWidth);
+        var (imageColumn, shape) = InputColumns.ResolveImage(input.Schema, options.FeatureColumnName, options.Channels,
+            options.ImageHeight, options.ImageWidth);
         if (options.ValidationTestTimeAugmentation is { } validationAugmentation && !TestTimeAugmenter.Fits(validationAugmentation, shape))
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ValidationTestTimeAugmentation", validationAugmentation, $"CnnTrainerOptions.ValidationTestTimeAugmentation {validationAugmentation} shifts images by a reflected pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are {shape}.");
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ValidationTestTimeAugmentation",
+                validationAugmentation,
+                $"CnnTrainerOptions.ValidationTestTimeAugmentation {validationAugmentation} shifts images by a "
+                + $"reflected pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are "
+                + $"{shape}.");
         if (!TestTimeAugmenter.Fits(options.TestTimeAugmentation, shape))
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation", options.TestTimeAugmentation, $"CnnTrainerOptions.TestTimeAugmentation {options.TestTimeAugmentation} shifts images by a reflected pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are {shape}. Use {TestTimeAugmentation.HorizontalFlip} or {TestTimeAugmentation.None}.");
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation",
+                options.TestTimeAugmentation,
+                $"CnnTrainerOptions.TestTimeAugmentation {options.TestTimeAugmentation} shifts images by a reflected "
+                + $"pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are {shape}. Use "
+                + $"{TestTimeAugmentation.HorizontalFlip} or {TestTimeAugmentation.None}.");
         var (labelColumn, classCount) = InputColumns.ResolveLabel(input.Schema, options.LabelColumnName);
         var keyValues = LabelKeyValues.FromColumn(labelColumn);
         var augmentation = ImageAugmentingTransformer.FromColumn(imageColumn);
@@ -223,35 +263,49 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         var kernels = TorchRuntime.KernelCheck;
         channel.Info(MessageSensitivity.None, $"CnnTrainer: {kernels}");
         (options.Progress as INoteDisplay)?.ShowNote($"CPU kernels: {kernels.KernelsInUse} (kernel check: {kernels.Outcome})");
-        var validationColumns = options.ValidationData is { } validationData ? ResolveValidation(validationData, shape, classCount) : default((IDataView, DataViewSchema.Column, DataViewSchema.Column)?);
+        var validationColumns = options.ValidationData is { } validationData
+            ? ResolveValidation(validationData, shape, classCount)
+            : default((IDataView, DataViewSchema.Column, DataViewSchema.Column)?);
         using var data = TrainingData.Create(_host, channel, options, seed, (input, imageColumn, labelColumn), shape, validationColumns);
         var (train, validation) = (data.Train, data.Validation);
         if (options.EarlyStopping is { } early && TrainingMetrics.NeedsValidation(early.Metric) && validation is null)
-            throw new ArgumentException($"Early stopping on {early.Metric} needs validation data: set ValidationData or ValidationFraction, or watch {TrainingMetric.TrainLoss}.");
-        notes.Add($"{train.Count} training images of {shape}, {classCount} classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture {options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device {options.Device}{(augmentation is null ? "" : $", augmentation {augmentation.Serialize()}")}.");
+            throw new ArgumentException($"Early stopping on {early.Metric} needs validation data: set ValidationData "
+                + $"or ValidationFraction, or watch {TrainingMetric.TrainLoss}.");
+        notes.Add($"{train.Count} training images of {shape}, {classCount} "
+            + $"classes{(validation is null ? "" : $", {validation.Count} validation images")}, architecture "
+            + $"{options.Architecture.Name}, {options.Optimizer}, {options.LearningRateSchedule}, device "
+            + $"{options.Device}{(augmentation is null ? "" : $", augmentation {augmentation.Serialize()}")}.");
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath, shape.Channels) : null;
         var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std, shape)
-            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray(), shape)
-            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs ? PretrainedStandardization(expected, train, shape, notes, options.CancellationToken)
-            : options.StandardizeInputs ? InputStandardization.Fit(train, shape, options.CancellationToken) : InputStandardization.Identity(shape.Channels);
+            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels
+            ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray(), shape)
+            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs
+            ? PretrainedStandardization(expected, train, shape, notes, options.CancellationToken)
+            : options.StandardizeInputs ? InputStandardization.Fit(train, shape, options.CancellationToken)
+            : InputStandardization.Identity(shape.Channels);
         var module = DrawWeights(options, shape, classCount, seed, notes, standardization);
         try
         {
             module.to(device);
             CnnTransformer Package(IReadOnlyList<EpochSummary> history) => new(options.Architecture,
-                new ScoringNetwork(options.Architecture, module, standardization, shape, classCount, device, options.EmbeddingColumnName, options.TestTimeAugmentation),
+                new ScoringNetwork(options.Architecture, module, standardization, shape, classCount, device,
+                    options.EmbeddingColumnName, options.TestTimeAugmentation),
                 options.FeatureColumnName, keyValues, history, options.ScoringBatchSize);
             if (options.Epochs == 0)
                 return Package([]);
             string fingerprint = Fingerprint(shape, classCount, train.Count, validation?.Count ?? 0, seed) + "|augment=" + augmentation?.Serialize();
             if (options.PatchWhitening)
-                channel.Info(MessageSensitivity.None, $"CnnTrainer: {FirstLayerWhitening.Apply(module, train, standardization, shape, options.CancellationToken)}");
+                channel.Info(MessageSensitivity.None,
+                    "CnnTrainer: "
+                    + $"{FirstLayerWhitening.Apply(module, train, standardization, shape, options.CancellationToken)}");
             var augmenter = augmentation is null ? null : new ImageAugmenter(augmentation, seed);
-            using var mixedPrecision = MixedPrecisionReplica.Create(module, () => CreateTwin(options, shape, classCount), options.Precision, options.Architecture, device,
+            using var mixedPrecision = MixedPrecisionReplica.Create(module,
+                () => CreateTwin(options, shape, classCount), options.Precision, options.Architecture, device,
                 notes.Add);
-            using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint, validation != null, augmenter, mixedPrecision))
+            using (var loop = new TrainingLoop(module, standardization, options, channel, device, seed, fingerprint,
+                validation != null, augmenter, mixedPrecision))
             {
                 if (checkpoint != null)
                     loop.Restore(checkpoint);
@@ -271,7 +325,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
     /// Creates the network and draws its weights from libtorch's default generator, seeded. Concurrent Fit calls share
     /// that one generator, so seeding and drawing happen under one lock: the same seed always gives the same weights.
     /// </summary>
-    private static nn.Module<Tensor, Tensor> DrawWeights(CnnTrainerOptions options, ImageShape shape, int classCount, int seed, RunNotes notes, InputStandardization standardization)
+    private static nn.Module<Tensor, Tensor> DrawWeights(CnnTrainerOptions options, ImageShape shape, int classCount,
+        int seed, RunNotes notes, InputStandardization standardization)
     {
         lock (WeightDraws)
         {
@@ -317,14 +372,16 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         }
     }
 
-    /// <summary>Detaches a network created in a dispose scope from it: its parameters and buffers outlive the scope, the temporaries of its construction do not.</summary>
+    /// <summary>Detaches a network created in a dispose scope from it: its parameters and buffers outlive the scope,
+    /// the temporaries of its construction do not.</summary>
     private static void KeepOutOfScope(nn.Module module)
     {
         foreach (var tensor in module.parameters().Concat(module.buffers()))
             tensor.DetachFromDisposeScope();
     }
 
-    /// <summary>Creates the checkpoint folder now, so a path that cannot be a folder fails before training rather than after the first epoch.</summary>
+    /// <summary>Creates the checkpoint folder now, so a path that cannot be a folder fails before training rather than
+    /// after the first epoch.</summary>
     private static void CreateCheckpointFolder(string folder)
     {
         try
@@ -333,7 +390,8 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
-            throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' cannot be created: {e.Message}", nameof(CnnTrainerOptions.CheckpointDirectory), e);
+            throw new ArgumentException($"CnnTrainerOptions.CheckpointDirectory '{Path.GetFullPath(folder)}' cannot be "
+                + $"created: {e.Message}", nameof(CnnTrainerOptions.CheckpointDirectory), e);
         }
     }
 
@@ -346,7 +404,10 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             // Without training every weight must come from the file: a fresh head or layer would score at random.
             var report = pretrained.LoadInto(module, strict: options.Epochs == 0);
             if (options.Epochs == 0 && report.ReplacedHead is { } head)
-                throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but the classifier head '{head}' in {pretrained.Source} does not fit {options.Architecture.Name} with these classes (another class count, or absent); weights packaged without training must come from a network with the same classes.");
+                throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but the classifier head '{head}' in "
+                    + $"{pretrained.Source} does not fit {options.Architecture.Name} with these classes (another class "
+                    + "count, or absent); weights packaged without training must come from a network with the same "
+                    + "classes.");
             notes.Add($"pretrained weights {report}");
             return;
         }
@@ -356,15 +417,19 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         var copied = ModuleWeights.CopyMatching(initial.Network.Module, module);
         int total = module.state_dict().Count;
         if (copied.Count == 0)
-            throw new ArgumentException($"No layer of the initial model ({initial.Architecture.Name}) fits {options.Architecture.Name} at this input size; fine-tuning needs the same architecture.");
+            throw new ArgumentException($"No layer of the initial model ({initial.Architecture.Name}) fits "
+                + $"{options.Architecture.Name} at this input size; fine-tuning needs the same architecture.");
         if (options.Epochs == 0 && copied.Count != total)
-            throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but only {copied.Count} of {total} tensors of the initial model ({initial.Architecture.Name}) fit {options.Architecture.Name} here (another class count or input size?); without training every weight must come from it.");
+            throw new ArgumentException($"CnnTrainerOptions.Epochs is 0, but only {copied.Count} of {total} tensors of "
+                + $"the initial model ({initial.Architecture.Name}) fit {options.Architecture.Name} here (another "
+                + "class count or input size?); without training every weight must come from it.");
         int frozen = options.FreezeCopiedLayers ? ModuleWeights.FreezeCopied(module, copied) : 0;
         notes.Add($"fine-tuning from {initial.Architecture.Name}: copied {copied.Count} of {total} tensors, froze {frozen} parameters.");
     }
 
     /// <summary>The normalization the pretrained weights expect, scaled to how the pixels were extracted (0–1 or 0–255).</summary>
-    private static InputStandardization PretrainedStandardization(PretrainedInputNormalization expected, ITrainingBatchSource train, ImageShape shape, RunNotes notes, CancellationToken cancellation)
+    private static InputStandardization PretrainedStandardization(PretrainedInputNormalization expected,
+        ITrainingBatchSource train, ImageShape shape, RunNotes notes, CancellationToken cancellation)
     {
         float scale = PretrainedInputNormalization.PixelScale(train, shape, cancellation);
         notes.Add($"input normalization of the pretrained weights: {expected} (pixels on the 0–{scale:0} scale).");
@@ -380,18 +445,26 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             $"momentum={o.Momentum:R}", $"nesterov={o.Nesterov}", $"decay={o.WeightDecay:R}", $"clip={o.GradientClipNorm:R}",
             $"smoothing={o.LabelSmoothing:R}", $"standardize={o.StandardizeInputs}", o.WeightInitialization)
             + (o.PatchWhitening ? "|whitening" : "") + (o.BatchNormLearningRateFactor != 1 ? $"|norm-rate={o.BatchNormLearningRateFactor:R}" : "")
-            + (o.Precision != TrainingPrecision.Float32 ? $"|precision={o.Precision}" : "") + (o.TimeLimit is { } limit ? $"|time-limit={limit:c}" : "")
+            + (o.Precision != TrainingPrecision.Float32 ? $"|precision={o.Precision}" : "")
+            + (o.TimeLimit is { } limit ? $"|time-limit={limit:c}" : "")
             + (o.Lookahead is { } lookahead ? $"|{lookahead}" : "") + (o.Mixing is { } mixing ? $"|{mixing}" : "")
-            + (o.InitialWeights is { } pretrained ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}|backbone={o.BackboneLearningRateFactor:R}"
-                + (o.FrozenBackboneFraction > 0 ? $"|frozen={o.FrozenBackboneFraction:R}" : "") : "");
+            + (o.InitialWeights is { } pretrained
+                ? $"|pretrained={pretrained.Source}|freeze={o.FreezeBackboneEpochs}"
+                    + $"|backbone={o.BackboneLearningRateFactor:R}"
+                    + (o.FrozenBackboneFraction > 0 ? $"|frozen={o.FrozenBackboneFraction:R}" : "")
+                : "");
     }
 
-    private (IDataView Data, DataViewSchema.Column Image, DataViewSchema.Column Label) ResolveValidation(IDataView data, ImageShape shape, int classCount)
+    private (IDataView Data, DataViewSchema.Column Image, DataViewSchema.Column Label) ResolveValidation(IDataView data,
+        ImageShape shape, int classCount)
     {
-        var (image, _) = InputColumns.ResolveImage(data.Schema, Options.FeatureColumnName, shape.Channels, shape.Height, shape.Width, "validation feature");
+        var (image, _) = InputColumns.ResolveImage(data.Schema, Options.FeatureColumnName, shape.Channels, shape.Height,
+            shape.Width, "validation feature");
         var (label, validationClasses) = InputColumns.ResolveLabel(data.Schema, Options.LabelColumnName);
         if (validationClasses != classCount)
-            throw new ArgumentOutOfRangeException(nameof(data), $"The validation label column '{label.Name}' has {validationClasses} key values but the training label has {classCount}; map both with the same fitted MapValueToKey.");
+            throw new ArgumentOutOfRangeException(nameof(data),
+                $"The validation label column '{label.Name}' has {validationClasses} key values but the training label "
+                + $"has {classCount}; map both with the same fitted MapValueToKey.");
         return (data, image, label);
     }
 }

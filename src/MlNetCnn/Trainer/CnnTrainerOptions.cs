@@ -45,7 +45,8 @@ public sealed class CnnTrainerOptions
     /// <summary>The optimizer. Default Adam.</summary>
     public CnnOptimizer Optimizer { get; set; } = CnnOptimizer.Adam;
 
-    /// <summary>How the learning rate changes over the run. Default: <see cref="LearningRateSchedule.CosineWithWarmup"/> with one warm-up epoch.</summary>
+    /// <summary>How the learning rate changes over the run. Default:
+    /// <see cref="LearningRateSchedule.CosineWithWarmup"/> with one warm-up epoch.</summary>
     public LearningRateSchedule LearningRateSchedule { get; set; } = LearningRateSchedule.CosineWithWarmup();
 
     /// <summary>Momentum of <see cref="CnnOptimizer.Sgd"/>. Default 0.9.</summary>
@@ -204,7 +205,8 @@ public sealed class CnnTrainerOptions
     /// </summary>
     public double FrozenBackboneFraction { get; set; }
 
-    /// <summary>With <see cref="InitialModel"/>: train only the layers that were not copied from it (e.g. the new head) plus the last layer.</summary>
+    /// <summary>With <see cref="InitialModel"/>: train only the layers that were not copied from it (e.g. the new head)
+    /// plus the last layer.</summary>
     public bool FreezeCopiedLayers { get; set; }
 
     /// <summary>

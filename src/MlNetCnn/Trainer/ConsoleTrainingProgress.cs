@@ -107,7 +107,8 @@ public sealed class ConsoleTrainingProgress : IProgress<TrainingProgress>, INote
     {
         string batches = value.BatchesPerEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture);
         string done = batch.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(batches.Length);
-        return $"Epoch {value.Epoch}/{value.TotalEpochs} {TrainingProgressText.Bar(batch, value.BatchesPerEpoch, BarWidth)} {done}/{batches}  {figures}";
+        return $"Epoch {value.Epoch}/{value.TotalEpochs} "
+            + $"{TrainingProgressText.Bar(batch, value.BatchesPerEpoch, BarWidth)} {done}/{batches}  {figures}";
     }
 
     private static int? TerminalWidth()

@@ -36,18 +36,21 @@ internal static class InputColumns
     private static string PixelHint(string actual)
         => actual.Contains("Image", StringComparison.Ordinal)
             ? " The column holds images, not pixels: add ml.Transforms.ExtractPixels after ResizeImages, or use ml.Transforms.LoadImagesForCnn."
-            : actual.Contains("Vector", StringComparison.Ordinal) && !actual.Contains(',', StringComparison.Ordinal) && actual.Contains("<Single>", StringComparison.Ordinal)
+            : actual.Contains("Vector", StringComparison.Ordinal) && !actual.Contains(',', StringComparison.Ordinal)
+            && actual.Contains("<Single>", StringComparison.Ordinal)
                 ? " A vector of unknown size comes from images of unknown size: resize them first (ml.Transforms.ResizeImages, or LoadImagesForCnn)."
                 : "";
 
-    /// <summary>Resolves the image column and its C×H×W shape (from the vector's dimensions, the explicit sizes, or both, which must agree).</summary>
+    /// <summary>Resolves the image column and its C×H×W shape (from the vector's dimensions, the explicit sizes, or
+    /// both, which must agree).</summary>
     public static (DataViewSchema.Column Column, ImageShape Shape) ResolveImage(
         DataViewSchema schema, string columnName, int? channels, int? height, int? width, string role = "feature")
     {
         var column = schema.GetColumnOrNull(columnName)
             ?? throw new ArgumentOutOfRangeException(nameof(schema), NotFound(role, columnName, Visible(schema)));
         if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType n } vector || n != NumberDataViewType.Single || !vector.IsKnownSize)
-            throw new ArgumentOutOfRangeException(nameof(schema), Mismatch(role, columnName, PixelVector, $"{column.Type}") + PixelHint($"{column.Type}"));
+            throw new ArgumentOutOfRangeException(nameof(schema),
+                Mismatch(role, columnName, PixelVector, $"{column.Type}") + PixelHint($"{column.Type}"));
         return (column, InferShape(columnName, vector, channels, height, width, role));
     }
 
@@ -59,7 +62,9 @@ internal static class InputColumns
         {
             var (dc, dh, dw) = (vector.Dimensions[0], vector.Dimensions[1], vector.Dimensions[2]);
             if ((c ?? dc) != dc || (h ?? dh) != dh || (w ?? dw) != dw)
-                throw new ArgumentOutOfRangeException(nameof(vector), Mismatch(role, columnName, $"the configured shape {c ?? dc}×{h ?? dh}×{w ?? dw}", $"a vector of dimensions {dc}×{dh}×{dw}"));
+                throw new ArgumentOutOfRangeException(nameof(vector),
+                    Mismatch(role, columnName, $"the configured shape {c ?? dc}×{h ?? dh}×{w ?? dw}",
+                        $"a vector of dimensions {dc}×{dh}×{dw}"));
             return new ImageShape(dc, dh, dw);
         }
 
@@ -85,7 +90,8 @@ internal static class InputColumns
             }
         }
         throw new ArgumentOutOfRangeException(nameof(vector), Mismatch(role, columnName,
-            $"a vector of C×H×W = {c?.ToString() ?? "C"}×{h?.ToString() ?? "H"}×{w?.ToString() ?? "W"} values (set Channels, ImageHeight and ImageWidth to match)", $"a vector of size {size}"));
+            $"a vector of C×H×W = {c?.ToString() ?? "C"}×{h?.ToString() ?? "H"}×{w?.ToString() ?? "W"} values (set "
+            + "Channels, ImageHeight and ImageWidth to match)", $"a vector of size {size}"));
     }
 
     /// <summary>The estimator-time check of an image column: present, and a vector of Single (sizes are checked at Fit).</summary>
@@ -107,7 +113,8 @@ internal static class InputColumns
     {
         var column = schema.FirstOrDefault(c => c.Name == columnName);
         if (column.Name is null)
-            throw new ArgumentOutOfRangeException(nameof(schema), NotFound("label", columnName, schema.Select(c => c.Name)) + KeyHint(KeyColumns(schema), columnName));
+            throw new ArgumentOutOfRangeException(nameof(schema),
+                NotFound("label", columnName, schema.Select(c => c.Name)) + KeyHint(KeyColumns(schema), columnName));
         if (!column.IsKey || column.Kind != SchemaShape.Column.VectorKind.Scalar)
         {
             throw new ArgumentOutOfRangeException(nameof(schema),
@@ -123,10 +130,15 @@ internal static class InputColumns
         var column = schema.GetColumnOrNull(columnName)
             ?? throw new ArgumentOutOfRangeException(nameof(schema), NotFound("label", columnName, Visible(schema)) + KeyHint(keys, columnName));
         if (column.Type is KeyDataViewType { Count: 1 })
-            throw new ArgumentOutOfRangeException(nameof(schema), $"The label column '{columnName}' has a single class: a classifier needs images of at least two classes. " +
-                "Check that the training data holds two or more labels (e.g. one folder per class under the ImageFolder root, not one folder holding all images).");
+            throw new ArgumentOutOfRangeException(nameof(schema),
+                $"The label column '{columnName}' has a single class: a classifier needs images of at least two " +
+                "classes. " +
+                "Check that the training data holds two or more labels (e.g. one folder per class under the " +
+                "ImageFolder root, not one folder holding all images).");
         if (column.Type is not KeyDataViewType key || key.Count < 2 || key.Count > int.MaxValue)
-            throw new ArgumentOutOfRangeException(nameof(schema), Mismatch("label", columnName, "a key type with at least 2 values", $"{column.Type}") + KeyHint(keys, columnName));
+            throw new ArgumentOutOfRangeException(nameof(schema),
+                Mismatch("label", columnName, "a key type with at least 2 values", $"{column.Type}")
+                + KeyHint(keys, columnName));
         return (column, (int)key.Count);
     }
 }

@@ -83,6 +83,7 @@ public enum TrainingPrecision
     /// kernels are on; float32 elsewhere, where bfloat16 would only be emulated (slower than float32). The log says which ran.
     /// </summary>
     MixedBFloat16WhereNative,
-    /// <summary>bfloat16 mixed precision on any CPU: the same arithmetic everywhere, emulated (slowly) where the CPU lacks bfloat16 instructions.</summary>
+    /// <summary>bfloat16 mixed precision on any CPU: the same arithmetic everywhere, emulated (slowly) where the CPU
+    /// lacks bfloat16 instructions.</summary>
     MixedBFloat16,
 }

@@ -30,7 +30,8 @@ public sealed record TrainingProgress(
     public override string ToString()
         => Summary is { } summary
             ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"epoch {Epoch}/{TotalEpochs}: {TrainingProgressText.Epoch(summary)}")
-            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"epoch {Epoch}/{TotalEpochs}, batch {Batch}/{BatchesPerEpoch}: {TrainingProgressText.Running(this)}");
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"epoch {Epoch}/{TotalEpochs}, batch {Batch}/{BatchesPerEpoch}: {TrainingProgressText.Running(this)}");
 }
 
 /// <summary>What one epoch of training measured.</summary>
@@ -47,8 +48,8 @@ public sealed record EpochSummary(
     double LearningRate, TimeSpan Duration, double ImagesPerSecond)
 {
     /// <summary>
-    /// One readable line: <c>epoch 3: loss 0.4321, accuracy 87.50%, validation loss 0.5012, validation accuracy 85.10%, lr 2.5e-3, 12.3 s, 1,234 images/s</c>
-    /// (the validation figures only when validation data was scored).
+    /// One readable line: <c>epoch 3: loss 0.4321, accuracy 87.50%, validation loss 0.5012, validation accuracy 85.10%,
+    /// lr 2.5e-3, 12.3 s, 1,234 images/s</c> (the validation figures only when validation data was scored).
     /// </summary>
     public override string ToString()
         => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"epoch {Epoch}: {TrainingProgressText.Epoch(this)}");

@@ -12,7 +12,9 @@ internal static class TrainingProgressText
 
     /// <summary>"loss 0.4321, accuracy 87.50%, 1,234 images/s, lr 2.5e-3, ETA 0:42" for a report within an epoch.</summary>
     public static string Running(TrainingProgress p)
-        => string.Create(s_invariant, $"loss {p.Loss:F4}, accuracy {Percent(p.Accuracy)}, {p.ImagesPerSecond:N0} images/s, lr {LearningRate(p.LearningRate)}, ETA {Duration(p.EstimatedTimeRemaining)}");
+        => string.Create(s_invariant,
+            $"loss {p.Loss:F4}, accuracy {Percent(p.Accuracy)}, {p.ImagesPerSecond:N0} images/s, lr "
+            + $"{LearningRate(p.LearningRate)}, ETA {Duration(p.EstimatedTimeRemaining)}");
 
     /// <summary>An epoch's figures: training loss and accuracy, validation ones when measured, learning rate, time, speed.</summary>
     public static string Epoch(EpochSummary s)
@@ -21,7 +23,8 @@ internal static class TrainingProgressText
             ? string.Create(s_invariant, $", validation loss {loss:F4}, validation accuracy {Percent(s.ValidationAccuracy ?? double.NaN)}")
             : "";
         return string.Create(s_invariant,
-            $"loss {s.TrainLoss:F4}, accuracy {Percent(s.TrainAccuracy)}{validation}, lr {LearningRate(s.LearningRate)}, {s.Duration.TotalSeconds:F1} s, {s.ImagesPerSecond:N0} images/s");
+            $"loss {s.TrainLoss:F4}, accuracy {Percent(s.TrainAccuracy)}{validation}, lr "
+            + $"{LearningRate(s.LearningRate)}, {s.Duration.TotalSeconds:F1} s, {s.ImagesPerSecond:N0} images/s");
     }
 
     /// <summary>A text progress bar of <paramref name="width"/> cells, Keras-style: <c>[=====&gt;....]</c>.</summary>

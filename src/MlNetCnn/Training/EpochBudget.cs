@@ -14,7 +14,8 @@ internal sealed class EpochBudget(TimeSpan limit, Func<TimeSpan> elapsed, int ma
 
     public TimeSpan Limit => limit;
 
-    /// <summary>The epochs that fit when <paramref name="doneEpochs"/> (possibly fractional) are done and each further epoch takes <paramref name="epochSeconds"/>.</summary>
+    /// <summary>The epochs that fit when <paramref name="doneEpochs"/> (possibly fractional) are done and each further
+    /// epoch takes <paramref name="epochSeconds"/>.</summary>
     public int Plan(double doneEpochs, double epochSeconds)
     {
         double left = (limit - elapsed()).TotalSeconds;
@@ -23,7 +24,8 @@ internal sealed class EpochBudget(TimeSpan limit, Func<TimeSpan> elapsed, int ma
         return (int)Math.Clamp(fitting, atLeast, Math.Max(atLeast, maximumEpochs));
     }
 
-    /// <summary>Re-plans after an epoch of <paramref name="epochSeconds"/> from the mean of this run's epochs; only the first epoch may raise <paramref name="currentPlan"/>.</summary>
+    /// <summary>Re-plans after an epoch of <paramref name="epochSeconds"/> from the mean of this run's epochs; only the
+    /// first epoch may raise <paramref name="currentPlan"/>.</summary>
     public int PlanAfterEpoch(int completedEpochs, double epochSeconds, int currentPlan)
     {
         _measuredSeconds += epochSeconds;

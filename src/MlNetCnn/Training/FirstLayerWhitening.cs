@@ -21,7 +21,8 @@ internal static class FirstLayerWhitening
     private const int SampleSeed = 17;
 
     /// <summary>Sets and freezes the first convolution's weights; returns a line for the training log.</summary>
-    public static string Apply(nn.Module module, ITrainingBatchSource images, InputStandardization standardization, ImageShape shape, CancellationToken cancellation)
+    public static string Apply(nn.Module module, ITrainingBatchSource images, InputStandardization standardization,
+        ImageShape shape, CancellationToken cancellation)
     {
         var (name, conv) = FirstConvolution(module);
         var weight = conv.weight!;
@@ -29,11 +30,14 @@ internal static class FirstLayerWhitening
         long dimensions = shape.Channels * kernelHeight * kernelWidth;
         if (conv.groups != 1 || weight.shape[1] != shape.Channels || filters < dimensions)
             throw new ArgumentException(
-                $"CnnTrainerOptions.PatchWhitening sets the first convolution ('{name}') to whiten {shape.Channels}×{kernelHeight}×{kernelWidth} patches, " +
-                $"which needs an ungrouped convolution of the {shape.Channels} input channels with at least {dimensions} filters; it has {filters} filters of {weight.shape[1]} channels. " +
+                $"CnnTrainerOptions.PatchWhitening sets the first convolution ('{name}') to whiten " +
+                $"{shape.Channels}×{kernelHeight}×{kernelWidth} patches, " +
+                $"which needs an ungrouped convolution of the {shape.Channels} input channels with at least " +
+                $"{dimensions} filters; it has {filters} filters of {weight.shape[1]} channels. " +
                 "Use an architecture made for it (CnnArchitecture.AirbenchNet) or turn PatchWhitening off.");
         if (shape.Height < kernelHeight || shape.Width < kernelWidth)
-            throw new ArgumentException($"CnnTrainerOptions.PatchWhitening: the images ({shape.Height}×{shape.Width}) are smaller than the first convolution's {kernelHeight}×{kernelWidth} patches.");
+            throw new ArgumentException($"CnnTrainerOptions.PatchWhitening: the images ({shape.Height}×{shape.Width}) "
+                + $"are smaller than the first convolution's {kernelHeight}×{kernelWidth} patches.");
 
         var (covariance, patches) = PatchCovariance(images, standardization, shape, kernelHeight, kernelWidth, cancellation);
         using (covariance)
@@ -49,8 +53,11 @@ internal static class FirstLayerWhitening
             weight.narrow(0, 0, filled.shape[0]).copy_(filled.to(weight.device));
         }
         weight.requires_grad = false;
-        return $"patch whitening of '{name}' from {patches:N0} {kernelHeight}×{kernelWidth} patches of {Math.Min(SampleImages, images.Count):N0} training images " +
-               $"({dimensions} directions{(filters > dimensions ? $" and {Math.Min(dimensions, filters - dimensions)} negated" : "")}); its weights stay fixed.";
+        return $"patch whitening of '{name}' from {patches:N0} {kernelHeight}×{kernelWidth} patches of " +
+               $"{Math.Min(SampleImages, images.Count):N0} training images " +
+               $"({dimensions} " +
+               $"directions{(filters > dimensions ? $" and {Math.Min(dimensions, filters - dimensions)} negated" : "")}); its weights stay " +
+               "fixed.";
     }
 
     private static (string Name, Conv2d Conv) FirstConvolution(nn.Module module)
@@ -64,7 +71,8 @@ internal static class FirstLayerWhitening
     }
 
     // The mean of x xᵀ over every kh × kw patch (no padding) of SampleImages images, standardized as the network sees them.
-    private static (Tensor Covariance, long Patches) PatchCovariance(ITrainingBatchSource images, InputStandardization standardization, ImageShape shape,
+    private static (Tensor Covariance, long Patches) PatchCovariance(ITrainingBatchSource images,
+        InputStandardization standardization, ImageShape shape,
         long kernelHeight, long kernelWidth, CancellationToken cancellation)
     {
         long dimensions = shape.Channels * kernelHeight * kernelWidth;

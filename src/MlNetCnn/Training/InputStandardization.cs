@@ -12,7 +12,8 @@ internal sealed class InputStandardization : IDisposable
     private readonly Tensor? _mean;
     private readonly Tensor? _std;
 
-    /// <summary>Per-channel mean and std, or (with <paramref name="shape"/>) a per-pixel mean image of C×H×W values and a per-channel std.</summary>
+    /// <summary>Per-channel mean and std, or (with <paramref name="shape"/>) a per-pixel mean image of C×H×W values and
+    /// a per-channel std.</summary>
     public InputStandardization(float[] mean, float[] std, ImageShape? shape = null)
     {
         bool perPixel = shape is { } s && mean.Length == s.Size && std.Length == s.Channels && s.Size != s.Channels;
@@ -23,7 +24,8 @@ internal sealed class InputStandardization : IDisposable
         if (mean.Any(m => m != 0) || std.Any(s => s != 1))
         {
             using var scope = NewDisposeScope();
-            _mean = (perPixel ? tensor(mean).reshape(1, shape!.Value.Channels, shape.Value.Height, shape.Value.Width) : tensor(mean).reshape(1, mean.Length, 1, 1)).DetachFromDisposeScope();
+            _mean = (perPixel ? tensor(mean).reshape(1, shape!.Value.Channels, shape.Value.Height, shape.Value.Width)
+                : tensor(mean).reshape(1, mean.Length, 1, 1)).DetachFromDisposeScope();
             _std = tensor(std).reshape(1, std.Length, 1, 1).DetachFromDisposeScope();
         }
     }

@@ -31,7 +31,8 @@ internal sealed class MixedPrecisionReplica : IDisposable
         replica.to(device);
         _call = NetworkCall.For(replica, architecture, device);
         _parameters = Pair(master.named_parameters(), replica.named_parameters(), "parameter");
-        _buffers = Pair(master.named_buffers().Select(b => (b.name, (Tensor)b.buffer)), replica.named_buffers().Select(b => (b.name, (Tensor)b.buffer)), "buffer");
+        _buffers = Pair(master.named_buffers().Select(b => (b.name, (Tensor)b.buffer)),
+            replica.named_buffers().Select(b => (b.name, (Tensor)b.buffer)), "buffer");
         _modules = Pair(master.named_modules(), replica.named_modules(), "layer");
     }
 
@@ -55,7 +56,8 @@ internal sealed class MixedPrecisionReplica : IDisposable
         }
         string? reason = device.type != DeviceType.CPU ? $"device {device} is not the CPU"
             : architecture.IsCustom ? $"{architecture.Name} is a custom architecture (its code may mix float32 tensors into the computation)"
-            : precision == TrainingPrecision.MixedBFloat16WhereNative && !Platform.BFloat16Instructions.Supported ? "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX-BF16)"
+            : precision == TrainingPrecision.MixedBFloat16WhereNative && !Platform.BFloat16Instructions.Supported
+            ? "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX-BF16)"
             : precision == TrainingPrecision.MixedBFloat16WhereNative && !Platform.TorchRuntime.UseOneDnn ? "libtorch's oneDNN kernels are off"
             : null;
         if (reason != null)
@@ -67,7 +69,9 @@ internal sealed class MixedPrecisionReplica : IDisposable
         try
         {
             var created = new MixedPrecisionReplica(master, replica, architecture, device);
-            log($"mixed precision: convolutions and linear layers train in bfloat16{(Platform.BFloat16Instructions.Supported ? "" : " (emulated: this CPU has no bfloat16 instructions)")}; weights, optimizer and batch norms stay float32.");
+            log("mixed precision: convolutions and linear layers train in "
+                + $"bfloat16{(Platform.BFloat16Instructions.Supported ? "" : " (emulated: this CPU has no bfloat16 instructions)")}; weights, "
+                + "optimizer and batch norms stay float32.");
             return created;
         }
         catch
@@ -103,7 +107,8 @@ internal sealed class MixedPrecisionReplica : IDisposable
         return _call.Forward(batch.to(ScalarType.BFloat16)).to(ScalarType.Float32);
     }
 
-    /// <summary>After the backward pass: the gradients as float32 on the network's parameters, and the batch-norm statistics the step updated.</summary>
+    /// <summary>After the backward pass: the gradients as float32 on the network's parameters, and the batch-norm
+    /// statistics the step updated.</summary>
     public void CopyGradientsToMaster()
     {
         // Setting .grad shares the tensor with libtorch: the scope frees only this side's handles.
@@ -122,14 +127,17 @@ internal sealed class MixedPrecisionReplica : IDisposable
             master.copy_(copy);
     }
 
-    private static (TMaster, TMaster)[] Pair<TMaster>(IEnumerable<(string name, TMaster item)> masters, IEnumerable<(string name, TMaster item)> copies, string what)
+    private static (TMaster, TMaster)[] Pair<TMaster>(IEnumerable<(string name, TMaster item)> masters,
+        IEnumerable<(string name, TMaster item)> copies, string what)
     {
         var copyByName = copies.ToDictionary(c => c.name, c => c.item, StringComparer.Ordinal);
         var pairs = masters.Select(m => copyByName.TryGetValue(m.name, out var copy)
             ? (m.item, copy)
-            : throw new InvalidOperationException($"The network's {what} '{m.name}' has no twin in a second instance of the same architecture: the architecture must create the same layers every time.")).ToArray();
+            : throw new InvalidOperationException($"The network's {what} '{m.name}' has no twin in a second instance "
+                + "of the same architecture: the architecture must create the same layers every time.")).ToArray();
         if (pairs.Length != copyByName.Count)
-            throw new InvalidOperationException($"A second instance of the architecture has {copyByName.Count} {what}s where the network has {pairs.Length}: the architecture must create the same layers every time.");
+            throw new InvalidOperationException($"A second instance of the architecture has {copyByName.Count} {what}s "
+                + $"where the network has {pairs.Length}: the architecture must create the same layers every time.");
         return pairs;
     }
 

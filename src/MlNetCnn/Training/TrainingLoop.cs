@@ -49,7 +49,8 @@ internal sealed class TrainingLoop : IDisposable
     private int _lastBatchCount;
 
     public TrainingLoop(nn.Module<Tensor, Tensor> model, InputStandardization standardization, CnnTrainerOptions options,
-        IChannel channel, Device device, int seed, string fingerprint, bool hasValidation, ImageAugmenter? augmenter, MixedPrecisionReplica? mixedPrecision)
+        IChannel channel, Device device, int seed, string fingerprint, bool hasValidation, ImageAugmenter? augmenter,
+        MixedPrecisionReplica? mixedPrecision)
     {
         _mixedPrecision = mixedPrecision;
         _augmenter = augmenter;
@@ -67,7 +68,8 @@ internal sealed class TrainingLoop : IDisposable
         _optimizer = _parameterGroups.CreateOptimizer(options);
         _watchedMetric = options.EarlyStopping?.Metric ?? (hasValidation ? TrainingMetric.ValidationLoss : TrainingMetric.TrainLoss);
         if (options.CheckpointDirectory is { } directory && TrainingCheckpoint.RemoveStaleTemporaryFiles(directory) is > 0 and var removed)
-            channel.Info(MessageSensitivity.None, $"CnnTrainer: removed {removed} temporary checkpoint files left by an interrupted run in {directory}.");
+            channel.Info(MessageSensitivity.None,
+                $"CnnTrainer: removed {removed} temporary checkpoint files left by an interrupted run in {directory}.");
     }
 
     public IReadOnlyList<EpochSummary> History => _state.History;
@@ -76,11 +78,14 @@ internal sealed class TrainingLoop : IDisposable
     public void Restore(TrainingCheckpoint checkpoint)
     {
         if (checkpoint.Fingerprint != _fingerprint)
-            throw new InvalidOperationException($"The checkpoint was written by a different run and cannot be resumed here.{Environment.NewLine}checkpoint: {checkpoint.Fingerprint}{Environment.NewLine}this run:   {_fingerprint}");
+            throw new InvalidOperationException("The checkpoint was written by a different run and cannot be resumed "
+                + $"here.{Environment.NewLine}checkpoint: {checkpoint.Fingerprint}{Environment.NewLine}this run:   "
+                + $"{_fingerprint}");
         checkpoint.CheckFits(_model, _optimizer, _options.Architecture.Name);
         // The plan sets the schedule's length and the epochs still to train: only a time limit makes one, within Epochs.
         if (checkpoint.State.PlannedEpochs > (_options.TimeLimit is null ? 0 : _options.Epochs))
-            throw checkpoint.Invalid($"its time limit planned {checkpoint.State.PlannedEpochs} epochs, but this run {(_options.TimeLimit is null ? "has no time limit" : $"trains at most {_options.Epochs}")}.");
+            throw checkpoint.Invalid($"its time limit planned {checkpoint.State.PlannedEpochs} epochs, but this run "
+                + $"{(_options.TimeLimit is null ? "has no time limit" : $"trains at most {_options.Epochs}")}.");
         ModuleWeights.Deserialize(_model, checkpoint.Weights);
         using (var stream = new BinaryReader(new MemoryStream(checkpoint.OptimizerState, writable: false)))
             _optimizer.load_state_dict(stream);
@@ -103,7 +108,8 @@ internal sealed class TrainingLoop : IDisposable
         _channel.Info(MessageSensitivity.None, $"CnnTrainer: resumed after epoch {restored.CompletedEpochs} (step {restored.Step}).");
     }
 
-    /// <summary>The epochs this run trains: all <see cref="CnnTrainerOptions.Epochs"/>, or as many as <see cref="CnnTrainerOptions.TimeLimit"/> planned.</summary>
+    /// <summary>The epochs this run trains: all <see cref="CnnTrainerOptions.Epochs"/>, or as many as
+    /// <see cref="CnnTrainerOptions.TimeLimit"/> planned.</summary>
     private int PlannedEpochs => _state.PlannedEpochs > 0 ? _state.PlannedEpochs : _options.Epochs;
 
     /// <summary>Trains the planned epochs; <paramref name="fitClock"/> started with <c>Fit</c>, which the time limit counts from.</summary>
@@ -116,7 +122,8 @@ internal sealed class TrainingLoop : IDisposable
         int epochsThisRun = 0;
         var budget = _options.TimeLimit is { } limit ? new EpochBudget(limit, () => fitClock.Elapsed, _options.Epochs) : null;
         // Created here, after Restore: the slow and fast weights agree at every epoch boundary.
-        _lookahead = _options.Lookahead is { } lookahead ? new LookaheadAveraging(_model, lookahead, _state.Step, (long)stepsPerEpoch * PlannedEpochs) : null;
+        _lookahead = _options.Lookahead is { } lookahead
+            ? new LookaheadAveraging(_model, lookahead, _state.Step, (long)stepsPerEpoch * PlannedEpochs) : null;
 
         for (int epoch = _state.CompletedEpochs + 1; epoch <= PlannedEpochs; epoch++)
         {
@@ -127,7 +134,8 @@ internal sealed class TrainingLoop : IDisposable
             EnsureUsable(epoch, batch);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             var (validationLoss, validationAccuracy) = validation is null ? ((double?)null, (double?)null) : Evaluate(validation, batch);
-            var summary = new EpochSummary(epoch, loss, accuracy, validationLoss, validationAccuracy, learningRate, clock.Elapsed, train.Count / trainSeconds);
+            var summary = new EpochSummary(epoch, loss, accuracy, validationLoss, validationAccuracy, learningRate,
+                clock.Elapsed, train.Count / trainSeconds);
             _state.History.Add(summary);
             _state.CompletedEpochs = epoch;
             epochsThisRun++;
@@ -143,7 +151,9 @@ internal sealed class TrainingLoop : IDisposable
             Report(epoch, stepsPerEpoch, stepsPerEpoch, loss, accuracy, learningRate, summary.ImagesPerSecond, total, epochsThisRun, summary);
             if (stop)
             {
-                _channel.Info(MessageSensitivity.None, $"CnnTrainer: early stopping after epoch {epoch}; the best epoch was {_state.BestEpoch} ({_watchedMetric} {_state.BestMetric:G5}).");
+                _channel.Info(MessageSensitivity.None,
+                    $"CnnTrainer: early stopping after epoch {epoch}; the best epoch was {_state.BestEpoch} "
+                    + $"({_watchedMetric} {_state.BestMetric:G5}).");
                 break;
             }
         }
@@ -168,7 +178,8 @@ internal sealed class TrainingLoop : IDisposable
     }
 
     // firstPlan: with a time limit and no plan yet, the budget and the validation images, to plan from the first steps' speed.
-    private (double Loss, double Accuracy, double LearningRate) TrainEpoch(ITrainingBatchSource train, BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun,
+    private (double Loss, double Accuracy, double LearningRate) TrainEpoch(ITrainingBatchSource train,
+        BatchTensors batch, int epoch, int stepsPerEpoch, Stopwatch total, int epochsThisRun,
         (EpochBudget Budget, int ValidationCount)? firstPlan)
     {
         // The first step warms libtorch's kernels up, so the speed is timed over the steps after it.
@@ -188,7 +199,8 @@ internal sealed class TrainingLoop : IDisposable
             _options.CancellationToken.ThrowIfCancellationRequested();
             int count = stream.Next();
             if (count == 0)
-                throw new InvalidOperationException($"The training data ended after {seen} of {train.Count} images in epoch {epoch}: it must return the same rows on every pass.");
+                throw new InvalidOperationException($"The training data ended after {seen} of {train.Count} images in "
+                    + $"epoch {epoch}: it must return the same rows on every pass.");
             _lastBatchCount = count;
             learningRate = CurrentLearningRate(stepsPerEpoch);
             int groupIndex = 0;
@@ -204,7 +216,8 @@ internal sealed class TrainingLoop : IDisposable
                 var input = _standardization.Apply(mixed?.Images ?? images).to(_device);
                 var logits = _mixedPrecision?.Forward(input) ?? _network.Forward(input);
                 var target = labels.to(_device);
-                var loss = mixed?.Loss(logits, target, _options.LabelSmoothing) ?? nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
+                var loss = mixed?.Loss(logits, target, _options.LabelSmoothing)
+                    ?? nn.functional.cross_entropy(logits, target, label_smoothing: _options.LabelSmoothing);
                 float lossValue = loss.item<float>();
                 // Stop before a non-finite or exploding loss reaches the weights: the model (and the last checkpoint)
                 // stay usable. This loss also checks the previous step's weights; the epoch's last step is checked in Run.
@@ -212,7 +225,8 @@ internal sealed class TrainingLoop : IDisposable
                 if (!float.IsFinite(lossValue))
                     throw Diverged($"the loss became {lossValue} at epoch {epoch}, batch {b + 1} of {stepsPerEpoch}");
                 if (lossValue > _lossLimit)
-                    throw Diverged($"the loss reached {lossValue:G3} at epoch {epoch}, batch {b + 1} of {stepsPerEpoch}, over {DivergedLossFactor:N0} times the loss of an untrained network");
+                    throw Diverged($"the loss reached {lossValue:G3} at epoch {epoch}, batch {b + 1} of "
+                        + $"{stepsPerEpoch}, over {DivergedLossFactor:N0} times the loss of an untrained network");
                 _optimizer.zero_grad();
                 loss.backward();
                 _mixedPrecision?.CopyGradientsToMaster();
@@ -234,7 +248,9 @@ internal sealed class TrainingLoop : IDisposable
                 {
                     double secondsPerStep = (clock.Elapsed - afterFirstStep).TotalSeconds / timedSteps;
                     // Scoring an image costs about a third of training on it, once per test-time view.
-                    double validationShare = plan.ValidationCount * TestTimeAugmenter.Views(_options.ValidationTestTimeAugmentation ?? _options.TestTimeAugmentation) / (3.0 * train.Count);
+                    double validationShare =
+                        plan.ValidationCount * TestTimeAugmenter.Views(_options.ValidationTestTimeAugmentation
+                            ?? _options.TestTimeAugmentation) / (3.0 * train.Count);
                     double epochSeconds = secondsPerStep * stepsPerEpoch * (1 + validationShare);
                     Replan(plan.Budget.Plan(epoch - 1 + (b + 1.0) / stepsPerEpoch, epochSeconds), plan.Budget, stepsPerEpoch, epochSeconds);
                 }
@@ -242,7 +258,8 @@ internal sealed class TrainingLoop : IDisposable
             if (_options.Progress != null && b + 1 < stepsPerEpoch && IsProgressDue(b, clock.Elapsed - lastReport))
             {
                 lastReport = clock.Elapsed;
-                Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, correct / seen, learningRate, seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
+                Report(epoch, b + 1, stepsPerEpoch, lossSum / seen, correct / seen, learningRate,
+                    seen / clock.Elapsed.TotalSeconds, total, epochsThisRun, null);
             }
         }
         if (stream.QueueReport is { } report)
@@ -265,7 +282,9 @@ internal sealed class TrainingLoop : IDisposable
     {
         var bad = ModuleWeights.NonFinite(_model);
         if (bad.Count > 0)
-            throw Diverged($"the last step of epoch {epoch} left NaN or infinite values in {string.Join(", ", bad.Take(3))}{(bad.Count > 3 ? $" and {bad.Count - 3} more" : "")}; no checkpoint of it was written");
+            throw Diverged($"the last step of epoch {epoch} left NaN or infinite values in "
+                + $"{string.Join(", ", bad.Take(3))}{(bad.Count > 3 ? $" and {bad.Count - 3} more" : "")}; no "
+                + "checkpoint of it was written");
         _model.eval();
         try
         {
@@ -275,7 +294,8 @@ internal sealed class TrainingLoop : IDisposable
             // first images of the epoch's last batch, still in the batch tensor (streamed data is not read again).
             var (images, _) = batch.Take(Math.Min(_lastBatchCount, UsabilityCheckImages));
             if (!_network.Forward(_standardization.Apply(images).to(_device)).isfinite().all().item<bool>())
-                throw Diverged($"after epoch {epoch} the network's outputs are NaN or infinite (its weights are finite but far too large); no checkpoint of it was written");
+                throw Diverged($"after epoch {epoch} the network's outputs are NaN or infinite (its weights are finite "
+                    + "but far too large); no checkpoint of it was written");
         }
         finally
         {
@@ -306,7 +326,9 @@ internal sealed class TrainingLoop : IDisposable
         {
             _state.PlateauScale *= plateau.Factor;
             _state.PlateauBadEpochs = 0;
-            _channel.Info(MessageSensitivity.None, $"CnnTrainer: plateau, learning rate now {Math.Max(_options.LearningRate * _state.PlateauScale, plateau.MinimumLearningRate):G3}.");
+            _channel.Info(MessageSensitivity.None,
+                "CnnTrainer: plateau, learning rate now "
+                + $"{Math.Max(_options.LearningRate * _state.PlateauScale, plateau.MinimumLearningRate):G3}.");
         }
     }
 
@@ -367,14 +389,16 @@ internal sealed class TrainingLoop : IDisposable
             ? (batchIndex + 1) % _options.ProgressInterval == 0
             : batchIndex == 0 || sinceLastReport >= CnnTrainerOptions.AutomaticProgressPeriod;
 
-    private void Report(int epoch, int batch, int batches, double loss, double accuracy, double learningRate, double imagesPerSecond, Stopwatch total, int epochsThisRun, EpochSummary? summary)
+    private void Report(int epoch, int batch, int batches, double loss, double accuracy, double learningRate,
+        double imagesPerSecond, Stopwatch total, int epochsThisRun, EpochSummary? summary)
     {
         if (_options.Progress is null)
             return;
         double epochsDone = epochsThisRun + (summary is null ? (double)batch / batches : 0);
         double remainingEpochs = PlannedEpochs - (epoch - 1) - (double)batch / batches;
         var remaining = epochsDone > 0 ? TimeSpan.FromSeconds(total.Elapsed.TotalSeconds / epochsDone * remainingEpochs) : TimeSpan.Zero;
-        _options.Progress.Report(new TrainingProgress(epoch, PlannedEpochs, batch, batches, loss, accuracy, learningRate, imagesPerSecond, remaining, summary));
+        _options.Progress.Report(new TrainingProgress(epoch, PlannedEpochs, batch, batches, loss, accuracy,
+            learningRate, imagesPerSecond, remaining, summary));
     }
 
     private (double? Loss, double? Accuracy) Evaluate(ITrainingBatchSource data, BatchTensors batch)
@@ -388,7 +412,9 @@ internal sealed class TrainingLoop : IDisposable
         {
             using var scope = NewDisposeScope();
             var (images, labels) = batch.Take(count);
-            var logProbabilities = TestTimeAugmenter.LogProbabilities(_network, _standardization.Apply(images).to(_device), _options.ValidationTestTimeAugmentation ?? _options.TestTimeAugmentation);
+            var logProbabilities = TestTimeAugmenter.LogProbabilities(_network,
+                _standardization.Apply(images).to(_device),
+                _options.ValidationTestTimeAugmentation ?? _options.TestTimeAugmentation);
             var target = labels.to(_device);
             lossSum += nn.functional.nll_loss(logProbabilities, target, reduction: nn.Reduction.Sum).item<float>();
             correct += logProbabilities.argmax(1).eq(target).sum().item<long>();

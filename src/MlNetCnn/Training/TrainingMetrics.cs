@@ -15,7 +15,8 @@ internal static class TrainingMetrics
         _ => epoch.TrainAccuracy,
     };
 
-    /// <summary>True when <paramref name="value"/> beats <paramref name="best"/> by more than <paramref name="minDelta"/> (any value beats NaN).</summary>
+    /// <summary>True when <paramref name="value"/> beats <paramref name="best"/> by more than
+    /// <paramref name="minDelta"/> (any value beats NaN).</summary>
     public static bool Improves(TrainingMetric metric, double value, double best, double minDelta)
         => double.IsNaN(best) || (HigherIsBetter(metric) ? value > best + minDelta : value < best - minDelta);
 }

@@ -61,7 +61,9 @@ internal sealed class TrainingState
         if (state.CompletedEpochs < 0 || state.Step < 0 || state.History.Count != state.CompletedEpochs
             || state.BestEpoch < 0 || state.BestEpoch > state.CompletedEpochs || state.PlateauBadEpochs < 0 || state.EpochsWithoutImprovement < 0
             || !(state.PlateauScale > 0 && state.PlateauScale <= 1) || (state.PlannedEpochs != 0 && state.PlannedEpochs < state.CompletedEpochs))
-            throw new InvalidDataException($"the training state is inconsistent (epochs {state.CompletedEpochs}, step {state.Step}, history {state.History.Count}, best epoch {state.BestEpoch}, plateau scale {state.PlateauScale}, planned epochs {state.PlannedEpochs}).");
+            throw new InvalidDataException($"the training state is inconsistent (epochs {state.CompletedEpochs}, step "
+                + $"{state.Step}, history {state.History.Count}, best epoch {state.BestEpoch}, plateau scale "
+                + $"{state.PlateauScale}, planned epochs {state.PlannedEpochs}).");
         return state;
     }
 }

@@ -42,7 +42,8 @@ internal sealed class ImageChunkReader : IDisposable
     /// <param name="capacity">Chunks decoded ahead of the consumer at most.</param>
     /// <param name="role">"training" or "validation", for messages.</param>
     /// <param name="cancellation">Stops the threads and the consumer.</param>
-    public ImageChunkReader(IReadOnlyList<Assignment> assignments, int columnIndex, ImageShape shape, int[] chunkRows, int capacity, string role, CancellationToken cancellation)
+    public ImageChunkReader(IReadOnlyList<Assignment> assignments, int columnIndex, ImageShape shape, int[] chunkRows,
+        int capacity, string role, CancellationToken cancellation)
     {
         _columnIndex = columnIndex;
         _size = shape.Size;
@@ -151,12 +152,15 @@ internal sealed class ImageChunkReader : IDisposable
                     }
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
-                        throw new InvalidDataException($"Could not read the image of row {assignment.SourceRows[k]} of the {_role} data{Describe(assignment.View, target)}: {e.Message}", e);
+                        throw new InvalidDataException($"Could not read the image of row {assignment.SourceRows[k]} of "
+                            + $"the {_role} data{Describe(assignment.View, target)}: {e.Message}", e);
                     }
                     if (!found)
-                        throw new InvalidOperationException($"The {_role} data ended before row {assignment.SourceRows[k]}: it must return the same rows on every pass.");
+                        throw new InvalidOperationException($"The {_role} data ended before row "
+                            + $"{assignment.SourceRows[k]}: it must return the same rows on every pass.");
                     if (buffer.Length != _size)
-                        throw new InvalidOperationException($"Row {assignment.SourceRows[k]} of the {_role} data: column '{column.Name}' holds {buffer.Length} values, expected {_size}.");
+                        throw new InvalidOperationException($"Row {assignment.SourceRows[k]} of the {_role} data: "
+                            + $"column '{column.Name}' holds {buffer.Length} values, expected {_size}.");
                     buffer.CopyTo(slot.AsSpan(i * _size, _size));
                 }
                 lock (_gate)

@@ -57,7 +57,8 @@ internal sealed class LabeledRows
             }
         }
         if (positions.Count == 0)
-            throw new InvalidOperationException($"The {role} data has no rows with a label{(skipped > 0 ? $" ({skipped} rows had a missing label)" : "")}.");
+            throw new InvalidOperationException($"The {role} data has no rows with a "
+                + $"label{(skipped > 0 ? $" ({skipped} rows had a missing label)" : "")}.");
         return new LabeledRows(positions.ToArray(), labels.ToArray(), skipped, rows);
     }
 

@@ -32,7 +32,8 @@ internal sealed class StreamingImages : ITrainingBatchSource
     /// <param name="selectRows">Builds <paramref name="data"/> over chosen rows in a chosen order; null when it can only be read in order.</param>
     /// <param name="threads">Decoding threads.</param>
     /// <param name="role">"training" or "validation", for messages.</param>
-    public StreamingImages(IDataView data, DataViewSchema.Column image, ImageShape shape, LabeledRows rows, Func<int[], IDataView>? selectRows, int threads, string role)
+    public StreamingImages(IDataView data, DataViewSchema.Column image, ImageShape shape, LabeledRows rows,
+        Func<int[], IDataView>? selectRows, int threads, string role)
     {
         _data = data;
         _columnIndex = image.Index;
@@ -52,7 +53,8 @@ internal sealed class StreamingImages : ITrainingBatchSource
     public int ShuffleBufferImages => (int)Math.Clamp(ShuffleBufferBytes / ((long)_shape.Size * sizeof(float)), 1, Count);
 
     public string Description => $"streamed: decoded on {_threads} background thread{(_threads == 1 ? "" : "s")} every epoch, " +
-        (ShufflesFully ? "fully reshuffled (the data is readable by position)" : $"shuffled through a buffer of {ShuffleBufferImages} images (the data can only be read in order)");
+        (ShufflesFully ? "fully reshuffled (the data is readable by position)"
+            : $"shuffled through a buffer of {ShuffleBufferImages} images (the data can only be read in order)");
 
     public IBatchStream Read(Random? shuffle, BatchTensors batch, CancellationToken cancellation)
     {
@@ -89,7 +91,8 @@ internal sealed class StreamingImages : ITrainingBatchSource
     public void Dispose() => _shuffleBuffer = null;
 
     private static string Report(ImageChunkReader reader)
-        => $"the batch queue was empty at {reader.EmptyTakes} of {reader.LaterTakes} batches after the first; {reader.Waited.TotalSeconds:F1} s spent waiting for decoded images";
+        => $"the batch queue was empty at {reader.EmptyTakes} of {reader.LaterTakes} batches after the first; "
+        + $"{reader.Waited.TotalSeconds:F1} s spent waiting for decoded images";
 
     /// <summary>Chunks are batches: each one is copied into the batch tensors as it comes.</summary>
     private sealed class InOrderStream(ImageChunkReader reader, int[] sequence, int[] labels, BatchTensors batch) : IBatchStream
@@ -123,7 +126,8 @@ internal sealed class StreamingImages : ITrainingBatchSource
     /// Rows read in order pass through a buffer: each batch row is a seeded random pick from the buffer, whose slot is
     /// refilled by the next row read. The picks depend only on the draws, so the same seed gives the same batches.
     /// </summary>
-    private sealed class ShuffleBufferStream(ImageChunkReader reader, float[] buffer, int capacity, int[] labels, Random random, BatchTensors batch) : IBatchStream
+    private sealed class ShuffleBufferStream(ImageChunkReader reader, float[] buffer, int capacity, int[] labels,
+        Random random, BatchTensors batch) : IBatchStream
     {
         private readonly int[] _bufferLabels = new int[capacity];
         private readonly int[] _bufferRows = new int[capacity];

@@ -52,9 +52,11 @@ internal sealed class TrainingData : IDisposable
         else
         {
             var selectRows = MlNetInternals.RowSelector(environment, training.Data);
-            train = new StreamingImages(training.Data, training.Image, shape, rows.Subset(trainRows), selectRows, StreamingThreads(options), "training");
+            train = new StreamingImages(training.Data, training.Image, shape, rows.Subset(trainRows), selectRows,
+                StreamingThreads(options), "training");
             if (heldOut != null)
-                validationSource = new StreamingImages(training.Data, training.Image, shape, rows.Subset(heldOut), null, StreamingThreads(options), "validation");
+                validationSource = new StreamingImages(training.Data, training.Image, shape, rows.Subset(heldOut), null,
+                    StreamingThreads(options), "validation");
         }
         channel.Info(MessageSensitivity.None, $"CnnTrainer: training images {train.Description}{why}.");
 
@@ -83,7 +85,8 @@ internal sealed class TrainingData : IDisposable
                 why = " (DataCaching.Streaming)";
                 return null;
             case DataCaching.Auto when leastBytes > budget:
-                why = $" (DataCaching.Auto: {rows.Count} images of {shape} take at least {Megabytes(leastBytes)}, more than the {Megabytes(budget)} left of the memory budget)";
+                why = $" (DataCaching.Auto: {rows.Count} images of {shape} take at least {Megabytes(leastBytes)}, more "
+                + $"than the {Megabytes(budget)} left of the memory budget)";
                 return null;
         }
         bool forced = options.DataCaching == DataCaching.InMemory;
@@ -99,14 +102,17 @@ internal sealed class TrainingData : IDisposable
                 {
                     if (!store.TryAdd(batch.Pixels.Slice(i * shape.Size, shape.Size)))
                     {
-                        why = $" (DataCaching.Auto: {rows.Count} images of {shape} as 4-byte floats (a channel holds more than 256 distinct values) take {Megabytes(leastBytes * sizeof(float))}, more than the {Megabytes(budget)} left of the memory budget)";
+                        why = $" (DataCaching.Auto: {rows.Count} images of {shape} as 4-byte floats (a channel holds "
+                            + $"more than 256 distinct values) take {Megabytes(leastBytes * sizeof(float))}, more than "
+                            + $"the {Megabytes(budget)} left of the memory budget)";
                         return null;
                     }
                 }
             }
         }
         budget -= store.Bytes;
-        why = forced ? $" ({Megabytes(store.Bytes)}, DataCaching.InMemory)" : $" ({Megabytes(store.Bytes)} of the {Megabytes(budget + store.Bytes)} memory budget)";
+        why = forced ? $" ({Megabytes(store.Bytes)}, DataCaching.InMemory)"
+            : $" ({Megabytes(store.Bytes)} of the {Megabytes(budget + store.Bytes)} memory budget)";
         return store;
     }
 

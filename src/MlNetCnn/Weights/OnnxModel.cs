@@ -145,14 +145,18 @@ internal sealed class OnnxModel
         if (raw is { } bytes)
         {
             if (bytes.Remaining != count * 4)
-                throw SafeTensorsFile.Invalid(path, $"initializer '{name}' of shape [{string.Join(", ", shape)}] needs {count * 4} bytes but holds {bytes.Remaining}");
+                throw SafeTensorsFile.Invalid(path,
+                    $"initializer '{name}' of shape [{string.Join(", ", shape)}] needs {count * 4} bytes but holds "
+                    + $"{bytes.Remaining}");
             values = new float[count];
             bytes.CopyTo(values);
         }
         else
         {
             if (floats.Count != count)
-                throw SafeTensorsFile.Invalid(path, $"initializer '{name}' of shape [{string.Join(", ", shape)}] needs {count} values but holds {floats.Count}");
+                throw SafeTensorsFile.Invalid(path,
+                    $"initializer '{name}' of shape [{string.Join(", ", shape)}] needs {count} values but holds "
+                    + $"{floats.Count}");
             values = floats.ToArray();
         }
         return new Initializer(name, shape, values, IsFloat: true);

@@ -106,9 +106,12 @@ internal static class OnnxWeights
             foreach (var t in result.Values)
                 t.Dispose();
             throw new ArgumentException(
-                $"The ONNX graph in '{source}' is not an architecture that fits {module.GetName()}: {unusedGraph.Count} of its weighted layers have no counterpart " +
-                $"(first: {string.Join("; ", unusedGraph.Take(3).Select(u => u.Describe()))}), and the network's {string.Join("; ", unmatchedModule.Take(3).Select(u => u.Describe()))} found none. " +
-                "Use the matching CnnArchitecture (same layers, same order), e.g. CnnArchitecture.ResNet(2, 2, 2, 3) for ML.NET's ResNet-18.", nameof(module));
+                $"The ONNX graph in '{source}' is not an architecture that fits {module.GetName()}: " +
+                $"{unusedGraph.Count} of its weighted layers have no counterpart " +
+                $"(first: {string.Join("; ", unusedGraph.Take(3).Select(u => u.Describe()))}), and the network's " +
+                $"{string.Join("; ", unmatchedModule.Take(3).Select(u => u.Describe()))} found none. " +
+                "Use the matching CnnArchitecture (same layers, same order), e.g. CnnArchitecture.ResNet(2, 2, 2, 3) " +
+                "for ML.NET's ResNet-18.", nameof(module));
         }
         return result;
     }
@@ -302,7 +305,8 @@ internal static class OnnxWeights
                     break;
                 case BatchNorm2d norm when previous is { Kind: Kind.Convolution, HasBatchNorm: false } && previous.Shape[0] == norm.weight!.shape[0]:
                     // The unit's label becomes "<convolution>|<batch norm>": both prefixes, for the keys.
-                    units[^1] = new Unit(Kind.Convolution, previous.Label + "|" + name, previous.Shape) { HasBatchNorm = true, HasBias = previous.HasBias };
+                    units[^1] = new Unit(Kind.Convolution, previous.Label + "|" + name,
+                        previous.Shape) { HasBatchNorm = true, HasBias = previous.HasBias };
                     previous = null;
                     break;
                 case BatchNorm2d norm:

@@ -74,7 +74,13 @@ internal sealed class PickleReader(byte[] data, string path, Func<PickleGlobal, 
                     break;
                 }
                 case (byte)'c': _stack.Add(new PickleGlobal(Line(), Line())); break; // GLOBAL
-                case 0x93: { var name = Pop() as string; var module = Pop() as string; _stack.Add(new PickleGlobal(module ?? "", name ?? "")); break; } // STACK_GLOBAL
+                case 0x93: // STACK_GLOBAL
+                {
+                    var name = Pop() as string;
+                    var module = Pop() as string;
+                    _stack.Add(new PickleGlobal(module ?? "", name ?? ""));
+                    break;
+                }
                 case (byte)'Q': _stack.Add(persistentLoad(Pop())); break; // BINPERSID
                 case (byte)'R': // REDUCE
                 case 0x81: // NEWOBJ
@@ -85,7 +91,9 @@ internal sealed class PickleReader(byte[] data, string path, Func<PickleGlobal, 
                 }
                 case (byte)'b': Pop(); break; // BUILD: a state dict's _metadata (layer versions), not needed
                 default:
-                    throw SafeTensorsFile.Invalid(path, $"its pickle uses opcode 0x{op:X2} at byte {_position - 1}, which a PyTorch state_dict does not contain");
+                    throw SafeTensorsFile.Invalid(path,
+                        $"its pickle uses opcode 0x{op:X2} at byte {_position - 1}, which a PyTorch state_dict does "
+                        + "not contain");
             }
         }
     }
@@ -125,9 +133,12 @@ internal sealed class PickleReader(byte[] data, string path, Func<PickleGlobal, 
         return items;
     }
 
-    private object? Memo(long key) => _memo.TryGetValue(key, out var value) ? value : throw SafeTensorsFile.Invalid(path, $"its pickle refers to memo {key}, never stored");
+    private object? Memo(long key) => _memo.TryGetValue(key, out var value) ? value
+        : throw SafeTensorsFile.Invalid(path, $"its pickle refers to memo {key}, never stored");
 
-    private T As<T>(object? value, string what) => value is T t ? t : throw SafeTensorsFile.Invalid(path, $"its pickle has {value?.GetType().Name ?? "None"} where {what} expects {typeof(T).Name}");
+    private T As<T>(object? value, string what) => value is T t ? t
+        : throw SafeTensorsFile.Invalid(path,
+            $"its pickle has {value?.GetType().Name ?? "None"} where {what} expects {typeof(T).Name}");
 
     private byte U8() => Bytes(1)[0];
 

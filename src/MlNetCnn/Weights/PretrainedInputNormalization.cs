@@ -33,7 +33,8 @@ public sealed class PretrainedInputNormalization
     public int Channels => _std.Length;
 
     /// <summary>torchvision's ImageNet normalization: mean (0.485, 0.456, 0.406), standard deviation (0.229, 0.224, 0.225).</summary>
-    public static PretrainedInputNormalization ImageNet { get; } = PerChannel([0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f], "ImageNet mean/std (torchvision)");
+    public static PretrainedInputNormalization ImageNet { get; } = PerChannel([0.485f, 0.456f, 0.406f],
+        [0.229f, 0.224f, 0.225f], "ImageNet mean/std (torchvision)");
 
     /// <summary>A per-channel normalization on the 0–1 pixel scale.</summary>
     /// <param name="mean">One finite mean per channel.</param>
@@ -48,7 +49,8 @@ public sealed class PretrainedInputNormalization
         if (mean.Length == 0 || mean.Length != standardDeviation.Length)
             throw new ArgumentException("Give one mean and one positive standard deviation per channel.");
         Check(mean, standardDeviation);
-        return new(description ?? $"mean ({string.Join(", ", mean)}), std ({string.Join(", ", standardDeviation)})", mean.ToArray(), standardDeviation.ToArray(), 1, 1);
+        return new(description ?? $"mean ({string.Join(", ", mean)}), std ({string.Join(", ", standardDeviation)})",
+            mean.ToArray(), standardDeviation.ToArray(), 1, 1);
     }
 
     /// <summary>A per-pixel mean image (C×H×W, 0–1 scale, RGB) and a per-channel standard deviation.</summary>
@@ -95,7 +97,9 @@ public sealed class PretrainedInputNormalization
         {
             // Grayscale input into a colour network: the channels' average (the first convolution sees the same image thrice).
             int plane = mean.Length / channels;
-            mean = Enumerable.Range(0, plane).Select(i => Enumerable.Range(0, channels).Average(c => mean[c * plane + i])).Select(v => (float)v).ToArray();
+            mean = Enumerable.Range(0, plane)
+                .Select(i => Enumerable.Range(0, channels).Average(c => mean[c * plane + i])).Select(v => (float)v)
+                .ToArray();
             std = [std.Average()];
         }
         return new InputStandardization(mean, std, shape);

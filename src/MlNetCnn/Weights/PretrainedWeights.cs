@@ -59,7 +59,9 @@ public sealed class PretrainedWeights : IDisposable
             ".pt" or ".pth" or ".bin" => FromTensors(path, PyTorchStateDictFile.Read(path)),
             ".safetensors" => FromTensors(path, SafeTensorsFile.Read(path)),
             ".onnx" => FromOnnx(path, reverseInputChannels: false),
-            string other => throw new NotSupportedException($"'{path}': weights files ending in '{other}' are not read; use .pt/.pth (PyTorch state_dict), .safetensors or .onnx."),
+            string other =>
+                throw new NotSupportedException($"'{path}': weights files ending in '{other}' are not read; use "
+                    + ".pt/.pth (PyTorch state_dict), .safetensors or .onnx."),
         };
     }
 
@@ -138,13 +140,16 @@ public sealed class PretrainedWeights : IDisposable
     {
         string folder = modelsFolder ?? FindMlNetModels()
             ?? throw new FileNotFoundException(
-                $"ML.NET's pretrained ResNet-18 was not found: add the NuGet package {MlNetResNet18Package} {MlNetResNet18PackageVersion} to the app " +
-                $"(it copies DnnImageModels/ResNet18Onnx/ResNet18.onnx to the output), or pass its DnnImageModels folder. Looked in '{Path.Combine(AppContext.BaseDirectory, "DnnImageModels")}' and the NuGet cache.");
+                $"ML.NET's pretrained ResNet-18 was not found: add the NuGet package {MlNetResNet18Package} " +
+                $"{MlNetResNet18PackageVersion} to the app " +
+                "(it copies DnnImageModels/ResNet18Onnx/ResNet18.onnx to the output), or pass its DnnImageModels " +
+                $"folder. Looked in '{Path.Combine(AppContext.BaseDirectory, "DnnImageModels")}' and the NuGet cache.");
         string model = Path.Combine(folder, "ResNet18Onnx", "ResNet18.onnx");
         string preprocess = Path.Combine(folder, "ResNetPrepOnnx", "ResNetPreprocess.onnx");
         foreach (string file in new[] { model, preprocess })
             if (!File.Exists(file))
-                throw new FileNotFoundException($"'{file}' is missing; the package {MlNetResNet18Package} {MlNetResNet18PackageVersion} ships it.", file);
+                throw new FileNotFoundException($"'{file}' is missing; the package {MlNetResNet18Package} "
+                    + $"{MlNetResNet18PackageVersion} ships it.", file);
         Platform.TorchRuntime.EnsureInitialized();
         var weights = FromOnnx(model, reverseInputChannels: true);
         weights.InputNormalization = MlNetMeanImage(preprocess);
@@ -257,7 +262,8 @@ public sealed class PretrainedWeights : IDisposable
                 throw new ArgumentException(
                     $"The weights in '{Source}' do not fit {module.GetName()} ({count} differences; strict loading copies nothing then):{separator}" +
                     string.Join(separator, First(mismatches, mismatches.Count, "shape mismatch ")
-                        .Concat(First(missing, missing.Count, "missing from the file: ")).Concat(First(unexpected, unexpected.Count, "not in the network: "))), nameof(module));
+                        .Concat(First(missing, missing.Count, "missing from the file: "))
+                        .Concat(First(unexpected, unexpected.Count, "not in the network: "))), nameof(module));
         }
         else if (mismatches.Count > 0)
             throw new ArgumentException(

@@ -29,14 +29,16 @@ public sealed class PretrainedWeightsReport
     /// <summary>The network's weights and buffers the file does not have; they keep the architecture's initialization.</summary>
     public IReadOnlyList<string> Missing { get; }
 
-    /// <summary>The classifier head (e.g. <c>fc</c>) that starts fresh because the file's class count differs or it has no head; null when the file's head was loaded.</summary>
+    /// <summary>The classifier head (e.g. <c>fc</c>) that starts fresh because the file's class count differs or it has
+    /// no head; null when the file's head was loaded.</summary>
     public string? ReplacedHead { get; }
 
     /// <summary>A one-line summary followed by the skipped and missing keys.</summary>
     public override string ToString()
     {
         var text = new System.Text.StringBuilder(
-            $"{Source}: loaded {Loaded.Count} tensors, skipped {Skipped.Count}, missing {Missing.Count}{(ReplacedHead is null ? "" : $"; classifier head '{ReplacedHead}' starts fresh")}.");
+            $"{Source}: loaded {Loaded.Count} tensors, skipped {Skipped.Count}, missing "
+            + $"{Missing.Count}{(ReplacedHead is null ? "" : $"; classifier head '{ReplacedHead}' starts fresh")}.");
         foreach (var (key, reason) in Skipped)
             text.Append(Environment.NewLine).Append("  skipped ").Append(key).Append(": ").Append(reason);
         foreach (string key in Missing)

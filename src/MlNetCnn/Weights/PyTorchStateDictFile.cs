@@ -32,7 +32,9 @@ internal static class PyTorchStateDictFile
         using var file = RegularFile.OpenRead(path, problem => SafeTensorsFile.Invalid(path, problem));
         Span<byte> signature = stackalloc byte[4];
         if (file.Length < 4 || file.Read(signature) != 4 || signature[0] != 'P' || signature[1] != 'K')
-            throw SafeTensorsFile.Invalid(path, "it is not a zip archive; only the format of torch.save since PyTorch 1.6 is read (re-save it with a current PyTorch)");
+            throw SafeTensorsFile.Invalid(path,
+                "it is not a zip archive; only the format of torch.save since PyTorch 1.6 is read (re-save it with a "
+                + "current PyTorch)");
         file.Position = 0;
         using var archive = CheckedZipArchive.Open(path, file);
         var pickleEntry = archive.Entries.FirstOrDefault(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal)
@@ -163,14 +165,17 @@ internal static class PyTorchStateDictFile
                 return new PickleDict();
             case "torch._utils._rebuild_tensor_v2":
             case "torch._utils._rebuild_tensor":
-                if (args.Length < 4 || args[0] is not Storage storage || args[1] is not long offset || args[2] is not object?[] shape || args[3] is not object?[] stride
+                if (args.Length < 4 || args[0] is not Storage storage || args[1] is not long offset
+                    || args[2] is not object?[] shape || args[3] is not object?[] stride
                     || shape.Length != stride.Length || shape.Any(d => d is not long) || stride.Any(d => d is not long))
                     throw SafeTensorsFile.Invalid(path, "a tensor in it has malformed metadata");
                 return new TensorReference(storage, offset, shape.Cast<long>().ToArray(), stride.Cast<long>().ToArray());
             case "torch._utils._rebuild_parameter":
                 return args.Length > 0 ? args[0] : null;
             default:
-                throw SafeTensorsFile.Invalid(path, $"it pickles {callable}, which is not part of a state_dict; save the weights with torch.save(model.state_dict(), path)");
+                throw SafeTensorsFile.Invalid(path,
+                    $"it pickles {callable}, which is not part of a state_dict; save the weights with "
+                    + "torch.save(model.state_dict(), path)");
         }
     }
 
@@ -182,7 +187,8 @@ internal static class PyTorchStateDictFile
     private static Storage Persistent(
         string path, CheckedZipArchive archive, string prefix, Dictionary<string, Storage> storages, object? id)
     {
-        if (id is not object?[] { Length: >= 5 } tuple || tuple[0] is not "storage" || tuple[1] is not PickleGlobal type || tuple[2] is not string key || tuple[4] is not long count || count < 0)
+        if (id is not object?[] { Length: >= 5 } tuple || tuple[0] is not "storage" || tuple[1] is not PickleGlobal type
+            || tuple[2] is not string key || tuple[4] is not long count || count < 0)
             throw SafeTensorsFile.Invalid(path, "a storage reference in its pickle is malformed");
         var scalarType = type.Name switch
         {
@@ -209,7 +215,9 @@ internal static class PyTorchStateDictFile
             ?? throw SafeTensorsFile.Invalid(path, $"its storage '{key}' has no entry data/{key}");
         long bytes = SafeTensorsFile.TensorBytes(path, key, [count], scalarType);
         if (entry.Length != bytes)
-            throw SafeTensorsFile.Invalid(path, $"its storage '{key}' should hold {count} {type.Name} elements ({bytes} bytes) but the entry has {entry.Length}");
+            throw SafeTensorsFile.Invalid(path,
+                $"its storage '{key}' should hold {count} {type.Name} elements ({bytes} bytes) but the entry has "
+                + $"{entry.Length}");
         var storage = new Storage(scalarType, key, count);
         storages.Add(key, storage);
         return storage;

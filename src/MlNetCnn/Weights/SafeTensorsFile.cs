@@ -45,16 +45,23 @@ internal static class SafeTensorsFile
                     throw Invalid(path, $"its header names tensor '{property.Name}' twice");
                 var value = property.Value;
                 string dtype = value.GetProperty("dtype").GetString() ?? "";
-                var type = TypeOf(dtype) ?? throw Invalid(path, $"tensor '{property.Name}' has dtype '{dtype}'; supported: F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL");
+                var type = TypeOf(dtype)
+                    ?? throw Invalid(path,
+                        $"tensor '{property.Name}' has dtype '{dtype}'; supported: F32, F64, F16, BF16, I64, I32, I16, "
+                        + "I8, U8, BOOL");
                 var shapeElement = value.GetProperty("shape");
                 CheckRank(path, property.Name, shapeElement.GetArrayLength());
                 long[] shape = shapeElement.EnumerateArray().Select(d => d.GetInt64()).ToArray();
                 long[] offsets = value.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
                 if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
-                    throw Invalid(path, $"tensor '{property.Name}' has data_offsets [{string.Join(", ", offsets)}] outside the {dataLength} data bytes");
+                    throw Invalid(path,
+                        $"tensor '{property.Name}' has data_offsets [{string.Join(", ", offsets)}] outside the "
+                        + $"{dataLength} data bytes");
                 long expected = TensorBytes(path, property.Name, shape, type);
                 if (offsets[1] - offsets[0] != expected)
-                    throw Invalid(path, $"tensor '{property.Name}' of shape [{string.Join(", ", shape)}] ({dtype}) needs {expected} bytes but its data_offsets span {offsets[1] - offsets[0]}");
+                    throw Invalid(path,
+                        $"tensor '{property.Name}' of shape [{string.Join(", ", shape)}] ({dtype}) needs {expected} "
+                        + $"bytes but its data_offsets span {offsets[1] - offsets[0]}");
                 entries.Add(new(property.Name, type, shape, offsets[0], offsets[1]));
             }
         }
