@@ -34,7 +34,10 @@ var chainTypes = model is TransformerChain<ITransformer> chain ? string.Join(","
 var scored = model.Transform(ml.Data.LoadFromEnumerable(rows));
 var output = new List<string> { "chain " + chainTypes };
 foreach (var prediction in ml.Data.CreateEnumerable<ProbeOutput>(scored, reuseRowObject: false))
-    output.Add(prediction.PredictedLabel + " " + string.Join(" ", prediction.Score.Select(s => BitConverter.SingleToInt32Bits(s).ToString("x8", CultureInfo.InvariantCulture))));
+    output.Add(prediction.PredictedLabel + " "
+        + string.Join(" ",
+            prediction.Score.Select(s => BitConverter.SingleToInt32Bits(s)
+                .ToString("x8", CultureInfo.InvariantCulture))));
 
 var engine = ml.Model.CreatePredictionEngine<ProbeInput, ProbeOutput>(model);
 output.Add("engine " + engine.Predict(rows[0]).PredictedLabel);

@@ -69,7 +69,8 @@ public sealed class ArchitectureTests
         using var module = CnnArchitecture.ResNet50.CreateModule(3, 224, 224, 1000);
         var keys = module.state_dict().Keys.ToHashSet();
         Assert.Equal(320, keys.Count);
-        Assert.Superset(new HashSet<string> { "layer1.0.conv3.weight", "layer1.0.bn3.running_var", "layer1.0.downsample.0.weight", "layer4.2.bn3.weight" }, keys);
+        Assert.Superset(new HashSet<string> { "layer1.0.conv3.weight", "layer1.0.bn3.running_var",
+            "layer1.0.downsample.0.weight", "layer4.2.bn3.weight" }, keys);
     }
 
     [Fact]
@@ -80,7 +81,8 @@ public sealed class ArchitectureTests
         Assert.Equal(13 * 2 + 13 * 5 + 3 * 2, keys.Count);
         Assert.Superset(new HashSet<string>
         {
-            "features.0.weight", "features.0.bias", "features.1.running_var", "features.41.weight", "classifier.0.weight", "classifier.3.bias", "classifier.6.weight",
+            "features.0.weight", "features.0.bias", "features.1.running_var", "features.41.weight",
+                "classifier.0.weight", "classifier.3.bias", "classifier.6.weight",
         }, keys);
     }
 
@@ -120,9 +122,11 @@ public sealed class ArchitectureTests
         Assert.Contains("net.7.4.weight", nin.state_dict().Keys);
         Assert.DoesNotContain(nin.parameters(), p => p.shape.Length == 2); // no fully connected layer
         using var cnn = CnnArchitecture.CnnNFeature().CreateModule(1, 28, 28, 10);
-        Assert.Equal(["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"], cnn.state_dict().Keys.Order());
+        Assert.Equal(["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc1.bias", "fc1.weight", "fc2.bias",
+            "fc2.weight"], cnn.state_dict().Keys.Order());
         using var mlp = CnnArchitecture.Mlp().CreateModule(1, 28, 28, 10);
-        Assert.Equal(["network.0.bias", "network.0.weight", "network.2.bias", "network.2.weight", "network.4.bias", "network.4.weight"], mlp.state_dict().Keys.Order());
+        Assert.Equal(["network.0.bias", "network.0.weight", "network.2.bias", "network.2.weight", "network.4.bias",
+            "network.4.weight"], mlp.state_dict().Keys.Order());
     }
 
     public static TheoryData<string, int, int> ForwardCases()
@@ -257,7 +261,8 @@ public sealed class ArchitectureTests
         var names = CnnArchitecture.All.Select(a => a.Name).ToHashSet();
         Assert.Superset(new HashSet<string>
         {
-            "LeNet5", "TwoConvThreeFc", "AlexNet", "AlexNetSmall", "Vgg11", "Vgg13", "Vgg16", "Vgg19", "Vgg11Cifar", "Vgg13Cifar", "Vgg16Cifar", "Vgg19Cifar",
+            "LeNet5", "TwoConvThreeFc", "AlexNet", "AlexNetSmall", "Vgg11", "Vgg13", "Vgg16", "Vgg19", "Vgg11Cifar",
+                "Vgg13Cifar", "Vgg16Cifar", "Vgg19Cifar",
             "NiN", "GoogLeNet", "ResNet18", "ResNet34", "ResNet50", "ResNet18Cifar", "ResNet34Cifar", "ResNet50Cifar", "DenseNet121", "DenseNetCifar",
         }, names);
     }

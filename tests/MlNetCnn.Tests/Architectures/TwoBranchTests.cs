@@ -27,7 +27,10 @@ public sealed class TwoBranchTests
                 pixels[p] = (float)random.NextDouble() * 0.4f + ((p / 16 < 8) == top ? 0.6f : 0f);
             return pixels;
         }
-        return Enumerable.Range(0, count).Select(i => new PairRow { Left = Image(i % 2 == 0), Right = Image(i / 2 % 2 == 0), Label = $"{i % 2}{i / 2 % 2}" }).ToList();
+        return Enumerable.Range(0, count)
+            .Select(i =>
+                new PairRow { Left = Image(i % 2 == 0), Right = Image(i / 2 % 2 == 0), Label = $"{i % 2}{i / 2 % 2}" })
+                .ToList();
     }
 
     [Fact]
@@ -38,7 +41,9 @@ public sealed class TwoBranchTests
         var test = ml.Data.LoadFromEnumerable(Pairs(40, 2));
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(ml.Transforms.Concatenate("Features", "Left", "Right"))
-            .Append(new CnnTrainer(ml, new CnnTrainerOptions { Architecture = CnnArchitecture.TwoBranch, ImageHeight = 16, ImageWidth = 16, Epochs = 4, BatchSize = 16, Seed = 3, NumberOfThreads = 1 }))
+            .Append(new CnnTrainer(ml,
+                new CnnTrainerOptions { Architecture = CnnArchitecture.TwoBranch, ImageHeight = 16, ImageWidth = 16,
+                    Epochs = 4, BatchSize = 16, Seed = 3, NumberOfThreads = 1 }))
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
         var model = pipeline.Fit(train);

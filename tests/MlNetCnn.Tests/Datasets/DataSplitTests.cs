@@ -73,7 +73,11 @@ public sealed class DataSplitTests
 
         Assert.Throws<ArgumentOutOfRangeException>(() => DataSplit.StratifiedTrainValidation(ml, data, 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => DataSplit.StratifiedTrainValidation(ml, data, 1));
-        Assert.Contains("'Class'", Assert.Throws<ArgumentOutOfRangeException>(() => DataSplit.StratifiedTrainValidation(ml, data, 0.5, "Class")).Message);
-        Assert.Contains("fewer than 2", Assert.Throws<InvalidOperationException>(() => DataSplit.StratifiedTrainValidation(ml, Rows(ml, ("a", 1), ("b", 1)), 0.5)).Message);
+        Assert.Contains("'Class'",
+            Assert.Throws<ArgumentOutOfRangeException>(() =>
+                DataSplit.StratifiedTrainValidation(ml, data, 0.5, "Class")).Message);
+        Assert.Contains("fewer than 2",
+            Assert.Throws<InvalidOperationException>(() =>
+                DataSplit.StratifiedTrainValidation(ml, Rows(ml, ("a", 1), ("b", 1)), 0.5)).Message);
     }
 }

@@ -112,14 +112,17 @@ public sealed class DatasetDownloaderTests : IDisposable
     public async Task TriesTheNextMirrorAndMentionsDebianForFashionMnist()
     {
         _server.Files["/b/f.gz"] = _content;
-        var file = new DatasetFile("f.gz", [new Uri(_server.BaseUrl + "a/f.gz"), new Uri(_server.BaseUrl + "b/f.gz")], Convert.ToHexStringLower(SHA256.HashData(_content)));
+        var file = new DatasetFile("f.gz", [new Uri(_server.BaseUrl + "a/f.gz"), new Uri(_server.BaseUrl + "b/f.gz")],
+            Convert.ToHexStringLower(SHA256.HashData(_content)));
         using var downloader = new DatasetDownloader();
 
         Assert.Equal(_temp.Path, await downloader.DownloadAsync(KnownDataset.FashionMnist, _temp.Path, [file], CancellationToken.None));
         Assert.Equal(["/a/f.gz", "/b/f.gz"], _server.Requests.Select(r => r.Path));
 
         var missing = new DatasetFile("g.gz", [new Uri(_server.BaseUrl + "a/g.gz")], new string('0', 32));
-        var error = await Assert.ThrowsAsync<IOException>(() => downloader.DownloadAsync(KnownDataset.FashionMnist, _temp.Path, [missing], CancellationToken.None));
+        var error =
+            await Assert.ThrowsAsync<IOException>(() =>
+                downloader.DownloadAsync(KnownDataset.FashionMnist, _temp.Path, [missing], CancellationToken.None));
         Assert.Contains("HTTP 404", error.Message);
         Assert.Contains("dataset-fashion-mnist", error.Message);
         Assert.Contains("/usr/share/datasets/fashion-mnist", error.Message);
@@ -141,7 +144,8 @@ public sealed class DatasetDownloaderTests : IDisposable
         }
         using var downloader = new DatasetDownloader();
 
-        string folder = await downloader.DownloadAsync(KnownDataset.Cifar10, _temp.Path, [File("cifar-10-binary.tar.gz", archive.ToArray())], CancellationToken.None);
+        string folder = await downloader.DownloadAsync(KnownDataset.Cifar10, _temp.Path,
+            [File("cifar-10-binary.tar.gz", archive.ToArray())], CancellationToken.None);
 
         Assert.Equal(_temp.Combine("cifar-10-batches-bin"), folder);
         Assert.Equal(5, Cifar10.Load(new Microsoft.ML.MLContext(1), folder, DatasetSplit.Train).GetRowCount());

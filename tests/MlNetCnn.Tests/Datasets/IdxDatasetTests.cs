@@ -64,9 +64,13 @@ public sealed class IdxDatasetTests : IDisposable
         Assert.Equal(4, train.GetColumn<uint>("Label").Count());
         Assert.Equal(2, test.GetRowCount());
         Assert.Equal(IdxDataset.DigitClassNames, DatasetFiles.KeyNames(test));
-        Assert.Contains("nowhere", Assert.Throws<DirectoryNotFoundException>(() => IdxDataset.Load(_ml, _temp.Combine("nowhere"), DatasetSplit.Train)).Message);
+        Assert.Contains("nowhere",
+            Assert.Throws<DirectoryNotFoundException>(() =>
+                IdxDataset.Load(_ml, _temp.Combine("nowhere"), DatasetSplit.Train)).Message);
         Directory.CreateDirectory(_temp.Combine("empty"));
-        Assert.Contains("train-images-idx3-ubyte", Assert.Throws<FileNotFoundException>(() => IdxDataset.Load(_ml, _temp.Combine("empty"), DatasetSplit.Train)).Message);
+        Assert.Contains("train-images-idx3-ubyte",
+            Assert.Throws<FileNotFoundException>(() => IdxDataset.Load(_ml, _temp.Combine("empty"), DatasetSplit.Train))
+            .Message);
     }
 
     [Fact]
@@ -112,7 +116,9 @@ public sealed class IdxDatasetTests : IDisposable
         File.WriteAllBytes(tiny, [0, 0]);
         Assert.Contains(tiny, Assert.Throws<InvalidDataException>(() => IdxDataset.Load(_ml, tiny, labelFile)).Message);
 
-        Assert.Contains("missing-file", Assert.Throws<FileNotFoundException>(() => IdxDataset.Load(_ml, _temp.Combine("missing-file"), labelFile)).Message);
+        Assert.Contains("missing-file",
+            Assert.Throws<FileNotFoundException>(() => IdxDataset.Load(_ml, _temp.Combine("missing-file"), labelFile))
+            .Message);
     }
 
     [Fact]
@@ -135,7 +141,8 @@ public sealed class IdxDatasetTests : IDisposable
         var corrupt = Assert.Throws<InvalidDataException>(() => IdxDataset.Load(_ml, damaged, labelFile).GetColumn<float[]>("Features").ToArray());
         Assert.Contains(damaged, corrupt.Message);
 
-        string outOfRange = DatasetFiles.WriteIdx(_temp.Combine("labels-out-of-range"), [50], labels.Select((l, i) => i == 7 ? (byte)12 : l).ToArray());
+        string outOfRange = DatasetFiles.WriteIdx(_temp.Combine("labels-out-of-range"), [50],
+            labels.Select((l, i) => i == 7 ? (byte)12 : l).ToArray());
         var range = Assert.Throws<InvalidDataException>(() => IdxDataset.Load(_ml, images, outOfRange).GetColumn<uint>("Label").ToArray());
         Assert.Contains(outOfRange, range.Message);
         Assert.Contains("label 7 is 12", range.Message);

@@ -39,7 +39,8 @@ public sealed class ImageFolderLinkTests : IDisposable
         Directory.CreateSymbolicLink(Path.Combine(Root, "a", "same"), Path.Combine(Root, "a"));
         var listing = ImageFolder.List(Root);
         Assert.Equal(4, listing.Count);
-        Assert.Equal([Path.Combine(Root, "a", "0.png"), Path.Combine(Root, "a", "1.png")], listing.Where(r => r.Label == "a").Select(r => r.ImagePath));
+        Assert.Equal([Path.Combine(Root, "a", "0.png"), Path.Combine(Root, "a", "1.png")],
+            listing.Where(r => r.Label == "a").Select(r => r.ImagePath));
     }
 
     [LinuxFact]

@@ -79,7 +79,9 @@ public sealed class ImageFolderTests : IDisposable
     {
         var (_, bad) = FolderWithCorruptFiles();
         var data = _ml.Data.LoadFromEnumerable(new[] { new ImageInput { ImagePath = bad[1], Label = "cat" } });
-        var pixels = _ml.Transforms.LoadImages("Image", null, "ImagePath").Append(_ml.Transforms.ResizeImages("Image", 8, 8)).Append(_ml.Transforms.ExtractPixels("Features", "Image")).Fit(data).Transform(data);
+        var pixels = _ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(_ml.Transforms.ResizeImages("Image", 8, 8))
+            .Append(_ml.Transforms.ExtractPixels("Features", "Image")).Fit(data).Transform(data);
 
         // ML.NET 5.0.1: a managed ArgumentException from the decoder (no native crash), wrapped when the cursor is parallel.
         var error = Assert.ThrowsAny<Exception>(() => pixels.GetColumn<float[]>("Features").ToArray());
@@ -115,8 +117,10 @@ public sealed class ImageFolderTests : IDisposable
     {
         string folder = _temp.Combine("root", "mixed");
         Gray(folder, "gray.png", 100);
-        DatasetFiles.WritePng(Path.Combine(folder, "rgb.png"), 4, 4, Enumerable.Range(0, 16).SelectMany(_ => new byte[] { 200, 50, 0 }).ToArray(), rgb: true);
-        using (var rgba = MLImage.CreateFromPixels(4, 4, MLPixelFormat.Bgra32, Enumerable.Range(0, 16).SelectMany(_ => new byte[] { 30, 20, 10, 255 }).ToArray()))
+        DatasetFiles.WritePng(Path.Combine(folder, "rgb.png"), 4, 4,
+            Enumerable.Range(0, 16).SelectMany(_ => new byte[] { 200, 50, 0 }).ToArray(), rgb: true);
+        using (var rgba = MLImage.CreateFromPixels(4, 4, MLPixelFormat.Bgra32,
+            Enumerable.Range(0, 16).SelectMany(_ => new byte[] { 30, 20, 10, 255 }).ToArray()))
             rgba.Save(Path.Combine(folder, "rgba.png"));
         var data = ImageFolder.Load(_ml, _temp.Combine("root"), validation: ImageValidation.Throw);
 
@@ -127,7 +131,8 @@ public sealed class ImageFolderTests : IDisposable
         var gray = _ml.Transforms.LoadImages("Image", null, "ImagePath")
             .Append(_ml.Transforms.ResizeImages("Image", 4, 4))
             .Append(_ml.Transforms.ConvertToGrayscale("Image"))
-            .Append(_ml.Transforms.ExtractPixels("Features", "Image", colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255))
+            .Append(_ml.Transforms.ExtractPixels("Features", "Image",
+                colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255))
             .Fit(data).Transform(data).GetColumn<float[]>("Features").ToArray();
 
         // Rows are sorted by path: gray.png, rgb.png, rgba.png. Planar R, G, B.

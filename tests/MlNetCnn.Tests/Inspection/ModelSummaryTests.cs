@@ -101,7 +101,9 @@ public sealed class ModelSummaryTests
             Features = Enumerable.Range(0, 400).Select(_ => (float)random.NextDouble()).ToArray(),
         }).ToArray();
         var data = ml.Data.LoadFromEnumerable(rows, SchemaTests.SchemaDefinitionWithKey<DigitRow>(ml, 2));
-        using var model = new CnnTrainer(ml, new CnnTrainerOptions { Architecture = CnnArchitecture.CnnNFeature(), Epochs = 1, BatchSize = 16 }).Fit(data);
+        using var model = new CnnTrainer(ml,
+            new CnnTrainerOptions { Architecture = CnnArchitecture.CnnNFeature(), Epochs = 1, BatchSize = 16 })
+            .Fit(data);
 
         using var stop = new CancellationTokenSource();
         int passes = 0;

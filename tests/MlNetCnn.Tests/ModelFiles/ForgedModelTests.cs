@@ -93,7 +93,10 @@ public sealed class ForgedModelTests : IDisposable
     [Fact]
     public void AForgedChannelCountIsRefused()
     {
-        string path = ModelWith(entry => ModelFileEditor.Rehash(Edited(entry, (bytes, at) => ModelFileEditor.WriteInt32(bytes, at.Channels, 4_000_000))));
+        string path =
+            ModelWith(entry =>
+                ModelFileEditor.Rehash(Edited(entry,
+                    (bytes, at) => ModelFileEditor.WriteInt32(bytes, at.Channels, 4_000_000))));
 
         Assert.Contains("input shape 4000000×16×16 is impossible", LoadFails(path).Message);
     }
@@ -101,7 +104,10 @@ public sealed class ForgedModelTests : IDisposable
     [Fact]
     public void AForgedScoringBatchSizeIsRefused()
     {
-        string path = ModelWith(entry => ModelFileEditor.Rehash(Edited(entry, (bytes, at) => ModelFileEditor.WriteInt32(bytes, at.ScoringBatchSize, 3_000_000))));
+        string path =
+            ModelWith(entry =>
+                ModelFileEditor.Rehash(Edited(entry,
+                    (bytes, at) => ModelFileEditor.WriteInt32(bytes, at.ScoringBatchSize, 3_000_000))));
 
         Assert.Contains("scoring batch size (3000000) is above the maximum", LoadFails(path).Message);
     }
@@ -157,9 +163,12 @@ public sealed class ForgedModelTests : IDisposable
     [InlineData("ResNet9-8", 96, 96)]
     public void ModelsOfLargerImagesLoadDespiteTheSizeCheck(string architectureName, int height, int width)
     {
-        var architecture = architectureName switch { "LeNet5" => CnnArchitecture.LeNet5, "Mlp8" => CnnArchitecture.Mlp(8), _ => CnnArchitecture.ResNet9(8) };
+        var architecture = architectureName switch { "LeNet5" => CnnArchitecture.LeNet5,
+            "Mlp8" => CnnArchitecture.Mlp(8), _ => CnnArchitecture.ResNet9(8) };
         var shape = new ImageShape(1, height, width);
-        using var model = new CnnTransformer(architecture, new ScoringNetwork(architecture, architecture.CreateModule(1, height, width, 3), InputStandardization.Identity(1), shape, 3),
+        using var model = new CnnTransformer(architecture,
+            new ScoringNetwork(architecture, architecture.CreateModule(1, height, width, 3),
+                InputStandardization.Identity(1), shape, 3),
             "Features", null, [], 16);
         string path = _temp.Combine("large.zip");
         var ml = new MLContext();
@@ -176,7 +185,8 @@ public sealed class ForgedModelTests : IDisposable
         string path = ModelWith(entry => ModelFileEditor.Rehash(Edited(entry, (bytes, at) => ModelFileEditor.WriteInt32(bytes, at.Height, 20))));
 
         var error = LoadFails(path);
-        Assert.Contains("'classifier.0.weight' is Float32 120×64 in the weights; LeNet5 at 1×20×16 with 3 classes expects Float32 120×96", error.Message);
+        Assert.Contains("'classifier.0.weight' is Float32 120×64 in the weights; LeNet5 at 1×20×16 with 3 classes "
+            + "expects Float32 120×96", error.Message);
     }
 
     [Fact]

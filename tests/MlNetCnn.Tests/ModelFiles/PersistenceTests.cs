@@ -51,7 +51,9 @@ public sealed class PersistenceTests(TrainedModelFixture fixture) : IClassFixtur
         var expected = Score(fixture.Ml, fixture.Model, fixture.Ml.Data.LoadFromEnumerable(rows));
         for (int i = 0; i < expected.Count; i++)
         {
-            string bits = string.Join(" ", expected[i].Score.Select(s => BitConverter.SingleToInt32Bits(s).ToString("x8", CultureInfo.InvariantCulture)));
+            string bits = string.Join(" ",
+                expected[i].Score.Select(s => BitConverter.SingleToInt32Bits(s)
+                    .ToString("x8", CultureInfo.InvariantCulture)));
             Assert.Equal(expected[i].Label + " " + bits, lines[i + 1]);
         }
         Assert.Equal("engine " + expected[0].Label, lines[^1]);
@@ -64,7 +66,8 @@ public sealed class PersistenceTests(TrainedModelFixture fixture) : IClassFixtur
         string probe = Path.Combine(testBin.Parent!.Parent!.Parent!.Parent!.FullName, "MlNetCnn.ModelLoadProbe", "bin",
             testBin.Parent.Name, testBin.Name, "MlNetCnn.ModelLoadProbe.dll");
         Assert.True(File.Exists(probe), $"the probe was not built at {probe}");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH")
+            ?? "dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
         start.ArgumentList.Add(probe);
         foreach (var argument in arguments)
             start.ArgumentList.Add(argument);
@@ -117,7 +120,8 @@ public sealed class PersistenceTests(TrainedModelFixture fixture) : IClassFixtur
         string name = "TinyTestNet-" + Guid.NewGuid().ToString("N");
         var architecture = CnnArchitecture.Custom(name, (c, h, w, k) => TorchSharp.torch.nn.Sequential(
             ("flatten", TorchSharp.torch.nn.Flatten()), ("fc", TorchSharp.torch.nn.Linear(c * h * w, k))));
-        using var model = (IDisposable)PipelineTests.GrayscalePipeline(ml, new CnnTrainerOptions { Architecture = architecture, Epochs = 1 }).Fit(fixture.Train);
+        using var model = (IDisposable)PipelineTests.GrayscalePipeline(ml,
+            new CnnTrainerOptions { Architecture = architecture, Epochs = 1 }).Fit(fixture.Train);
         string path = fixture.NewPath("custom.zip");
         ml.Model.Save((ITransformer)model, fixture.Train.Schema, path);
 

@@ -17,7 +17,8 @@ public sealed class SaveAtomicallyTests : IDisposable
         return (ml, data, new CnnTrainer(ml, new CnnTrainerOptions { Epochs = 1, BatchSize = 16, Seed = seed, NumberOfThreads = 1 }).Fit(data));
     }
 
-    private static float[] Scores(ITransformer model, IDataView data) => model.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
+    private static float[] Scores(ITransformer model, IDataView data) => model.Transform(data)
+        .GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
 
     [Fact]
     public void ReplacesTheModelAndLeavesOnlyTheModelFile()

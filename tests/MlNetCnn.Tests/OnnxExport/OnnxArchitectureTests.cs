@@ -50,7 +50,8 @@ public sealed class OnnxArchitectureTests
         AssertSameLabels(scores, labels, onnx["PredictedLabel.output"]);
     }
 
-    /// <summary>The same predicted class on every row; a different one only where the library's top two probabilities tie within float noise.</summary>
+    /// <summary>The same predicted class on every row; a different one only where the library's top two probabilities
+    /// tie within float noise.</summary>
     internal static void AssertSameLabels(float[] scores, uint[] labels, float[] onnxLabels)
     {
         Assert.Equal(labels.Length, onnxLabels.Length);
@@ -59,12 +60,14 @@ public sealed class OnnxArchitectureTests
         {
             int expected = (int)labels[row] - 1, actual = (int)onnxLabels[row] - 1;
             if (expected != actual)
-                Assert.True(Math.Abs(scores[row * classes + expected] - scores[row * classes + actual]) <= 1e-6f, $"Row {row}: library class {expected}, ONNX Runtime {actual}.");
+                Assert.True(Math.Abs(scores[row * classes + expected] - scores[row * classes + actual]) <= 1e-6f,
+                    $"Row {row}: library class {expected}, ONNX Runtime {actual}.");
         }
     }
 
     /// <summary>A transformer around a randomly initialized network, with random batch-norm statistics and standardization.</summary>
-    internal static CnnTransformer RandomTransformer(CnnArchitecture architecture, ImageShape shape, int seed, TestTimeAugmentation augmentation = TestTimeAugmentation.None)
+    internal static CnnTransformer RandomTransformer(CnnArchitecture architecture, ImageShape shape, int seed,
+        TestTimeAugmentation augmentation = TestTimeAugmentation.None)
     {
         torch.manual_seed(seed);
         var module = architecture.CreateModule(shape.Channels, shape.Height, shape.Width, Classes);
@@ -90,7 +93,10 @@ public sealed class OnnxArchitectureTests
     internal static (float[] Pixels, IDataView Data) RandomImages(MLContext ml, ImageShape shape, int count, int seed)
     {
         var random = new Random(seed);
-        var rows = Enumerable.Range(0, count).Select(_ => new Row { Features = Enumerable.Range(0, shape.Size).Select(_ => (float)random.NextDouble()).ToArray() }).ToArray();
+        var rows = Enumerable.Range(0, count)
+            .Select(_ =>
+                new Row { Features = Enumerable.Range(0, shape.Size).Select(_ => (float)random.NextDouble())
+                    .ToArray() }).ToArray();
         var definition = SchemaDefinition.Create(typeof(Row));
         definition["Features"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, shape.Channels, shape.Height, shape.Width);
         return (rows.SelectMany(r => r.Features).ToArray(), ml.Data.LoadFromEnumerable(rows, definition));

@@ -47,7 +47,9 @@ public sealed class OnnxCustomModuleTests
     [Fact]
     public void ForwardThatIsNotAChainOfLayersThrowsNamingTheModule()
     {
-        var error = Assert.Throws<NotSupportedException>(() => Export(CnnArchitecture.Custom("OnnxCustomFunctional", (c, h, w, k) => new FunctionalNet(c, h * w, k))));
+        var error =
+            Assert.Throws<NotSupportedException>(() =>
+                Export(CnnArchitecture.Custom("OnnxCustomFunctional", (c, h, w, k) => new FunctionalNet(c, h * w, k))));
 
         Assert.Contains(nameof(FunctionalNet), error.Message);
         Assert.Contains("functional", error.Message);
@@ -60,7 +62,8 @@ public sealed class OnnxCustomModuleTests
         var (images, data) = OnnxArchitectureTests.RandomImages(ml, Shape, 16, seed: 6);
         var (scores, labels) = OnnxRuntimeScorer.LibraryScores(transformer.Transform(data));
 
-        var onnx = OnnxRuntimeScorer.Score(OnnxRuntimeScorer.Export(ml, transformer, data), "Features", images, [16, Shape.Channels, Shape.Height, Shape.Width], "Score.output", "PredictedLabel.output");
+        var onnx = OnnxRuntimeScorer.Score(OnnxRuntimeScorer.Export(ml, transformer, data), "Features", images,
+            [16, Shape.Channels, Shape.Height, Shape.Width], "Score.output", "PredictedLabel.output");
 
         Assert.True(OnnxRuntimeScorer.MaxAbsoluteDifference(scores, onnx["Score.output"]) <= 1e-4f);
         OnnxArchitectureTests.AssertSameLabels(scores, labels, onnx["PredictedLabel.output"]);

@@ -34,7 +34,10 @@ public sealed class OnnxExportTests : IClassFixture<OnnxExportTests.TrainedPipel
         public TrainedPipeline()
         {
             var random = new Random(21);
-            var rows = Enumerable.Range(0, 240).Select(i => new LabeledRow { Features = Image(i % 3, random), Label = SyntheticImages.ClassNames[i % 3] }).ToArray();
+            var rows = Enumerable.Range(0, 240)
+                .Select(i =>
+                    new LabeledRow { Features = Image(i % 3, random), Label = SyntheticImages.ClassNames[i % 3] })
+                    .ToArray();
             var pipeline = Ml.Transforms.Conversion.MapValueToKey("Label")
                 .Append(Ml.Transforms.NormalizeImages("Features"))
                 .Append(Ml.Transforms.AugmentImages(ImageAugmentationOptions.CropAndFlip(2)))
@@ -77,7 +80,8 @@ public sealed class OnnxExportTests : IClassFixture<OnnxExportTests.TrainedPipel
         var expected = _trained.Ml.Data.CreateEnumerable<ScoredRow>(scored, reuseRowObject: false).ToArray();
         float[] pixels = _trained.Images.SelectMany(r => r.Features).ToArray();
 
-        var onnx = OnnxRuntimeScorer.Score(_trained.Onnx, "Features", pixels, [_trained.Images.Length, 1, Size, Size], "Score.output", "Embedding.output");
+        var onnx = OnnxRuntimeScorer.Score(_trained.Onnx, "Features", pixels, [_trained.Images.Length, 1, Size, Size],
+            "Score.output", "Embedding.output");
         var labels = OnnxLabels(_trained.Onnx, pixels);
 
         Assert.Equal(1000, expected.Length);
@@ -97,7 +101,8 @@ public sealed class OnnxExportTests : IClassFixture<OnnxExportTests.TrainedPipel
         var rows = _trained.Images.Take(64).ToArray();
         var (_, keys) = OnnxRuntimeScorer.LibraryScores(chain.Transform(_trained.Ml.Data.LoadFromEnumerable(rows)));
 
-        var onnx = OnnxRuntimeScorer.Score(model, "Features", rows.SelectMany(r => r.Features).ToArray(), [rows.Length, 1, Size, Size], "PredictedLabel.output");
+        var onnx = OnnxRuntimeScorer.Score(model, "Features", rows.SelectMany(r => r.Features).ToArray(),
+            [rows.Length, 1, Size, Size], "PredictedLabel.output");
 
         Assert.Equal(keys.Select(k => (float)k), onnx["PredictedLabel.output"]);
         Assert.All(keys, k => Assert.InRange(k, 1u, 3u));
@@ -113,7 +118,8 @@ public sealed class OnnxExportTests : IClassFixture<OnnxExportTests.TrainedPipel
         rows[3].Features[5] = float.PositiveInfinity;
         var (scores, keys) = OnnxRuntimeScorer.LibraryScores(chain.Transform(_trained.Ml.Data.LoadFromEnumerable(rows)));
 
-        var onnx = OnnxRuntimeScorer.Score(model, "Features", rows.SelectMany(r => r.Features).ToArray(), [rows.Length, 1, Size, Size], "Score.output", "PredictedLabel.output", "Embedding.output");
+        var onnx = OnnxRuntimeScorer.Score(model, "Features", rows.SelectMany(r => r.Features).ToArray(),
+            [rows.Length, 1, Size, Size], "Score.output", "PredictedLabel.output", "Embedding.output");
 
         Assert.Equal([keys[0], 0u, keys[2], 0u], keys);
         Assert.Equal(keys.Select(k => (float)k), onnx["PredictedLabel.output"]);
@@ -139,7 +145,8 @@ public sealed class OnnxExportTests : IClassFixture<OnnxExportTests.TrainedPipel
         var expected = _trained.Ml.Data.CreateEnumerable<ScoredRow>(_trained.Scoring.Transform(data), reuseRowObject: false).ToArray();
 
         Assert.Equal(expected.Select(r => r.PredictedLabel), fromOnnx.Select(r => r.PredictedLabel.Single()));
-        Assert.True(OnnxRuntimeScorer.MaxAbsoluteDifference(expected.SelectMany(r => r.Score).ToArray(), fromOnnx.SelectMany(r => r.Score).ToArray()) <= 1e-4f);
+        Assert.True(OnnxRuntimeScorer.MaxAbsoluteDifference(expected.SelectMany(r => r.Score).ToArray(),
+            fromOnnx.SelectMany(r => r.Score).ToArray()) <= 1e-4f);
     }
 
     [OnnxCheckerFact]

@@ -30,7 +30,8 @@ public sealed class BatchNormLearningRateFactorTests
         => after.ToDictionary(p => p.Key, p => p.Value.Zip(before[p.Key], (a, b) => a - b).ToArray());
 
     // ResNet-9's conv → norm → relu blocks are indexed sequences: index 1 is the batch norm.
-    private static bool IsNorm(string name) => name.EndsWith(".1.weight", StringComparison.Ordinal) || name.EndsWith(".1.bias", StringComparison.Ordinal);
+    private static bool IsNorm(string name) => name.EndsWith(".1.weight", StringComparison.Ordinal)
+        || name.EndsWith(".1.bias", StringComparison.Ordinal);
 
     [Fact]
     public void BatchNormParametersStepFurtherByTheFactorWithTheSameDecayPerStep()

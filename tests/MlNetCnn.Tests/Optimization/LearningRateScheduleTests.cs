@@ -86,7 +86,9 @@ public sealed class LearningRateScheduleTests
     {
         Assert.Equal("peakFraction", Assert.Throws<ArgumentOutOfRangeException>(() => LearningRateSchedule.Triangle(peakFraction: 1.5)).ParamName);
         Assert.Equal("startFraction", Assert.Throws<ArgumentOutOfRangeException>(() => LearningRateSchedule.Triangle(startFraction: -0.1)).ParamName);
-        Assert.Equal("endFraction", Assert.Throws<ArgumentOutOfRangeException>(() => LearningRateSchedule.Triangle(endFraction: double.NaN)).ParamName);
+        Assert.Equal("endFraction",
+            Assert.Throws<ArgumentOutOfRangeException>(() => LearningRateSchedule.Triangle(endFraction: double.NaN))
+            .ParamName);
     }
 
     [Fact]

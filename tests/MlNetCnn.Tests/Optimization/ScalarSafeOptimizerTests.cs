@@ -21,7 +21,8 @@ public sealed class ScalarSafeOptimizerTests
     public void StepsMatchTorchSharpsOptimizers(CnnOptimizer optimizer, bool nesterov, double weightDecay)
     {
         using var scope = NewDisposeScope();
-        var options = new CnnTrainerOptions { Optimizer = optimizer, Nesterov = nesterov, WeightDecay = weightDecay, LearningRate = 0.03, Momentum = 0.8 };
+        var options = new CnnTrainerOptions { Optimizer = optimizer, Nesterov = nesterov, WeightDecay = weightDecay,
+            LearningRate = 0.03, Momentum = 0.8 };
         random.manual_seed(5);
         var ours = nn.Linear(6, 3);
         var theirs = nn.Linear(6, 3);
@@ -45,6 +46,8 @@ public sealed class ScalarSafeOptimizerTests
             }
         }
         foreach (var (ourParameter, theirParameter) in ours.parameters().Zip(theirs.parameters()))
-            Assert.True(ourParameter.allclose(theirParameter, rtol: 1e-6, atol: 1e-7), $"{optimizer}: {ourParameter.ToString(TorchSharp.TensorStringStyle.Numpy)} vs {theirParameter.ToString(TorchSharp.TensorStringStyle.Numpy)}");
+            Assert.True(ourParameter.allclose(theirParameter, rtol: 1e-6, atol: 1e-7),
+                $"{optimizer}: {ourParameter.ToString(TorchSharp.TensorStringStyle.Numpy)} vs "
+                + $"{theirParameter.ToString(TorchSharp.TensorStringStyle.Numpy)}");
     }
 }

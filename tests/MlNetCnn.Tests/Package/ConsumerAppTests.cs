@@ -116,7 +116,9 @@ public sealed class ConsumerAppTests(ConsumerAppFixture fixture) : IClassFixture
 
         // Train, save, reload in a fresh MLContext and predict; a plot from the Visualization package.
         string trained = fixture.Dotnet(output, null, "ConsumerApp.dll", "train", fixture.ImagesRoot, fixture.Combine("trained.zip"), app);
-        double accuracy = double.Parse(trained.Split('\n').Single(l => l.StartsWith("accuracy ", StringComparison.Ordinal))["accuracy ".Length..], CultureInfo.InvariantCulture);
+        double accuracy = double.Parse(trained.Split('\n')
+            .Single(l => l.StartsWith("accuracy ", StringComparison.Ordinal))["accuracy ".Length..],
+            CultureInfo.InvariantCulture);
         Assert.True(accuracy >= 0.9, $"training accuracy {accuracy}");
         Assert.True(new FileInfo(Path.Combine(app, "curves.png")).Length > 1000, "no training-curve plot");
         var reloaded = ConsumerAppFixture.Predictions(trained);

@@ -53,7 +53,8 @@ public sealed class DocumentationTests
         {
             string full = Path.Combine(s_root, folder);
             if (Directory.Exists(full))
-                files.AddRange(Directory.GetFiles(full, "*.md").Order(StringComparer.Ordinal).Select(f => Path.GetRelativePath(s_root, f).Replace('\\', '/')));
+                files.AddRange(Directory.GetFiles(full, "*.md").Order(StringComparer.Ordinal)
+                    .Select(f => Path.GetRelativePath(s_root, f).Replace('\\', '/')));
         }
         if (File.Exists(Path.Combine(s_root, "examples", "README.md")))
             files.Add("examples/README.md");
@@ -74,7 +75,8 @@ public sealed class DocumentationTests
             var match = regions.FirstOrDefault(r => r.Statements == statements);
             Assert.True(match is not null,
                 $"The C# block at {block} is not, token for token, the README region of any test (tests/MlNetCnn.Tests, between " +
-                $"'{RegionStart}' and '{RegionEnd}', with the substitutions {string.Join(", ", s_substitutions.Select(s => $"{s.Test} → {s.Readme}"))}).\n" +
+                $"'{RegionStart}' and '{RegionEnd}', with the substitutions " +
+                $"{string.Join(", ", s_substitutions.Select(s => $"{s.Test} → {s.Readme}"))}).\n" +
                 $"README:  {statements}\nregions: {string.Join("\n         ", regions.Select(r => $"{r.File}: {r.Statements}"))}");
 
             // What the block declares around its statements must be what the test's file has: its usings (or its
@@ -110,7 +112,9 @@ public sealed class DocumentationTests
                 var errors = Errors(block.Code, s_program);
                 if (errors.Count > 0 && Errors(block.Code, s_script).Count == 0)
                     continue;
-                failures.AddRange(errors.Select(e => $"{block.File}:{block.Line + e.Location.GetLineSpan().StartLinePosition.Line + 1}: {e.GetMessage()}"));
+                failures.AddRange(errors.Select(e =>
+                    $"{block.File}:{block.Line + e.Location.GetLineSpan().StartLinePosition.Line + 1}: "
+                    + $"{e.GetMessage()}"));
             }
         }
         Assert.True(parsed > 0, "No C# block found.");
@@ -192,7 +196,9 @@ public sealed class DocumentationTests
                 string path = target.Split('#')[0], anchor = target.Contains('#') ? target[(target.IndexOf('#') + 1)..] : "";
                 string resolved = path.Length == 0
                     ? file
-                    : Path.GetRelativePath(s_root, Path.GetFullPath(Path.Combine(s_root, Path.GetDirectoryName(file) ?? "", path))).Replace('\\', '/');
+                    : Path.GetRelativePath(s_root,
+                        Path.GetFullPath(Path.Combine(s_root, Path.GetDirectoryName(file) ?? "", path)))
+                        .Replace('\\', '/');
                 string full = Path.Combine(s_root, resolved);
                 if (!File.Exists(full) && !Directory.Exists(full))
                 {
@@ -347,7 +353,8 @@ public sealed class DocumentationTests
         }
         return tokens;
 
-        static List<string> Tokens(string code) => SyntaxFactory.ParseTokens(code).Where(t => !t.IsKind(SyntaxKind.EndOfFileToken)).Select(t => t.Text).ToList();
+        static List<string> Tokens(string code) => SyntaxFactory.ParseTokens(code)
+            .Where(t => !t.IsKind(SyntaxKind.EndOfFileToken)).Select(t => t.Text).ToList();
     }
 
     private static string TokenText(IEnumerable<SyntaxToken> tokens) =>

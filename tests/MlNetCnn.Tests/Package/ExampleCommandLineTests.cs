@@ -127,7 +127,8 @@ public sealed class ExampleCommandLineTests
     {
         var (exitCode, _, error) = Run("examples", "Cifar10FromFolders", "--data", ".", "--recipe", "fast", "--without", "dropout");
         Assert.NotEqual(0, exitCode);
-        Assert.Contains("--without must be one of whitening, identity, norm-rate, lookahead, alternating-flip, label-smoothing, not 'dropout'", error);
+        Assert.Contains("--without must be one of whitening, identity, norm-rate, lookahead, alternating-flip, "
+            + "label-smoothing, not 'dropout'", error);
     }
 
     [Fact]
@@ -135,7 +136,9 @@ public sealed class ExampleCommandLineTests
     {
         using var temp = new TempFolder();
         string data = SyntheticImages.CreateFolder(temp.Combine("images"), perClass: 8, size: 32, classes: 2, color: true);
-        string[] Files(string split, string part) => Directory.GetFiles(temp.Combine("output", split, part, "horizontal")).Select(Path.GetFileName).Order().ToArray()!;
+        string[] Files(string split, string part) =>
+            Directory.GetFiles(temp.Combine("output", split, part, "horizontal")).Select(Path.GetFileName).Order()
+            .ToArray()!;
 
         // 0 and 1 are meaningful values (off, all) and must be accepted, as the README's commands give them.
         var (exitCode, output, error) = Run("examples", "TransferLearning", "--data", data, "--train-per-class", "3", "--test-per-class", "2",

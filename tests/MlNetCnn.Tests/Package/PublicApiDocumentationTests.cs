@@ -27,7 +27,8 @@ public sealed class PublicApiDocumentationTests
         var undocumented = new List<string>();
         foreach (var type in assembly.GetExportedTypes())
         {
-            const BindingFlags Declared = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
+            const BindingFlags Declared = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance
+                | BindingFlags.Static | BindingFlags.DeclaredOnly;
             var methods = type.GetMethods(Declared).Where(m => (m.IsPublic || m.IsFamily || m.IsFamilyOrAssembly) && !m.IsSpecialName)
                 .Cast<MethodBase>()
                 .Concat(type.GetConstructors(Declared).Where(c => c.IsPublic || c.IsFamily || c.IsFamilyOrAssembly));
@@ -38,7 +39,8 @@ public sealed class PublicApiDocumentationTests
                     continue;
                 string name = method is ConstructorInfo ? "#ctor" : method.Name;
                 string prefix = $"M:{type.FullName!.Replace('+', '.')}.{name}";
-                var candidates = members.Where(m => m.Id.StartsWith(prefix + "(", StringComparison.Ordinal) || m.Id.StartsWith(prefix + "``", StringComparison.Ordinal)).ToList();
+                var candidates = members.Where(m => m.Id.StartsWith(prefix + "(", StringComparison.Ordinal)
+                    || m.Id.StartsWith(prefix + "``", StringComparison.Ordinal)).ToList();
                 bool documented = candidates.Any(c => c.Element.Element("inheritdoc") is not null
                     || parameters.All(p => c.Element.Elements("param").Any(d => (string?)d.Attribute("name") == p.Name)));
                 // A positional record's constructor takes its parameters' documentation from the type.
@@ -46,12 +48,16 @@ public sealed class PublicApiDocumentationTests
                 {
                     var typeDoc = members.Count == 0 ? null : XDocument.Load(xmlPath).Descendants("member")
                         .FirstOrDefault(m => (string?)m.Attribute("name") == "T:" + type.FullName!.Replace('+', '.'));
-                    documented = typeDoc is not null && parameters.All(p => typeDoc.Elements("param").Any(d => (string?)d.Attribute("name") == p.Name));
+                    documented = typeDoc is not null
+                        && parameters.All(p => typeDoc.Elements("param")
+                            .Any(d => (string?)d.Attribute("name") == p.Name));
                 }
                 if (!documented)
                     undocumented.Add($"{type.FullName}.{name}({string.Join(", ", parameters.Select(p => p.Name))})");
             }
         }
-        Assert.True(undocumented.Count == 0, $"{undocumented.Count} public methods lack <param> docs:{Environment.NewLine}{string.Join(Environment.NewLine, undocumented.Order())}");
+        Assert.True(undocumented.Count == 0,
+            $"{undocumented.Count} public methods lack <param> "
+            + $"docs:{Environment.NewLine}{string.Join(Environment.NewLine, undocumented.Order())}");
     }
 }

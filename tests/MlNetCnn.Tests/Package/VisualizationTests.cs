@@ -40,7 +40,9 @@ public sealed class VisualizationTests(TrainedModelFixture fixture) : IClassFixt
     {
         var scored = fixture.Model.Transform(fixture.Test);
         var metrics = fixture.Ml.MulticlassClassification.Evaluate(scored);
-        var cnn = ((Microsoft.ML.Data.TransformerChain<Microsoft.ML.Transforms.KeyToValueMappingTransformer>)fixture.Model).OfType<CnnTransformer>().Single();
+        var cnn =
+            ((Microsoft.ML.Data.TransformerChain<Microsoft.ML.Transforms.KeyToValueMappingTransformer>)fixture.Model)
+            .OfType<CnnTransformer>().Single();
 
         string matrixPath = Output("confusion.png");
         ConfusionMatrixPlot.SavePng(metrics.ConfusionMatrix, matrixPath, cnn.ClassNames, size: 500);
@@ -87,7 +89,9 @@ public sealed class VisualizationTests(TrainedModelFixture fixture) : IClassFixt
     [Fact]
     public void TrainingCurvesOfThreeEpochsHaveTicksAtOneTwoThree()
     {
-        var history = Enumerable.Range(1, 3).Select(e => new EpochSummary(e, 1.0 / e, 0.5 + e / 10.0, null, null, 1e-3, TimeSpan.FromSeconds(1), 100)).ToList();
+        var history = Enumerable.Range(1, 3)
+            .Select(e => new EpochSummary(e, 1.0 / e, 0.5 + e / 10.0, null, null, 1e-3, TimeSpan.FromSeconds(1), 100))
+            .ToList();
         var figure = TrainingCurves.Figure(history);
         figure.Render(600, 300);
         for (int i = 0; i < 2; i++)

@@ -26,8 +26,11 @@ public sealed class PatchOptOutTests
     [Fact]
     public void TheSwitchNameMatchesWhatTheBuildTargetsWrite()
     {
-        string targets = File.ReadAllText(Path.Combine(ConsumerAppFixture.FindRepositoryRoot(), "src", "MlNetCnn", "buildTransitive", "MlNetCnn.targets"));
-        Assert.Contains($"<RuntimeHostConfigurationOption Include=\"{TorchRuntime.PatchLibTorchSharpSwitch}\" Value=\"false\"", targets, StringComparison.Ordinal);
+        string targets =
+            File.ReadAllText(Path.Combine(ConsumerAppFixture.FindRepositoryRoot(), "src", "MlNetCnn", "buildTransitive",
+                "MlNetCnn.targets"));
+        Assert.Contains($"<RuntimeHostConfigurationOption Include=\"{TorchRuntime.PatchLibTorchSharpSwitch}\" "
+            + "Value=\"false\"", targets, StringComparison.Ordinal);
         // The one remaining fix: ML.NET 6's image transforms and the plots share SkiaSharp 3, nothing of ML.NET is
         // rewritten.
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(targets, "<RuntimeHostConfigurationOption "));

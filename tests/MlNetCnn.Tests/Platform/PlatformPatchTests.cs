@@ -16,11 +16,14 @@ public sealed class PlatformPatchTests : IDisposable
     /// <summary>The pristine library, from the NuGet package folder (read only).</summary>
     private static string PackageFile(string package, string version, params string[] parts)
     {
-        string root = Environment.GetEnvironmentVariable("NUGET_PACKAGES") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string root = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         return Path.Combine([root, package, version, .. parts]);
     }
 
-    private static string OriginalLibTorchSharp => PackageFile("torchsharp", "0.107.0", "runtimes", "linux-x64", "native", ElfVersionPatcher.LibTorchSharpFileName);
+    private static string OriginalLibTorchSharp
+        => PackageFile("torchsharp", "0.107.0", "runtimes", "linux-x64", "native",
+            ElfVersionPatcher.LibTorchSharpFileName);
 
     [LinuxFact]
     public void ReadsTheLibStdCxxRequirementsOfTheRealLibrary()
@@ -54,10 +57,12 @@ public sealed class PlatformPatchTests : IDisposable
     {
         string copy = OutputFile("runtimes", "linux-x64", "native", ElfVersionPatcher.LibTorchSharpFileName);
         bool needed = !ElfVersionPatcher.SystemLibStdCxxDefines(ElfVersionPatcher.RequiredLibStdCxxVersion);
-        var requirement = ElfVersionPatcher.ReadVersionRequirements(File.ReadAllBytes(copy)).Single(r => r.Version == ElfVersionPatcher.RequiredLibStdCxxVersion);
+        var requirement = ElfVersionPatcher.ReadVersionRequirements(File.ReadAllBytes(copy))
+            .Single(r => r.Version == ElfVersionPatcher.RequiredLibStdCxxVersion);
         Assert.Equal(needed, requirement.IsWeak);
         // The package folder's copy is never modified.
-        Assert.False(ElfVersionPatcher.ReadVersionRequirements(File.ReadAllBytes(OriginalLibTorchSharp)).Single(r => r.Version == ElfVersionPatcher.RequiredLibStdCxxVersion).IsWeak);
+        Assert.False(ElfVersionPatcher.ReadVersionRequirements(File.ReadAllBytes(OriginalLibTorchSharp))
+            .Single(r => r.Version == ElfVersionPatcher.RequiredLibStdCxxVersion).IsWeak);
     }
 
     [OldLibStdCxxFact]
@@ -71,7 +76,8 @@ public sealed class PlatformPatchTests : IDisposable
         Assert.Equal(ElfPatchOutcome.Patched, ElfVersionPatcher.EnsureLoadable(copy));
         Assert.Equal(ElfPatchOutcome.AlreadyPatched, ElfVersionPatcher.EnsureLoadable(copy));
         // Replaced by rename: a hard link (as into a package cache) keeps the original bytes.
-        Assert.False(ElfVersionPatcher.ReadVersionRequirements(File.ReadAllBytes(link)).Single(r => r.Version == ElfVersionPatcher.RequiredLibStdCxxVersion).IsWeak);
+        Assert.False(ElfVersionPatcher.ReadVersionRequirements(File.ReadAllBytes(link))
+            .Single(r => r.Version == ElfVersionPatcher.RequiredLibStdCxxVersion).IsWeak);
         Assert.Empty(Directory.GetFiles(_temp.Path, "*.patching-*"));
 
         string package = _temp.Combine("package");
@@ -86,7 +92,9 @@ public sealed class PlatformPatchTests : IDisposable
     [LinuxFact]
     public void NonElfInputIsRejectedWithAClearError()
     {
-        Assert.Throws<InvalidDataException>(() => ElfVersionPatcher.ReadVersionRequirements("not an elf file at all, just text......................................"u8.ToArray()));
+        Assert.Throws<InvalidDataException>(() =>
+            ElfVersionPatcher.ReadVersionRequirements(
+                "not an elf file at all, just text......................................"u8.ToArray()));
         var truncated = File.ReadAllBytes(OriginalLibTorchSharp)[..4096];
         Assert.Throws<InvalidDataException>(() => ElfVersionPatcher.ReadVersionRequirements(truncated));
     }

@@ -77,7 +77,11 @@ public sealed class AlternatingFlipTests : IDisposable
         const int count = 40;
         var shape = new ImageShape(1, 16, 16);
         var ml = new MLContext(seed: 1);
-        var data = SyntheticTensors.Keyed(ml, Enumerable.Range(0, count).Select(r => new SyntheticTensors.Row { Features = Enumerable.Repeat((float)r, 256).ToArray(), Label = $"c{r % 3}" }));
+        var data = SyntheticTensors.Keyed(ml,
+            Enumerable.Range(0, count)
+            .Select(r =>
+                new SyntheticTensors.Row { Features = Enumerable.Repeat((float)r, 256).ToArray(),
+                    Label = $"c{r % 3}" }));
         var labels = LabeledRows.Read(data, data.Schema["Label"], "training");
         var store = new CompactImageStore(shape, long.MaxValue, allowBytes: false);
         for (int r = 0; r < count; r++)
@@ -85,7 +89,8 @@ public sealed class AlternatingFlipTests : IDisposable
 
         using var cached = new CachedImages(store, Enumerable.Range(0, count).ToArray(), labels.Labels);
         using var streamed = new StreamingImages(data, data.Schema["Features"], shape, labels, null, 2, "training");
-        foreach (var (source, shuffle) in new (ITrainingBatchSource, Random?)[] { (cached, new Random(2)), (streamed, null), (streamed, new Random(2)) })
+        foreach (var (source, shuffle) in new (ITrainingBatchSource, Random?)[] { (cached, new Random(2)),
+            (streamed, null), (streamed, new Random(2)) })
         {
             var seen = new List<int>();
             using var batch = new BatchTensors(16, shape);
@@ -140,7 +145,10 @@ public sealed class AlternatingFlipTests : IDisposable
     public void CombiningItWithARandomFlipProbabilityIsRefused()
     {
         var ml = new MLContext();
-        var error = Assert.Throws<ArgumentException>(() => ml.Transforms.AugmentImages(new ImageAugmentationOptions { AlternateHorizontalFlips = true, HorizontalFlipProbability = 0.5 }));
+        var error =
+            Assert.Throws<ArgumentException>(() =>
+                ml.Transforms.AugmentImages(new ImageAugmentationOptions { AlternateHorizontalFlips = true,
+                    HorizontalFlipProbability = 0.5 }));
         Assert.Contains("AlternateHorizontalFlips", error.Message);
         Assert.Contains("HorizontalFlipProbability must be 0", error.Message);
 
@@ -183,7 +191,9 @@ public sealed class AlternatingFlipTests : IDisposable
         ml.Model.Save(augmenter, data.Schema, path);
         using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
         {
-            var entry = zip.Entries.Single(e => e.FullName.EndsWith("Model.key", StringComparison.Ordinal) && e.FullName.Contains("Model", StringComparison.Ordinal) && !e.FullName.Contains("Schema", StringComparison.Ordinal));
+            var entry = zip.Entries.Single(e => e.FullName.EndsWith("Model.key", StringComparison.Ordinal)
+                && e.FullName.Contains("Model", StringComparison.Ordinal)
+                && !e.FullName.Contains("Schema", StringComparison.Ordinal));
             byte[] bytes;
             using (var stream = entry.Open())
             using (var copy = new MemoryStream())

@@ -22,7 +22,9 @@ public sealed class ImageAugmentationTests(TrainedModelFixture fixture) : IClass
     {
         using var scope = NewDisposeScope();
         var batch = Batch();
-        var flipped = new ImageAugmenter(new ImageAugmentationOptions { HorizontalFlipProbability = 1, VerticalFlipProbability = 1 }, seed: 0).Apply(batch, new Random(1), 1, Rows(batch));
+        var flipped =
+            new ImageAugmenter(new ImageAugmentationOptions { HorizontalFlipProbability = 1,
+                VerticalFlipProbability = 1 }, seed: 0).Apply(batch, new Random(1), 1, Rows(batch));
         Assert.True(Same(flipped, batch.flip(3).flip(2)));
         Assert.True(Same(batch, Batch()), "the input batch must not be modified");
     }
@@ -88,17 +90,21 @@ public sealed class ImageAugmentationTests(TrainedModelFixture fixture) : IClass
         Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.AugmentImages(new ImageAugmentationOptions { CropPadding = -1 }));
     }
 
-    private static EstimatorChain<Microsoft.ML.Transforms.KeyToValueMappingTransformer> Pipeline(MLContext ml, ImageAugmentationOptions? augmentation, int seed)
+    private static EstimatorChain<Microsoft.ML.Transforms.KeyToValueMappingTransformer> Pipeline(MLContext ml,
+        ImageAugmentationOptions? augmentation, int seed)
     {
         var features = ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
             .Append(ml.Transforms.ResizeImages("Image", 28, 28))
             .Append(ml.Transforms.ConvertToGrayscale("Image"))
-            .Append(ml.Transforms.ExtractPixels("Features", "Image", colorsToExtract: Microsoft.ML.Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255));
+            .Append(ml.Transforms.ExtractPixels("Features", "Image",
+                colorsToExtract: Microsoft.ML.Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Red,
+                scaleImage: 1f / 255));
         var trainer = new CnnTrainer(ml, new CnnTrainerOptions { Epochs = 2, BatchSize = 16, Seed = seed, NumberOfThreads = 1 });
         return augmentation is null
             ? features.Append(trainer).Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
-            : features.Append(ml.Transforms.AugmentImages(augmentation)).Append(trainer).Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+            : features.Append(ml.Transforms.AugmentImages(augmentation)).Append(trainer)
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
     }
 
     private sealed class Scored

@@ -56,7 +56,9 @@ public sealed class ImageNormalizationTests : IDisposable
     public void WrongNumberOfValuesIsRejectedWithTheShape()
     {
         var ml = new MLContext();
-        var error = Assert.Throws<ArgumentException>(() => ml.Transforms.NormalizeImages("Pixels", mean: [0.5f], standardDeviation: [0.2f]).Fit(ColourData(ml)));
+        var error =
+            Assert.Throws<ArgumentException>(() =>
+                ml.Transforms.NormalizeImages("Pixels", mean: [0.5f], standardDeviation: [0.2f]).Fit(ColourData(ml)));
         Assert.Contains("3×2×2", error.Message);
         Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.NormalizeImages("Out", "Missing").Fit(ColourData(ml)));
     }

@@ -72,11 +72,13 @@ public sealed class LoadImagesForCnnTests : IDisposable
     public void GivesExactlyWhatTheHandWrittenTransformChainGives(bool grayscale)
     {
         var data = ImageFolder.Load(_ml, SyntheticImages.CreateFolder(_temp.Combine("chain"), perClass: 3, size: 30, color: true));
-        IEstimator<ITransformer> handWritten = _ml.Transforms.LoadImages("Image", null, "ImagePath").Append(_ml.Transforms.ResizeImages("Image", 28, 28));
+        IEstimator<ITransformer> handWritten = _ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(_ml.Transforms.ResizeImages("Image", 28, 28));
         if (grayscale)
             handWritten = handWritten.Append(_ml.Transforms.ConvertToGrayscale("Image"));
         handWritten = handWritten.Append(_ml.Transforms.ExtractPixels("Features", "Image", scaleImage: 1f / 255,
-            colorsToExtract: grayscale ? Microsoft.ML.Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Red : Microsoft.ML.Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Rgb));
+            colorsToExtract: grayscale ? Microsoft.ML.Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Red
+            : Microsoft.ML.Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Rgb));
 
         var expected = handWritten.Fit(data).Transform(data).GetColumn<float[]>("Features").ToList();
         var actual = _ml.Transforms.LoadImagesForCnn(28, 28, grayscale).Fit(data).Transform(data).GetColumn<float[]>("Features").ToList();

@@ -2,7 +2,8 @@ using Microsoft.ML;
 
 namespace MlNetCnn.Tests;
 
-/// <summary>Mixup and CutMix in a training run: they change what is learned, reproducibly, survive a resume bit for bit, and bad settings are refused.</summary>
+/// <summary>Mixup and CutMix in a training run: they change what is learned, reproducibly, survive a resume bit for
+/// bit, and bad settings are refused.</summary>
 // Compares seeded runs bit for bit, so it runs alone: see SeededRunTests.
 [Collection(nameof(SeededRunTests))]
 public sealed class MixingTrainingTests : IDisposable

@@ -3,14 +3,17 @@ using Microsoft.ML.Data;
 
 namespace MlNetCnn.Tests;
 
-/// <summary>An image with a NaN or infinite pixel gets no class: PredictedLabel is the missing key (0) and every score is NaN, on every scoring path.</summary>
+/// <summary>An image with a NaN or infinite pixel gets no class: PredictedLabel is the missing key (0) and every score
+/// is NaN, on every scoring path.</summary>
 public sealed class NonFiniteFeatureScoringTests
 {
     private static (MLContext Ml, CnnTransformer Model, List<SyntheticTensors.Row> Rows) Train()
     {
         var ml = new MLContext(seed: 1);
         var rows = SyntheticTensors.Rows(48, 3, 1);
-        var model = new CnnTrainer(ml, new CnnTrainerOptions { Epochs = 1, BatchSize = 16, Seed = 9, NumberOfThreads = 1, EmbeddingColumnName = "Embedding" })
+        var model = new CnnTrainer(ml,
+            new CnnTrainerOptions { Epochs = 1, BatchSize = 16, Seed = 9, NumberOfThreads = 1,
+                EmbeddingColumnName = "Embedding" })
             .Fit(SyntheticTensors.Keyed(ml, rows));
         return (ml, model, rows);
     }
@@ -29,7 +32,9 @@ public sealed class NonFiniteFeatureScoringTests
         var (ml, model, rows) = Train();
         using (model)
         {
-            var scored = ml.Data.CreateEnumerable<Scored>(model.Transform(SyntheticTensors.Keyed(ml, WithBadPixels(rows), rows)), reuseRowObject: false).ToList();
+            var scored =
+                ml.Data.CreateEnumerable<Scored>(model.Transform(SyntheticTensors.Keyed(ml, WithBadPixels(rows), rows)),
+                    reuseRowObject: false).ToList();
             foreach (int bad in new[] { 1, 2 })
             {
                 Assert.Equal(0u, scored[bad].PredictedLabel);

@@ -21,9 +21,11 @@ public sealed class TestTimeAugmentationTests : IDisposable
     }).ToList();
 
     private static List<float[]> Scores(MLContext ml, ITransformer model, List<SyntheticTensors.Row> rows, List<SyntheticTensors.Row> keySource)
-        => ml.Data.CreateEnumerable<ScoredRow>(model.Transform(SyntheticTensors.Keyed(ml, rows, keySource)), reuseRowObject: false).Select(r => r.Score).ToList();
+        => ml.Data.CreateEnumerable<ScoredRow>(model.Transform(SyntheticTensors.Keyed(ml, rows, keySource)),
+            reuseRowObject: false).Select(r => r.Score).ToList();
 
-    private static float MaxDifference(List<float[]> a, List<float[]> b) => a.Zip(b).Max(p => p.First.Zip(p.Second).Max(q => Math.Abs(q.First - q.Second)));
+    private static float MaxDifference(List<float[]> a, List<float[]> b) => a.Zip(b)
+        .Max(p => p.First.Zip(p.Second).Max(q => Math.Abs(q.First - q.Second)));
 
     [Fact]
     public void AHorizontalFlipAveragesTheProbabilitiesOfAnImageAndItsMirror()

@@ -22,7 +22,8 @@ public sealed class TranslationTestTimeAugmentationTests : IDisposable
         var module = CnnArchitecture.LeNet5.CreateModule(Shape.Channels, Shape.Height, Shape.Width, 10);
         ModuleWeights.Deserialize(module, ModuleWeights.Serialize(source.Network.Module));
         var standardization = new InputStandardization(source.Network.Standardization.Mean, source.Network.Standardization.Std, Shape);
-        var network = new ScoringNetwork(CnnArchitecture.LeNet5, module, standardization, Shape, 10, embeddingColumnName: "Embedding", testTimeAugmentation: augmentation);
+        var network = new ScoringNetwork(CnnArchitecture.LeNet5, module, standardization, Shape, 10,
+            embeddingColumnName: "Embedding", testTimeAugmentation: augmentation);
         return new CnnTransformer(CnnArchitecture.LeNet5, network, "Features", null, [], scoringBatchSize: 64);
     }
 
@@ -121,7 +122,8 @@ public sealed class TranslationTestTimeAugmentationTests : IDisposable
 
             // One scoring batch of 20 rows: the images once, with their mirror, or with their mirror in three passes of 40.
             Assert.Equal(passes, batches);
-            Assert.True(MaxDifference(embeddings, scoredEmbeddings) < 1e-5f, $"{augmentation}: embeddings differ from those of the images themselves");
+            Assert.True(MaxDifference(embeddings, scoredEmbeddings) < 1e-5f,
+                $"{augmentation}: embeddings differ from those of the images themselves");
         }
     }
 
@@ -167,7 +169,8 @@ public sealed class TranslationTestTimeAugmentationTests : IDisposable
         var (scores, labels) = OnnxRuntimeScorer.LibraryScores(scored);
 
         byte[] model = OnnxRuntimeScorer.Export(ml, cnn, data);
-        var onnx = OnnxRuntimeScorer.Score(model, "Features", pixels, [16, Shape.Channels, Shape.Height, Shape.Width], "Score.output", "PredictedLabel.output", "Embedding.output");
+        var onnx = OnnxRuntimeScorer.Score(model, "Features", pixels, [16, Shape.Channels, Shape.Height, Shape.Width],
+            "Score.output", "PredictedLabel.output", "Embedding.output");
 
         Assert.True(OnnxRuntimeScorer.MaxAbsoluteDifference(scores, onnx["Score.output"]) <= 1e-5f);
         OnnxArchitectureTests.AssertSameLabels(scores, labels, onnx["PredictedLabel.output"]);

@@ -2,7 +2,8 @@ using Microsoft.ML;
 
 namespace MlNetCnn.Tests;
 
-/// <summary>CnnTrainerOptions.ValidationTestTimeAugmentation: the per-epoch validation scores its own way; the model keeps TestTimeAugmentation.</summary>
+/// <summary>CnnTrainerOptions.ValidationTestTimeAugmentation: the per-epoch validation scores its own way; the model
+/// keeps TestTimeAugmentation.</summary>
 // Compares seeded runs value for value, so it runs alone: see SeededRunTests.
 [Collection(nameof(SeededRunTests))]
 public sealed class ValidationTestTimeAugmentationTests

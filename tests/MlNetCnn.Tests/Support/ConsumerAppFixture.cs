@@ -114,7 +114,8 @@ public sealed class ConsumerAppFixture : IDisposable
     }
 
     /// <summary>Runs dotnet with <paramref name="arguments"/> and returns its exit code and output (standard output and error).</summary>
-    public (int ExitCode, string Output) TryDotnet(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    public (int ExitCode, string Output) TryDotnet(string workingDirectory,
+        IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -125,7 +126,8 @@ public sealed class ConsumerAppFixture : IDisposable
         foreach (var argument in arguments)
             start.ArgumentList.Add(argument);
         // The test host's MSBuild variables would point the child build at this build's state.
-        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || k == "VSTEST_HOST_DEBUG").ToList())
+        foreach (var name in start.Environment.Keys.Where(k =>
+            k.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || k == "VSTEST_HOST_DEBUG").ToList())
             start.Environment.Remove(name);
         // No build servers or reused nodes: nothing may outlive the build and hold this test's output pipes open.
         start.Environment["MSBUILDDISABLENODEREUSE"] = "1";

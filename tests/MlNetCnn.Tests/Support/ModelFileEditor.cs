@@ -43,7 +43,8 @@ internal static class ModelFileEditor
     }
 
     /// <summary>Where each field of a version-4 record starts (offsets into the entry).</summary>
-    public sealed record Layout(int Channels, int Height, int Width, int Classes, int ScoringBatchSize, int TestTimeAugmentation, int LabelValueCount, int FirstLabelValue, int Mean, int WeightsLength, int Weights);
+    public sealed record Layout(int Channels, int Height, int Width, int Classes, int ScoringBatchSize,
+        int TestTimeAugmentation, int LabelValueCount, int FirstLabelValue, int Mean, int WeightsLength, int Weights);
 
     public static Layout Locate(byte[] entry)
     {
@@ -82,7 +83,8 @@ internal static class ModelFileEditor
 
     private static int Position(BinaryReader reader) => (int)reader.BaseStream.Position;
 
-    /// <summary>Replaces the weights with <paramref name="weights"/> (fixing their length field; the checksum is left to <see cref="Rehash"/>).</summary>
+    /// <summary>Replaces the weights with <paramref name="weights"/> (fixing their length field; the checksum is left
+    /// to <see cref="Rehash"/>).</summary>
     public static byte[] ReplaceWeights(byte[] entry, byte[] weights)
     {
         var layout = Locate(entry);

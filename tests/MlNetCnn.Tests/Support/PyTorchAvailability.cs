@@ -12,7 +12,9 @@ internal static class PyTorchAvailability
         if (!File.Exists(Python))
             return $"{Python} is not installed (apt-get install python3-torch python3-torchvision)";
         var (code, output) = Run(TimeSpan.FromSeconds(60), "-c", "import torch, torchvision; print(torch.__version__, torchvision.__version__)");
-        return code == 0 ? null : $"{Python} cannot import torch and torchvision (apt-get install python3-torch python3-torchvision): {output.Trim()}";
+        return code == 0 ? null
+            : $"{Python} cannot import torch and torchvision (apt-get install python3-torch python3-torchvision): "
+            + $"{output.Trim()}";
     });
 
     /// <summary>Why the parity tests cannot run here, or null when they can.</summary>

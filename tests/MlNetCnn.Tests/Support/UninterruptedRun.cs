@@ -5,7 +5,8 @@ namespace MlNetCnn.Tests;
 /// <summary>The reference side of a resume test: a run trained to the end that leaves a copy of its checkpoint after one epoch.</summary>
 internal static class UninterruptedRun
 {
-    /// <summary>Trains with <paramref name="options"/> (checkpoints under <paramref name="temp"/>); returns the trained model and a copy of its last checkpoint after <paramref name="epoch"/>.</summary>
+    /// <summary>Trains with <paramref name="options"/> (checkpoints under <paramref name="temp"/>); returns the trained
+    /// model and a copy of its last checkpoint after <paramref name="epoch"/>.</summary>
     public static (CnnTransformer Model, string Checkpoint) Train(MLContext ml, CnnTrainerOptions options, IDataView data, TempFolder temp, int epoch)
     {
         options.CheckpointDirectory = temp.Combine("uninterrupted");

@@ -33,7 +33,9 @@ public sealed class CnnCatalogTrainerTests
     {
         var ml = new MLContext();
         Assert.Contains("Epochs", Assert.Throws<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.Trainers.Cnn(epochs: 0)).Message);
-        Assert.Contains("LearningRate", Assert.Throws<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.Trainers.Cnn(learningRate: -1)).Message);
+        Assert.Contains("LearningRate",
+            Assert.Throws<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.Trainers.Cnn(learningRate: -1))
+            .Message);
         Assert.Throws<ArgumentNullException>(() => ml.MulticlassClassification.Trainers.Cnn((CnnTrainerOptions)null!));
     }
 }

@@ -6,15 +6,18 @@ public sealed class ConsoleTrainingProgressTests
 
     private static TrainingProgress MidEpoch(int batch) => new(2, 10, batch, 469, 0.4321, 0.875, 2.5e-3, 1234.4, TimeSpan.FromSeconds(42), null);
 
-    private static TrainingProgress EpochEnd(int epoch, int total, EpochSummary summary) => new(epoch, total, 469, 469, summary.TrainLoss, summary.TrainAccuracy,
+    private static TrainingProgress EpochEnd(int epoch, int total, EpochSummary summary)
+        => new(epoch, total, 469, 469, summary.TrainLoss, summary.TrainAccuracy,
         summary.LearningRate, summary.ImagesPerSecond, TimeSpan.FromSeconds(3725), summary);
 
     [Fact]
     public void ToStringIsOneReadableLine()
     {
         Assert.Equal("epoch 2/10, batch 120/469: loss 0.4321, accuracy 87.50%, 1,234 images/s, lr 2.5e-3, ETA 0:42", MidEpoch(120).ToString());
-        Assert.Equal("epoch 2: loss 0.4322, accuracy 87.50%, validation loss 0.5012, validation accuracy 85.10%, lr 2.5e-3, 12.3 s, 1,234 images/s", s_epoch2.ToString());
-        Assert.Equal("epoch 2/10: loss 0.4322, accuracy 87.50%, validation loss 0.5012, validation accuracy 85.10%, lr 2.5e-3, 12.3 s, 1,234 images/s",
+        Assert.Equal("epoch 2: loss 0.4322, accuracy 87.50%, validation loss 0.5012, validation accuracy 85.10%, lr "
+            + "2.5e-3, 12.3 s, 1,234 images/s", s_epoch2.ToString());
+        Assert.Equal("epoch 2/10: loss 0.4322, accuracy 87.50%, validation loss 0.5012, validation accuracy 85.10%, lr "
+            + "2.5e-3, 12.3 s, 1,234 images/s",
             EpochEnd(2, 10, s_epoch2).ToString());
         var noValidation = s_epoch2 with { ValidationLoss = null, ValidationAccuracy = null };
         Assert.Equal("epoch 2: loss 0.4322, accuracy 87.50%, lr 2.5e-3, 12.3 s, 1,234 images/s", noValidation.ToString());
@@ -32,9 +35,11 @@ public sealed class ConsoleTrainingProgressTests
 
         string[] draws = output.ToString().Split('\r', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, draws.Length);
-        Assert.Equal("Epoch 2/10 [=======>......................] 120/469  loss 0.4321, accuracy 87.50%, 1,234 images/s, lr 2.5e-3, ETA 0:42", draws[0]);
+        Assert.Equal("Epoch 2/10 [=======>......................] 120/469  loss 0.4321, accuracy 87.50%, 1,234 "
+            + "images/s, lr 2.5e-3, ETA 0:42", draws[0]);
         Assert.StartsWith("Epoch 2/10 [=============================>] 460/469  ", draws[1]);
-        Assert.Equal("Epoch 2/10 [==============================] 469/469  loss 0.4322, accuracy 87.50%, validation loss 0.5012, validation accuracy 85.10%, " +
+        Assert.Equal("Epoch 2/10 [==============================] 469/469  loss 0.4322, accuracy 87.50%, validation " +
+                     "loss 0.5012, validation accuracy 85.10%, " +
                      "lr 2.5e-3, 12.3 s, 1,234 images/s, ETA 1:02:05" + Environment.NewLine, draws[2]);
         Assert.DoesNotContain('\n', draws[0] + draws[1]);
     }
@@ -69,7 +74,8 @@ public sealed class ConsoleTrainingProgressTests
         Assert.DoesNotContain('\r', output.ToString());
         Assert.Equal(
             [
-                "Epoch 2/3: loss 0.4322, accuracy 87.50%, validation loss 0.5012, validation accuracy 85.10%, lr 2.5e-3, 12.3 s, 1,234 images/s, ETA 1:02:05",
+                "Epoch 2/3: loss 0.4322, accuracy 87.50%, validation loss 0.5012, validation accuracy 85.10%, lr "
+                + "2.5e-3, 12.3 s, 1,234 images/s, ETA 1:02:05",
                 "Epoch 3/3: loss 0.4322, accuracy 87.50%, lr 2.5e-3, 12.3 s, 1,234 images/s",
             ],
             output.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));

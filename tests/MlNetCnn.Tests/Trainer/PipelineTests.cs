@@ -10,12 +10,14 @@ public sealed class PipelineTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    internal static EstimatorChain<Microsoft.ML.Transforms.KeyToValueMappingTransformer> GrayscalePipeline(MLContext ml, CnnTrainerOptions options, int size = 28)
+    internal static EstimatorChain<Microsoft.ML.Transforms.KeyToValueMappingTransformer> GrayscalePipeline(MLContext ml,
+        CnnTrainerOptions options, int size = 28)
         => ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
             .Append(ml.Transforms.ResizeImages("Image", size, size))
             .Append(ml.Transforms.ConvertToGrayscale("Image"))
-            .Append(ml.Transforms.ExtractPixels("Features", "Image", colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255))
+            .Append(ml.Transforms.ExtractPixels("Features", "Image",
+                colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255))
             .Append(new CnnTrainer(ml, options))
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
@@ -26,7 +28,8 @@ public sealed class PipelineTests : IDisposable
         var train = ImageFolder.Load(ml, SyntheticImages.CreateFolder(_temp.Combine("train"), perClass: 60, seed: 1));
         var test = ImageFolder.Load(ml, SyntheticImages.CreateFolder(_temp.Combine("test"), perClass: 20, seed: 2));
         var epochs = new List<TrainingProgress>();
-        var options = new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 4, BatchSize = 16, ProgressInterval = 5, Progress = new SynchronousProgress<TrainingProgress>(epochs.Add) };
+        var options = new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 4, BatchSize = 16,
+            ProgressInterval = 5, Progress = new SynchronousProgress<TrainingProgress>(epochs.Add) };
 
         var model = GrayscalePipeline(ml, options).Fit(train);
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));

@@ -34,7 +34,8 @@ public sealed class SchemaTests
     public void MissingFeatureColumnIsNamed()
     {
         var ml = new MLContext();
-        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(Rows(ml, new FlatRow(), new FlatRow { Label = "b" })).Transform(Rows(ml, new FlatRow()));
+        var data = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Fit(Rows(ml, new FlatRow(), new FlatRow { Label = "b" })).Transform(Rows(ml, new FlatRow()));
         var trainer = new CnnTrainer(ml, new CnnTrainerOptions { FeatureColumnName = "Pixels" });
         var error = Assert.ThrowsAny<ArgumentException>(() => trainer.Fit(data));
         Assert.Contains("'Pixels'", error.Message);
@@ -45,7 +46,8 @@ public sealed class SchemaTests
     public void TextFeatureColumnIsRejectedWithTheExpectedType()
     {
         var ml = new MLContext();
-        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(Rows(ml, new TextRow(), new TextRow { Label = "b" })).Transform(Rows(ml, new TextRow()));
+        var data = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Fit(Rows(ml, new TextRow(), new TextRow { Label = "b" })).Transform(Rows(ml, new TextRow()));
         var error = Assert.ThrowsAny<ArgumentException>(() => new CnnTrainer(ml).Fit(data));
         Assert.Contains("Schema mismatch for feature column 'Features'", error.Message);
         Assert.Contains("vector of Single", error.Message);
@@ -67,7 +69,9 @@ public sealed class SchemaTests
     public void ConfiguredShapeThatDoesNotMatchTheVectorIsRejected()
     {
         var ml = new MLContext();
-        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(Rows(ml, new FlatRow(), new FlatRow { Label = "b" })).Transform(Rows(ml, new FlatRow(), new FlatRow { Label = "b" }));
+        var data = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Fit(Rows(ml, new FlatRow(), new FlatRow { Label = "b" }))
+            .Transform(Rows(ml, new FlatRow(), new FlatRow { Label = "b" }));
         var options = new CnnTrainerOptions { Channels = 3, ImageHeight = 32, ImageWidth = 32 };
         var error = Assert.ThrowsAny<ArgumentException>(() => new CnnTrainer(ml, options).Fit(data));
         Assert.Contains("size 784", error.Message);
@@ -101,7 +105,8 @@ public sealed class SchemaTests
     public void OutputSchemaAddsScoreAndPredictedLabelWithClassNames()
     {
         var ml = new MLContext();
-        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(Rows(ml, new FlatRow(), new FlatRow { Label = "b" })).Transform(Rows(ml, new FlatRow()));
+        var data = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Fit(Rows(ml, new FlatRow(), new FlatRow { Label = "b" })).Transform(Rows(ml, new FlatRow()));
         var shape = new CnnTrainer(ml).GetOutputSchema(SchemaShapeOf(data));
         var score = shape.Single(c => c.Name == "Score");
         Assert.Equal(SchemaShape.Column.VectorKind.Vector, score.Kind);
@@ -133,7 +138,9 @@ public sealed class SchemaTests
         var ml = new MLContext(seed: 1);
         var rows = Enumerable.Range(0, 16).Select(i => new ShapedRow { Label = (uint)(i % 2 + 1) }).ToArray();
         var keyed = ml.Data.LoadFromEnumerable(rows, SchemaDefinitionWithKey<ShapedRow>(ml, 2));
-        using var model = new CnnTrainer(ml, new CnnTrainerOptions { FeatureColumnName = "Pixels", Architecture = TinyArchitecture, Epochs = 1 }).Fit(keyed);
+        using var model = new CnnTrainer(ml,
+            new CnnTrainerOptions { FeatureColumnName = "Pixels", Architecture = TinyArchitecture, Epochs = 1 })
+            .Fit(keyed);
         var other = ml.Data.LoadFromEnumerable([new FlatRow()]);
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => model.Transform(other));
         Assert.Contains("'Pixels'", error.Message);

@@ -18,7 +18,8 @@ public sealed class SeededRunTests(TrainedModelFixture fixture) : IClassFixture<
             var ml = new MLContext(seed: 2);
             var data = TrainerBehaviourTests.Prepared(ml, fixture.Train, out _);
             using var model = new CnnTrainer(ml, new CnnTrainerOptions { Epochs = 1, BatchSize = 16, Seed = 42, NumberOfThreads = 1 }).Fit(data);
-            return ml.Data.CreateEnumerable<TrainerBehaviourTests.ScoreOnly>(model.Transform(data), reuseRowObject: false).SelectMany(r => r.Score).ToArray();
+            return ml.Data.CreateEnumerable<TrainerBehaviourTests.ScoreOnly>(model.Transform(data),
+                reuseRowObject: false).SelectMany(r => r.Score).ToArray();
         }
 
         Assert.Equal(Scores(), Scores());

@@ -12,7 +12,8 @@ public sealed class TrainerBehaviourTests(TrainedModelFixture fixture) : IClassF
             .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
             .Append(ml.Transforms.ResizeImages("Image", 28, 28))
             .Append(ml.Transforms.ConvertToGrayscale("Image"))
-            .Append(ml.Transforms.ExtractPixels("Features", "Image", colorsToExtract: Microsoft.ML.Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Red));
+            .Append(ml.Transforms.ExtractPixels("Features", "Image",
+                colorsToExtract: Microsoft.ML.Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Red));
         preprocessing = estimator.Fit(images);
         return ml.Data.Cache(preprocessing.Transform(images));
     }
@@ -48,9 +49,12 @@ public sealed class TrainerBehaviourTests(TrainedModelFixture fixture) : IClassF
     [Fact]
     public void TransformIsThreadSafeAndMatchesSingleThreadedScores()
     {
-        var expected = fixture.Ml.Data.CreateEnumerable<ImagePrediction>(fixture.Model.Transform(fixture.Test), reuseRowObject: false).Select(p => p.Score).ToList();
+        var expected = fixture.Ml.Data.CreateEnumerable<ImagePrediction>(fixture.Model.Transform(fixture.Test),
+            reuseRowObject: false).Select(p => p.Score).ToList();
         var results = new ConcurrentBag<List<float[]>>();
-        Parallel.For(0, 4, _ => results.Add(fixture.Ml.Data.CreateEnumerable<ImagePrediction>(fixture.Model.Transform(fixture.Test), reuseRowObject: false).Select(p => p.Score).ToList()));
+        Parallel.For(0, 4,
+            _ => results.Add(fixture.Ml.Data.CreateEnumerable<ImagePrediction>(fixture.Model.Transform(fixture.Test),
+                reuseRowObject: false).Select(p => p.Score).ToList()));
         Assert.Equal(4, results.Count);
         Assert.All(results, r => Assert.Equal(expected, r));
     }

@@ -37,7 +37,8 @@ public sealed class TrainingInputChecksTests
     {
         var ml = new MLContext(seed: 1);
         var data = SyntheticTensors.Keyed(ml, SyntheticTensors.Rows(32, 2, 1));
-        var pipeline = ml.Transforms.AugmentImages(ImageAugmentationOptions.CropAndFlip(40, CropPadding.Reflect)).Append(new CnnTrainer(ml, Options()));
+        var pipeline = ml.Transforms.AugmentImages(ImageAugmentationOptions.CropAndFlip(40, CropPadding.Reflect))
+            .Append(new CnnTrainer(ml, Options()));
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => pipeline.Fit(data));
         Assert.Contains("'Features'", error.Message);
         Assert.Contains("16×16", error.Message);

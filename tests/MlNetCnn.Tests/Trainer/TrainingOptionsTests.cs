@@ -12,9 +12,11 @@ public sealed class TrainingOptionsTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private static CnnTrainerOptions Options(int epochs = 3) => new() { Epochs = epochs, BatchSize = 16, Seed = 9, NumberOfThreads = 1, ProgressInterval = 1000 };
+    private static CnnTrainerOptions Options(int epochs = 3)
+        => new() { Epochs = epochs, BatchSize = 16, Seed = 9, NumberOfThreads = 1, ProgressInterval = 1000 };
 
-    private static IDataView Data(MLContext ml, int count = 120, int classes = 3, int seed = 1) => SyntheticTensors.Keyed(ml, SyntheticTensors.Rows(count, classes, seed));
+    private static IDataView Data(MLContext ml, int count = 120, int classes = 3, int seed = 1)
+        => SyntheticTensors.Keyed(ml, SyntheticTensors.Rows(count, classes, seed));
 
     private static float[] Weights(CnnTransformer model) => model.Network.Module.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
 
@@ -49,7 +51,8 @@ public sealed class TrainingOptionsTests : IDisposable
         options.LabelSmoothing = 0.1;
         options.LearningRate = optimizer == CnnOptimizer.Sgd ? 0.05 : 3e-3;
         using var model = new CnnTrainer(ml, options).Fit(Data(ml));
-        Assert.True(model.TrainingHistory[^1].TrainLoss < model.TrainingHistory[0].TrainLoss, string.Join(", ", model.TrainingHistory.Select(e => e.TrainLoss)));
+        Assert.True(model.TrainingHistory[^1].TrainLoss < model.TrainingHistory[0].TrainLoss,
+            string.Join(", ", model.TrainingHistory.Select(e => e.TrainLoss)));
     }
 
     [Fact]
@@ -91,7 +94,9 @@ public sealed class TrainingOptionsTests : IDisposable
         ml.Log += (_, e) => { lock (messages) messages.Add(e.Message); };
         using var model = new CnnTrainer(ml, options).Fit(Data(ml, count: 120));
         Assert.All(model.TrainingHistory, e => Assert.NotNull(e.ValidationAccuracy));
-        Assert.Contains(messages, m => m.Contains("90 training images", StringComparison.Ordinal) && m.Contains("30 validation images", StringComparison.Ordinal));
+        Assert.Contains(messages,
+            m => m.Contains("90 training images", StringComparison.Ordinal)
+            && m.Contains("30 validation images", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -239,7 +244,8 @@ public sealed class TrainingOptionsTests : IDisposable
         var options = Options(2);
         options.EmbeddingColumnName = "Embedding";
         var pipeline = new CnnTrainer(ml, options)
-            .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(labelColumnName: "Label", featureColumnName: "Embedding"), TransformerScope.Everything);
+            .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(labelColumnName: "Label",
+                featureColumnName: "Embedding"), TransformerScope.Everything);
         var model = pipeline.Fit(data);
         var cnn = model.OfType<CnnTransformer>().Single();
         Assert.Equal(84, cnn.EmbeddingSize);

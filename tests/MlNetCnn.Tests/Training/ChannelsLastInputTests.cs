@@ -13,8 +13,10 @@ public sealed class ChannelsLastInputTests
 {
     public static TheoryData<string, int, int> BuiltIns => new()
     {
-        { "LeNet5", 1, 32 }, { "TwoConvThreeFc", 3, 32 }, { "TwoBranch", 6, 32 }, { "AlexNetSmall", 3, 32 }, { "Vgg11Cifar", 3, 32 }, { "NiN", 3, 67 }, { "GoogLeNet", 3, 32 },
-        { "ResNet18Cifar", 3, 32 }, { "ResNet-2-2-2-3", 3, 64 }, { "ResNet9-8", 3, 32 }, { "AirbenchNet-8", 3, 32 }, { "DenseNetCifar", 3, 32 }, { "CnnNFeature6", 1, 32 }, { "Mlp8", 3, 32 },
+        { "LeNet5", 1, 32 }, { "TwoConvThreeFc", 3, 32 }, { "TwoBranch", 6, 32 }, { "AlexNetSmall", 3, 32 },
+            { "Vgg11Cifar", 3, 32 }, { "NiN", 3, 67 }, { "GoogLeNet", 3, 32 },
+        { "ResNet18Cifar", 3, 32 }, { "ResNet-2-2-2-3", 3, 64 }, { "ResNet9-8", 3, 32 }, { "AirbenchNet-8", 3, 32 },
+        { "DenseNetCifar", 3, 32 }, { "CnnNFeature6", 1, 32 }, { "Mlp8", 3, 32 },
     };
 
     [Theory]
@@ -109,7 +111,8 @@ public sealed class ChannelsLastInputTests
         var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(rows)).Transform(ml.Data.LoadFromEnumerable(rows));
         using var model = new CnnTrainer(ml, new CnnTrainerOptions
         {
-            Architecture = ViewingNetwork.Architecture, Epochs = 2, BatchSize = 16, Seed = 2, NumberOfThreads = 1, TestTimeAugmentation = TestTimeAugmentation.HorizontalFlip,
+            Architecture = ViewingNetwork.Architecture, Epochs = 2, BatchSize = 16, Seed = 2, NumberOfThreads = 1,
+                TestTimeAugmentation = TestTimeAugmentation.HorizontalFlip,
         }).Fit(data);
         var accuracy = ml.MulticlassClassification.Evaluate(model.Transform(data)).MicroAccuracy;
         Assert.True(accuracy > 0.9, $"accuracy {accuracy} on two well-separated classes");
@@ -123,7 +126,8 @@ public sealed class ChannelsLastInputTests
         return cat(module.parameters().Where(p => p.grad is not null).Select(p => p.grad!.flatten().to(ScalarType.Float64)).ToList(), 0);
     }
 
-    /// <summary>He-initialized weights from <paramref name="generator"/>: the same network whatever other tests draw from libtorch's global generator meanwhile.</summary>
+    /// <summary>He-initialized weights from <paramref name="generator"/>: the same network whatever other tests draw
+    /// from libtorch's global generator meanwhile.</summary>
     internal static void Reinitialize(nn.Module<Tensor, Tensor> module, Generator generator)
     {
         using var noGrad = no_grad();
@@ -132,7 +136,9 @@ public sealed class ChannelsLastInputTests
             if (parameter.dim() > 1)
                 parameter.copy_(randn(parameter.shape, generator: generator) * Math.Sqrt(2.0 / (parameter.numel() / parameter.shape[0])));
             else
-                parameter.copy_(name.EndsWith("weight", StringComparison.Ordinal) ? ones_like(parameter) + 0.1 * randn(parameter.shape, generator: generator) : 0.1 * randn(parameter.shape, generator: generator));
+                parameter.copy_(name.EndsWith("weight", StringComparison.Ordinal)
+                    ? ones_like(parameter) + 0.1 * randn(parameter.shape, generator: generator)
+                    : 0.1 * randn(parameter.shape, generator: generator));
         }
     }
 
@@ -154,7 +160,8 @@ public sealed class ChannelsLastInputTests
     /// <summary>The classic PyTorch idiom <c>x.view(N, -1)</c> after a convolution, which needs planar memory.</summary>
     private sealed class ViewingNetwork : nn.Module<Tensor, Tensor>
     {
-        public static readonly CnnArchitecture Architecture = CnnArchitecture.Custom("ChannelsLastTestsViewingNetwork", (c, h, w, k) => new ViewingNetwork(c, h, w, k));
+        public static readonly CnnArchitecture Architecture = CnnArchitecture.Custom("ChannelsLastTestsViewingNetwork",
+            (c, h, w, k) => new ViewingNetwork(c, h, w, k));
 
         private readonly TorchSharp.Modules.Conv2d conv;
         private readonly TorchSharp.Modules.Linear fc;

@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace MlNetCnn.Tests;
 
-/// <summary>Fine-tuning from pretrained weights: a frozen backbone (batch-norm statistics too), a slower backbone after unfreezing, the weights' own input normalization.</summary>
+/// <summary>Fine-tuning from pretrained weights: a frozen backbone (batch-norm statistics too), a slower backbone after
+/// unfreezing, the weights' own input normalization.</summary>
 [Collection(nameof(PretrainedWeightsCollection))]
 public sealed class FineTuningTests : IDisposable
 {
@@ -142,7 +143,8 @@ public sealed class FineTuningTests : IDisposable
         {
             var cnn = Assert.IsType<CnnTransformer>(loaded);
             Assert.Equal(meanImage, cnn.InputMean);
-            Assert.Equal(model.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s), cnn.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s));
+            Assert.Equal(model.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s),
+                cnn.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s));
         }
         finally
         {

@@ -25,7 +25,8 @@ public sealed class MixedPrecisionTests : IDisposable
         public NetworkAndReplica(CnnArchitecture architecture, int channels, int size, List<string>? log = null)
         {
             Network = architecture.CreateModule(channels, size, size, 10);
-            Replica = MixedPrecisionReplica.Create(Network, () => architecture.CreateModule(channels, size, size, 10), TrainingPrecision.MixedBFloat16,
+            Replica = MixedPrecisionReplica.Create(Network, () => architecture.CreateModule(channels, size, size, 10),
+                TrainingPrecision.MixedBFloat16,
                 architecture, CPU, message => log?.Add(message)) ?? throw new InvalidOperationException($"no replica for {architecture.Name}");
         }
 
@@ -156,7 +157,8 @@ public sealed class MixedPrecisionTests : IDisposable
             Assert.All(layer.parameters(recurse: false), p => Assert.True(p.dtype == expected, $"{name}: {p.dtype}"));
         }
         Assert.All(network.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
-        Assert.All(replica.Network.buffers().Concat(network.buffers()).Where(b => b.is_floating_point()), b => Assert.Equal(ScalarType.Float32, b.dtype));
+        Assert.All(replica.Network.buffers().Concat(network.buffers()).Where(b => b.is_floating_point()),
+            b => Assert.Equal(ScalarType.Float32, b.dtype));
     }
 
     [Fact]
@@ -202,7 +204,8 @@ public sealed class MixedPrecisionTests : IDisposable
         nn.functional.cross_entropy(replica.Forward(randn(8, 3, 16, 16) + 2), randint(0, 10, 8, dtype: ScalarType.Int64)).backward();
         replica.CopyGradientsToMaster();
         Assert.All(first.parameters(), p => Assert.Null(p.grad));
-        Assert.All(network.named_parameters().Where(p => !p.name.StartsWith(firstName + ".", StringComparison.Ordinal)), p => Assert.NotNull(p.parameter.grad));
+        Assert.All(network.named_parameters().Where(p => !p.name.StartsWith(firstName + ".", StringComparison.Ordinal)),
+            p => Assert.NotNull(p.parameter.grad));
         Assert.True(statistics.eq(RunningMeans(norm).Single()).all().item<bool>(),
             $"the batch norm '{normName}' in evaluation mode keeps its statistics");
     }
@@ -257,7 +260,8 @@ public sealed class MixedPrecisionTests : IDisposable
     public void ACustomArchitectureTrainsInFloat32AndTheLogSaysWhy()
     {
         var custom = CnnArchitecture.Custom("MixedPrecisionTinyCustom", (channels, height, width, classes) => nn.Sequential(
-            ("conv", nn.Conv2d(channels, 4, 3, padding: 1)), ("relu", nn.ReLU()), ("flatten", nn.Flatten()), ("fc", nn.Linear(4 * height * width, classes))));
+            ("conv", nn.Conv2d(channels, 4, 3, padding: 1)), ("relu", nn.ReLU()), ("flatten", nn.Flatten()),
+            ("fc", nn.Linear(4 * height * width, classes))));
         var mixed = TrainedState(custom, TrainingPrecision.MixedBFloat16, out var log, out _);
         var full = TrainedState(custom, TrainingPrecision.Float32, out _, out _);
         Assert.Contains(log, m => m.Contains("training in float32") && m.Contains("custom architecture"));

@@ -33,7 +33,9 @@ public sealed class NativeMemoryTests
 
         // 75 steps per epoch: leaking even one activation tensor per step would add tens of MB per epoch.
         long growth = residentAfterEpoch[^1] - residentAfterEpoch[2];
-        Assert.True(growth < 24L << 20, $"resident memory grew {growth >> 20} MB from epoch 3 to 8: {string.Join(", ", residentAfterEpoch.Select(r => r >> 20))} MB");
+        Assert.True(growth < 24L << 20,
+            $"resident memory grew {growth >> 20} MB from epoch 3 to 8: "
+            + $"{string.Join(", ", residentAfterEpoch.Select(r => r >> 20))} MB");
     }
 }
 

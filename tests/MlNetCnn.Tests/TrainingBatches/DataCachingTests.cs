@@ -67,7 +67,8 @@ public sealed class DataCachingTests : IDisposable
             Assert.Equal(StreamingImageFolder.Weights(cached), StreamingImageFolder.Weights(streamed));
         }
 
-        var (train, _) = DataSplit.StratifiedTrainValidation(ml, ImageFolder.Load(ml, StreamingImageFolder.Create(_temp, perClass: 8)), 0.25, seed: 3);
+        var (train, _) = DataSplit.StratifiedTrainValidation(ml,
+            ImageFolder.Load(ml, StreamingImageFolder.Create(_temp, perClass: 8)), 0.25, seed: 3);
         var (split, splitLog) = Train(StreamingImageFolder.Prepare(ml, train), StreamingImageFolder.Options(DataCaching.Streaming, epochs: 1));
         split.Dispose();
         Assert.Contains(splitLog, l => l.Contains("fully reshuffled"));
@@ -102,16 +103,24 @@ public sealed class DataCachingTests : IDisposable
         options.MemoryBudgetBytes = 24 * 3 * 16 * 16 - 1; // one byte short of the 24 images
         var (streamed, streamedLog) = Train(data, options);
         streamed.Dispose();
-        Assert.Contains(streamedLog, l => l.Contains("training images streamed") && l.Contains("DataCaching.Auto: 24 images of 3×16×16 take at least"));
+        Assert.Contains(streamedLog,
+            l => l.Contains("training images streamed")
+            && l.Contains("DataCaching.Auto: 24 images of 3×16×16 take at least"));
     }
 
     [Fact]
     public void InvalidDataOptionsAreRefusedWhenTheTrainerIsCreated()
     {
         var ml = new MLContext();
-        Assert.Contains("DataCaching", Assert.Throws<ArgumentOutOfRangeException>(() => new CnnTrainer(ml, new CnnTrainerOptions { DataCaching = (DataCaching)7 })).Message);
-        Assert.Contains("MemoryBudgetBytes", Assert.Throws<ArgumentOutOfRangeException>(() => new CnnTrainer(ml, new CnnTrainerOptions { MemoryBudgetBytes = -1 })).Message);
-        Assert.Contains("DataLoadingThreads", Assert.Throws<ArgumentOutOfRangeException>(() => new CnnTrainer(ml, new CnnTrainerOptions { DataLoadingThreads = 0 })).Message);
+        Assert.Contains("DataCaching",
+            Assert.Throws<ArgumentOutOfRangeException>(() =>
+                new CnnTrainer(ml, new CnnTrainerOptions { DataCaching = (DataCaching)7 })).Message);
+        Assert.Contains("MemoryBudgetBytes",
+            Assert.Throws<ArgumentOutOfRangeException>(() =>
+                new CnnTrainer(ml, new CnnTrainerOptions { MemoryBudgetBytes = -1 })).Message);
+        Assert.Contains("DataLoadingThreads",
+            Assert.Throws<ArgumentOutOfRangeException>(() =>
+                new CnnTrainer(ml, new CnnTrainerOptions { DataLoadingThreads = 0 })).Message);
     }
 
     [Fact]

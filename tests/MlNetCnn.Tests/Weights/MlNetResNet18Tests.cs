@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 
 namespace MlNetCnn.Tests;
 
-/// <summary>ML.NET's pretrained ResNet-18 (the ONNX in Microsoft.ML.DnnImageFeaturizer.ResNet18) imported onto ResNet(2, 2, 2, 3), checked against ONNX Runtime.</summary>
+/// <summary>ML.NET's pretrained ResNet-18 (the ONNX in Microsoft.ML.DnnImageFeaturizer.ResNet18) imported onto
+/// ResNet(2, 2, 2, 3), checked against ONNX Runtime.</summary>
 [Collection(nameof(PretrainedWeightsCollection))]
 public sealed class MlNetResNet18Tests
 {

@@ -106,7 +106,9 @@ public sealed class OnnxWeightFaultTests : IDisposable
     {
         var graph = fault switch
         {
-            "batch-norm-of-another-width" => OnnxWeightFiles.WithWeights((name, v) => name.StartsWith("bn.", StringComparison.Ordinal) ? [.. v, 1] : null),
+            "batch-norm-of-another-width" =>
+                OnnxWeightFiles.WithWeights((name, v) => name.StartsWith("bn.", StringComparison.Ordinal) ? [.. v, 1]
+                    : null),
             "conv-bias-of-another-width" => OnnxWeightFiles.WithWeights((name, v) => name == "conv.bias" ? v[..3] : null),
             "duplicate-initializer" => OnnxWeightFiles.WithWeights().Initializer("conv.bias", [4], OnnxWeightFiles.Values(4)),
             _ => OnnxWeightFiles.WithWeights(),

@@ -70,7 +70,8 @@ public sealed class PretrainedWeightsTests : IDisposable
         Assert.Contains("[3, 84]", report.Skipped["classifier.4.weight"]);
         Assert.Contains("features.0.weight", report.Loaded);
         Assert.Equal(fiveClasses.state_dict()["classifier.4.weight"].data<float>().ToArray(), headBefore.data<float>().ToArray());
-        Assert.Equal(fiveClasses.state_dict()["features.0.weight"].data<float>().ToArray(), model.Network.Module.state_dict()["features.0.weight"].data<float>().ToArray());
+        Assert.Equal(fiveClasses.state_dict()["features.0.weight"].data<float>().ToArray(),
+            model.Network.Module.state_dict()["features.0.weight"].data<float>().ToArray());
         Assert.Contains("classifier head 'classifier.4' starts fresh", report.ToString());
     }
 
@@ -87,7 +88,8 @@ public sealed class PretrainedWeightsTests : IDisposable
         var error = Assert.Throws<ArgumentException>(() => weights.LoadInto(color, strict: true));
         Assert.Contains("features.0.weight: the file's [6, 1, 5, 5], the network's [6, 3, 5, 5]", error.Message);
         Assert.Contains("gray.pt", error.Message);
-        Assert.Equal(color.state_dict()["features.3.weight"].data<float>().ToArray(), before.data<float>().ToArray()); // strict copies nothing on failure
+        // strict copies nothing on failure
+        Assert.Equal(color.state_dict()["features.3.weight"].data<float>().ToArray(), before.data<float>().ToArray());
 
         // Not strict allows missing and extra keys, never a weight of another shape (issue 28).
         var loose = Assert.Throws<ArgumentException>(() => weights.LoadInto(color, strict: false));
@@ -116,7 +118,9 @@ public sealed class PretrainedWeightsTests : IDisposable
         pretrained.SaveWeights(path);
         using var weights = PretrainedWeights.FromFile(path);
         // A vanishing learning rate: the result is the initial weights, not a fresh network.
-        using var tuned = Train(options: new CnnTrainerOptions { Epochs = 1, BatchSize = 16, Seed = 9, LearningRate = 1e-12, InitialWeights = weights });
+        using var tuned =
+            Train(options: new CnnTrainerOptions { Epochs = 1, BatchSize = 16, Seed = 9, LearningRate = 1e-12,
+                InitialWeights = weights });
         var expected = Logits(pretrained.Network.Module);
         var actual = Logits(tuned.Network.Module);
         Assert.All(expected.Zip(actual), p => Assert.Equal(p.First, p.Second, 1e-4));

@@ -66,7 +66,9 @@ public sealed class PyTorchParityTests(TorchvisionExports exports) : IClassFixtu
     {
         Assert.Equal(expected.Length, actual.Length);
         double worst = expected.Zip(actual).Max(p => Math.Abs(p.First - p.Second));
-        Assert.True(worst <= Tolerance, $"{what}: largest logit difference {worst:G3} exceeds {Tolerance} (logits up to {expected.Max(Math.Abs):G3})");
+        Assert.True(worst <= Tolerance,
+            $"{what}: largest logit difference {worst:G3} exceeds {Tolerance} (logits up to "
+            + $"{expected.Max(Math.Abs):G3})");
     }
 
     [PyTorchTheory]
@@ -107,7 +109,9 @@ public sealed class PyTorchParityTests(TorchvisionExports exports) : IClassFixtu
         torch.manual_seed(7);
         var module = Architecture(model).CreateModule(3, 64, 64, 10);
         RandomizeBatchNorms(module);
-        using var cnn = new CnnTransformer(Architecture(model), new ScoringNetwork(Architecture(model), module, InputStandardization.Identity(3), new ImageShape(3, 64, 64), 10),
+        using var cnn = new CnnTransformer(Architecture(model),
+            new ScoringNetwork(Architecture(model), module, InputStandardization.Identity(3), new ImageShape(3, 64, 64),
+                10),
             "Features", null, [], 16);
         var ours = Logits(module);
         foreach (string extension in new[] { ".pt", ".safetensors" })

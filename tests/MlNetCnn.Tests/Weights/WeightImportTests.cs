@@ -24,7 +24,8 @@ public sealed class WeightImportTests
         var random = new Random(seed);
         return Enumerable.Range(0, count).Select(i => new ImageRow
         {
-            Features = Enumerable.Range(0, 3 * Size * Size).Select(p => (float)random.NextDouble() * 0.3f + (p % Size == i % 4 * 4 ? 0.7f : 0f)).ToArray(),
+            Features = Enumerable.Range(0, 3 * Size * Size)
+                .Select(p => (float)random.NextDouble() * 0.3f + (p % Size == i % 4 * 4 ? 0.7f : 0f)).ToArray(),
             Label = SyntheticImages.ClassNames[i % 4],
         }).ToArray();
     }
@@ -38,12 +39,16 @@ public sealed class WeightImportTests
         using var temp = new TempFolder();
         var ml = new MLContext(seed: 1);
         var data = Keyed(ml, Rows(32, seed: 2));
-        using var source = new CnnTrainer(ml, new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 1, BatchSize = 16, StandardizeInputs = false }).Fit(data);
+        using var source = new CnnTrainer(ml,
+            new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 1, BatchSize = 16,
+                StandardizeInputs = false }).Fit(data);
         string path = temp.Combine("weights.safetensors");
         source.SaveWeights(path);
 
         using var weights = PretrainedWeights.FromFile(path);
-        using var imported = new CnnTrainer(ml, new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 0, InitialWeights = weights, StandardizeInputs = false }).Fit(data);
+        using var imported = new CnnTrainer(ml,
+            new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 0, InitialWeights = weights,
+                StandardizeInputs = false }).Fit(data);
 
         Assert.Empty(imported.TrainingHistory);
         var (expectedScores, expectedLabels) = OnnxRuntimeScorer.LibraryScores(source.Transform(data));
@@ -59,9 +64,12 @@ public sealed class WeightImportTests
         var data = Keyed(ml, Rows(32, seed: 2));
         using var source = new CnnTrainer(ml, new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 1, BatchSize = 16 }).Fit(data);
 
-        using var packaged = new CnnTrainer(ml, new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 0, InitialModel = source }).Fit(data);
+        using var packaged = new CnnTrainer(ml,
+            new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 0, InitialModel = source })
+            .Fit(data);
 
-        Assert.Equal(OnnxRuntimeScorer.LibraryScores(source.Transform(data)).Scores, OnnxRuntimeScorer.LibraryScores(packaged.Transform(data)).Scores);
+        Assert.Equal(OnnxRuntimeScorer.LibraryScores(source.Transform(data)).Scores,
+            OnnxRuntimeScorer.LibraryScores(packaged.Transform(data)).Scores);
     }
 
     [Fact]
@@ -77,13 +85,19 @@ public sealed class WeightImportTests
     {
         using var temp = new TempFolder();
         var ml = new MLContext(seed: 1);
-        using var source = new CnnTrainer(ml, new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 1, BatchSize = 16 }).Fit(Keyed(ml, Rows(32, seed: 2)));
+        using var source = new CnnTrainer(ml,
+            new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 1, BatchSize = 16 })
+            .Fit(Keyed(ml, Rows(32, seed: 2)));
         string path = temp.Combine("weights.safetensors");
         source.SaveWeights(path);
         using var weights = PretrainedWeights.FromFile(path);
         var threeClasses = Keyed(ml, Rows(32, seed: 2).Where(r => r.Label != SyntheticImages.ClassNames[3]));
 
-        var error = Assert.Throws<ArgumentException>(() => new CnnTrainer(ml, new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 0, InitialWeights = weights }).Fit(threeClasses));
+        var error =
+            Assert.Throws<ArgumentException>(() =>
+                new CnnTrainer(ml,
+                    new CnnTrainerOptions { Architecture = CnnArchitecture.LeNet5, Epochs = 0,
+                        InitialWeights = weights }).Fit(threeClasses));
 
         Assert.Contains("'classifier.4'", error.Message);
     }
