@@ -22,8 +22,10 @@ internal sealed record Arguments(int Channels, int Size, int Classes, string? Su
     {
         // Every option takes a value: read them as name/value pairs, then check each.
         error = args.Length % 2 == 1 ? $"error: {args[^1]} needs a value." : null;
-        var values = args.Chunk(2).Where(pair => pair.Length == 2).GroupBy(pair => pair[0]).ToDictionary(g => g.Key, g => g.Last()[1]); // the last one wins
-        error ??= values.Keys.Where(name => name != "--summary" && !s_numberOptions.Contains(name)).Select(name => $"error: unknown argument '{name}'.").FirstOrDefault();
+        var values = args.Chunk(2).Where(pair => pair.Length == 2).GroupBy(pair => pair[0])
+            .ToDictionary(g => g.Key, g => g.Last()[1]); // the last one wins
+        error ??= values.Keys.Where(name => name != "--summary" && !s_numberOptions.Contains(name))
+            .Select(name => $"error: unknown argument '{name}'.").FirstOrDefault();
         error ??= s_numberOptions.Where(name => values.TryGetValue(name, out var text) && PositiveInt(text) is null)
             .Select(name => $"error: {name} needs a positive whole number, not '{values[name]}'.").FirstOrDefault();
         if (error is not null)

@@ -50,8 +50,10 @@ foreach (var architecture in CnnArchitecture.All)
         continue;
     }
     var summary = architecture.Summarize(shape, arguments.Classes);
-    Console.WriteLine(string.Create(culture, $"{architecture.Name,-16} {minimum,9} {summary.TotalParameters,14:N0} {summary.MultiplyAccumulates,16:N0}"));
+    Console.WriteLine(string.Create(culture,
+        $"{architecture.Name,-16} {minimum,9} {summary.TotalParameters,14:N0} {summary.MultiplyAccumulates,16:N0}"));
 }
 Console.WriteLine();
-Console.WriteLine("One network's layers: --summary <name> (any name above, in any case; CnnNFeature<n>, Mlp<hidden> and ResNet9-<width> take other numbers too)");
+Console.WriteLine("One network's layers: --summary <name> (any name above, in any case; CnnNFeature<n>, Mlp<hidden> "
+    + "and ResNet9-<width> take other numbers too)");
 return 0;

@@ -13,12 +13,14 @@ internal static class CifarFolder
         if (!Directory.Exists(full))
             throw new DirectoryNotFoundException($"'{full}' is neither a folder nor a .tar file.");
         // The shared archive holds cifar10/train/<class>/...; step down single folders until the class folders (or train/test) show.
-        while (Directory.GetDirectories(full) is [string only] && !IsSplit(only) && Directory.GetDirectories(only).Length > 0 && Directory.GetFiles(full).Length == 0)
+        while (Directory.GetDirectories(full) is [string only] && !IsSplit(only)
+            && Directory.GetDirectories(only).Length > 0 && Directory.GetFiles(full).Length == 0)
             full = only;
         return full;
     }
 
-    private static bool IsSplit(string folder) => Path.GetFileName(folder) is "train" or "test" && Directory.Exists(Path.Combine(Path.GetDirectoryName(folder)!, "test"));
+    private static bool IsSplit(string folder) => Path.GetFileName(folder) is "train" or "test"
+        && Directory.Exists(Path.Combine(Path.GetDirectoryName(folder)!, "test"));
 
     // Extracts into <archive>.extracted (or a folder under the temp directory when the archive's folder is read-only),
     // through a temporary folder renamed at the end, so an interrupted extraction is never taken for a complete one.

@@ -22,7 +22,8 @@ internal static class FastRecipe
     public static double LearningRate(int batchSize) => AirbenchLearningRate * batchSize / (1024 * (1 + 1 / (1 - Momentum)));
 
     public static string Description => "airbench94's recipe: patch whitening, identity init, Nesterov SGD (momentum 0.85) on a triangle schedule, " +
-                                        "batch-norm shifts at 64× the rate, label smoothing 0.2, Lookahead, alternating flips and 2-pixel translations";
+                                        "batch-norm shifts at 64× the rate, label smoothing 0.2, Lookahead, " +
+                                        "alternating flips and 2-pixel translations";
 
     /// <summary>The techniques <c>--without</c> can leave out, one at a time, for the ablation table.</summary>
     public static readonly string[] Techniques = ["whitening", "identity", "norm-rate", "lookahead", "alternating-flip", "label-smoothing"];

@@ -47,7 +47,9 @@ const string Usage = """
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--recipe", "--width", "--without", "--architecture", "--epochs", "--minutes", "--batch-size", "--learning-rate", "--test-time", "--erasing", "--precision", "--holdout", "--per-class", "--output"], ["--download"], Run);
+    ["--data", "--recipe", "--width", "--without", "--architecture", "--epochs", "--minutes", "--batch-size",
+        "--learning-rate", "--test-time", "--erasing", "--precision", "--holdout", "--per-class", "--output"],
+        ["--download"], Run);
 
 static int Run(CommandLine commandLine)
 {
@@ -68,8 +70,11 @@ static int Run(CommandLine commandLine)
     string architectureName = commandLine.Choice("--architecture", "resnet9", "resnet9", "vgg11", "resnet18");
     const double MaxMinutes = 7 * 24 * 60; // a week: beyond it a limit is a typing error
     double? minutes = commandLine.Text("--minutes") is null ? null : commandLine.Number("--minutes", 0, 0, MaxMinutes);
-    int epochs = commandLine.PositiveInt("--epochs", minutes != null ? 1000 : fast ? 10 : 15), batchSize = commandLine.PositiveInt("--batch-size", fast ? 1024 : 256);
-    double learningRate = commandLine.Number("--learning-rate", fast ? FastRecipe.LearningRate(batchSize) : architectureName == "resnet9" ? StandardCifarRecipe.ResNet9LearningRate : 0.1, 0, 100);
+    int epochs = commandLine.PositiveInt("--epochs", minutes != null ? 1000 : fast ? 10 : 15),
+        batchSize = commandLine.PositiveInt("--batch-size", fast ? 1024 : 256);
+    double learningRate = commandLine.Number("--learning-rate",
+        fast ? FastRecipe.LearningRate(batchSize) : architectureName == "resnet9"
+        ? StandardCifarRecipe.ResNet9LearningRate : 0.1, 0, 100);
     var testTime = commandLine.Choice("--test-time", fast ? "flip-translate" : "flip", "flip", "flip-translate", "none") switch
     {
         "flip" => TestTimeAugmentation.HorizontalFlip,
@@ -107,10 +112,12 @@ static int Run(CommandLine commandLine)
         .Append(ml.Transforms.AugmentImages(augmentation))
         .Fit(train);
     var normalizer = preprocessing.OfType<ImageNormalizingTransformer>().Single();
-    Console.WriteLine($"Fitted the normalization in {clock.Elapsed.TotalSeconds:F1} s: mean ({string.Join(", ", normalizer.Mean.Select(m => m.ToString("F4")))}), " +
+    Console.WriteLine($"Fitted the normalization in {clock.Elapsed.TotalSeconds:F1} s: mean " +
+                      $"({string.Join(", ", normalizer.Mean.Select(m => m.ToString("F4")))}), " +
                       $"standard deviation ({string.Join(", ", normalizer.StandardDeviation.Select(s => s.ToString("F4")))})");
 
-    var options = fast ? FastRecipe.Options(architecture, epochs, batchSize, learningRate, without) : StandardCifarRecipe.Options(architecture, epochs, batchSize, learningRate);
+    var options = fast ? FastRecipe.Options(architecture, epochs, batchSize, learningRate, without)
+        : StandardCifarRecipe.Options(architecture, epochs, batchSize, learningRate);
     options.StandardizeInputs = false; // NormalizeImages already did
     options.ValidationData = preprocessing.Transform(test);
     options.TestTimeAugmentation = testTime; // the saved model scores with it
@@ -124,7 +131,9 @@ static int Run(CommandLine commandLine)
     string recipe = fast ? FastRecipe.Description + (without is null ? "" : $", without {without}")
         : $"SGD-Nesterov one-cycle peak {learningRate}, label smoothing 0.2, crop+flip augmentation";
     Console.WriteLine($"Training {architecture.Name} ({architecture.Summarize(new ImageShape(3, 32, 32), 10).TotalParameters:N0} parameters), " +
-                      $"{(minutes is { } m ? $"as many epochs as fit in {m:0.##} minutes (at most {epochs})" : $"{epochs} epochs")}, batch {batchSize}, {recipe}{(erasing > 0 ? $", random erasing {erasing}" : "")}, test-time {testTime}{PrecisionOption.Describe(options.Precision)}");
+                      $"{(minutes is { } m ? $"as many epochs as fit in {m:0.##} minutes (at most {epochs})" : $"{epochs} epochs")}, batch " +
+                      $"{batchSize}, {recipe}{(erasing > 0 ? $", random erasing {erasing}" : "")}, test-time " +
+                      $"{testTime}{PrecisionOption.Describe(options.Precision)}");
     clock.Restart();
     using var cnn = TrainingConsole.Run(architecture.Name, progress =>
     {
@@ -132,10 +141,13 @@ static int Run(CommandLine commandLine)
         return new CnnTrainer(ml, options).Fit(preprocessing.Transform(train));
     });
     double fitSeconds = clock.Elapsed.TotalSeconds, epochSeconds = cnn.TrainingHistory.Average(e => e.Duration.TotalSeconds);
-    Console.WriteLine($"Fit: {fitSeconds:F0} s in all (image decoding included); {cnn.TrainingHistory.Count} epochs, {epochSeconds:F1} s per epoch on average, " +
+    Console.WriteLine($"Fit: {fitSeconds:F0} s in all (image decoding included); {cnn.TrainingHistory.Count} epochs, " +
+                      $"{epochSeconds:F1} s per epoch on average, " +
                       $"{trainCount / epochSeconds:F0} images/s (validation pass included)");
 
-    var model = preprocessing.Append(cnn).Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(cnn.Transform(preprocessing.Transform(test))));
+    var model = preprocessing.Append(cnn)
+        .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel")
+            .Fit(cnn.Transform(preprocessing.Transform(test))));
     ModelReport.EvaluateAndSave(ml, model, train.Schema, test, output, testName, imageColumnName: "Pixels");
     return 0;
 }

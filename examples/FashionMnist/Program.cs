@@ -22,7 +22,9 @@ const string Usage = """
       --output <dir>       where model.zip, checkpoints and plots go (default ./output/fashion-mnist)
     """;
 
-return CommandLine.Run(args, Usage, ["--data", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--train-images", "--output"], ["--download"], Run);
+return CommandLine.Run(args, Usage,
+    ["--data", "--architecture", "--epochs", "--batch-size", "--learning-rate", "--train-images", "--output"],
+    ["--download"], Run);
 
 static int Run(CommandLine commandLine)
 {
@@ -64,7 +66,8 @@ static int Run(CommandLine commandLine)
         Seed = 1,
     };
     var summary = architecture.Summarize(new ImageShape(1, 28, 28), 10);
-    Console.WriteLine($"Training {architecture.Name} ({summary.TotalParameters:N0} parameters), {epochs} epochs, batch {batchSize}, AdamW one-cycle peak {learningRate}");
+    Console.WriteLine($"Training {architecture.Name} ({summary.TotalParameters:N0} parameters), {epochs} epochs, batch "
+        + $"{batchSize}, AdamW one-cycle peak {learningRate}");
     clock.Restart();
     using var cnn = TrainingConsole.Run(architecture.Name, progress =>
     {

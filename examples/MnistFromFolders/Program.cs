@@ -38,7 +38,8 @@ static int Run(Arguments arguments)
     var ml = new MLContext(seed: 1);
     var (train, test) = ImageFolder.LoadTrainTest(ml, dataRoot);
     long trainCount = train.GetColumn<string>("ImagePath").LongCount();
-    Console.WriteLine($"Data: {Path.GetFullPath(dataRoot)} ({trainCount} training images, {test.GetColumn<string>("ImagePath").LongCount()} test images)");
+    Console.WriteLine($"Data: {Path.GetFullPath(dataRoot)} ({trainCount} training images, "
+        + $"{test.GetColumn<string>("ImagePath").LongCount()} test images)");
 
     var options = new CnnTrainerOptions
     {
@@ -85,12 +86,14 @@ static bool CheckReloadedModel(string modelPath, string testRoot, MulticlassClas
         {
             var row = rows[i * rows.Count / 5];
             var prediction = engine.Predict(new ImageInput { ImagePath = row.ImagePath, Label = row.Label });
-            Console.WriteLine($"  {row.ImagePath}: true {row.Label}, predicted {prediction.PredictedLabel} (probability {prediction.Score.Max():F4})");
+            Console.WriteLine($"  {row.ImagePath}: true {row.Label}, predicted {prediction.PredictedLabel} "
+                + $"(probability {prediction.Score.Max():F4})");
         }
 
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(ImageFolder.Load(ml, testRoot)));
         bool same = metrics.MicroAccuracy == original.MicroAccuracy;
-        Console.WriteLine($"Reloaded model micro accuracy: {metrics.MicroAccuracy:F4} ({(same ? "same as" : "DIFFERENT from")} the trained model's {original.MicroAccuracy:F4})");
+        Console.WriteLine($"Reloaded model micro accuracy: {metrics.MicroAccuracy:F4} "
+            + $"({(same ? "same as" : "DIFFERENT from")} the trained model's {original.MicroAccuracy:F4})");
         return same;
     }
     finally

@@ -38,7 +38,8 @@ static int Run(CommandLine commandLine)
     string[] columns = ["Label", "Features", "PermutedFeatures"];
     var train = ml.Data.Cache(preprocessing.Transform(trainFiles), columns);
     var test = ml.Data.Cache(preprocessing.Transform(testFiles), columns);
-    Console.WriteLine($"Data: {Path.GetFullPath(root)} ({train.GetColumn<uint>("Label").Count()} training, {test.GetColumn<uint>("Label").Count()} test images), {epochs} epochs each");
+    Console.WriteLine($"Data: {Path.GetFullPath(root)} ({train.GetColumn<uint>("Label").Count()} training, "
+        + $"{test.GetColumn<uint>("Label").Count()} test images), {epochs} epochs each");
     Console.WriteLine();
 
     var results = new List<(string Network, long Parameters, double Original, double Permuted)>();
@@ -47,7 +48,8 @@ static int Run(CommandLine commandLine)
         double Accuracy(string featureColumn)
         {
             // One thread: these ~6k-parameter networks gain nothing from two.
-            var options = new CnnTrainerOptions { Architecture = architecture, Epochs = epochs, FeatureColumnName = featureColumn, Seed = seed, NumberOfThreads = 1 };
+            var options = new CnnTrainerOptions { Architecture = architecture, Epochs = epochs,
+                FeatureColumnName = featureColumn, Seed = seed, NumberOfThreads = 1 };
             var clock = Stopwatch.StartNew();
             using var model = new CnnTrainer(ml, options).Fit(train);
             double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy;

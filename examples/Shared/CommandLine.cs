@@ -4,8 +4,9 @@ namespace MlNetCnn.Examples;
 
 /// <summary>
 /// The examples' command line: <c>--name value</c> pairs from a fixed set of names and <c>--flag</c>s without a value,
-/// with typed reads that explain a bad value. <see cref="Run"/> wraps an example's body: <c>-h</c> prints the usage, a bad argument exits 2 and a data
-/// error (missing folder, unreadable file) exits 1 with its message instead of a stack trace.
+/// with typed reads that explain a bad value. <see cref="Run"/> wraps an example's body: <c>-h</c> prints the usage, a
+/// bad argument exits 2 and a data error (missing folder, unreadable file) exits 1 with its message instead of a stack
+/// trace.
 /// </summary>
 internal sealed class CommandLine
 {
@@ -18,7 +19,8 @@ internal sealed class CommandLine
         => Run(args, usage, names, [], body);
 
     /// <summary>As above, with <paramref name="flags"/>: names that take no value.</summary>
-    public static int Run(string[] args, string usage, IReadOnlyCollection<string> names, IReadOnlyCollection<string> flags, Func<CommandLine, int> body)
+    public static int Run(string[] args, string usage, IReadOnlyCollection<string> names,
+        IReadOnlyCollection<string> flags, Func<CommandLine, int> body)
     {
         if (args.Any(a => a is "-h" or "--help"))
         {
@@ -73,13 +75,15 @@ internal sealed class CommandLine
             : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n
             : throw new UsageException($"{name} needs a positive whole number, not '{text}'.");
 
-    /// <summary>A number in (<paramref name="minimum"/>, <paramref name="maximum"/>) given for <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
+    /// <summary>A number in (<paramref name="minimum"/>, <paramref name="maximum"/>) given for <paramref name="name"/>,
+    /// or <paramref name="fallback"/>.</summary>
     public double Number(string name, double fallback, double minimum = 0, double maximum = double.MaxValue)
         => !_values.TryGetValue(name, out string? text) ? fallback
             : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && x > minimum && x < maximum ? x
             : throw new UsageException($"{name} needs a number between {minimum} and {maximum} (exclusive), not '{text}'.");
 
-    /// <summary>A number in [<paramref name="minimum"/>, <paramref name="maximum"/>] given for <paramref name="name"/>, or <paramref name="fallback"/>: for settings whose bounds are meaningful values (0 = off, 1 = all).</summary>
+    /// <summary>A number in [<paramref name="minimum"/>, <paramref name="maximum"/>] given for <paramref name="name"/>,
+    /// or <paramref name="fallback"/>: for settings whose bounds are meaningful values (0 = off, 1 = all).</summary>
     public double InclusiveNumber(string name, double fallback, double minimum, double maximum)
         => !_values.TryGetValue(name, out string? text) ? fallback
             : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && x >= minimum && x <= maximum ? x

@@ -8,7 +8,8 @@ namespace MlNetCnn.Examples;
 /// </summary>
 internal static class DatasetDownload
 {
-    /// <summary>Downloads <paramref name="dataset"/> into <paramref name="folder"/> (files already there are kept) and returns the folder its reader takes.</summary>
+    /// <summary>Downloads <paramref name="dataset"/> into <paramref name="folder"/> (files already there are kept) and
+    /// returns the folder its reader takes.</summary>
     public static string Fetch(KnownDataset dataset, string folder)
     {
         Console.WriteLine($"Downloading {dataset} into {Path.GetFullPath(folder)} (files already there with the right checksum are kept)...");

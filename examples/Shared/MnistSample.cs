@@ -25,6 +25,7 @@ internal static class MnistSample
             }
         }
         throw new DirectoryNotFoundException(
-            $"The MNIST sample ({s_relativePath}/train) was not found above {AppContext.BaseDirectory} or {Directory.GetCurrentDirectory()}; pass --data <root>.");
+            $"The MNIST sample ({s_relativePath}/train) was not found above {AppContext.BaseDirectory} or "
+            + $"{Directory.GetCurrentDirectory()}; pass --data <root>.");
     }
 }

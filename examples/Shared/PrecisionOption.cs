@@ -8,7 +8,8 @@ internal static class PrecisionOption
 {
     /// <summary>bfloat16 mixed precision where this CPU computes it natively, or float32.</summary>
     public static TrainingPrecision Read(CommandLine commandLine, string defaultValue = "float32")
-        => commandLine.Choice("--precision", defaultValue, "float32", "bfloat16") == "bfloat16" ? TrainingPrecision.MixedBFloat16WhereNative : TrainingPrecision.Float32;
+        => commandLine.Choice("--precision", defaultValue, "float32", "bfloat16") == "bfloat16"
+        ? TrainingPrecision.MixedBFloat16WhereNative : TrainingPrecision.Float32;
 
     /// <summary>Whether a run with <paramref name="precision"/> trains in bfloat16 on this machine.</summary>
     public static bool RunsInBFloat16(TrainingPrecision precision) => precision switch

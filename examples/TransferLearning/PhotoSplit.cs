@@ -5,15 +5,18 @@ namespace TransferLearning;
 /// <summary>
 /// A fixed train/test split of a class-per-folder photo set: per class, the first <c>train</c> files by name for
 /// training and, after skipping <c>skip</c> more, the next <c>test</c> for testing (a skip of one test split's size gives
-/// a validation split for choosing settings that never sees the reported test images). Read from a folder (<c>&lt;class&gt;/&lt;image&gt;</c>, found under
-/// single wrapping folders) or straight from a .tar of one, and written once under the output folder as
-/// <c>train|test/&lt;class&gt;/&lt;image&gt;</c> through a temporary folder renamed at the end.
+/// a validation split for choosing settings that never sees the reported test images). Read from a folder
+/// (<c>&lt;class&gt;/&lt;image&gt;</c>, found under single wrapping folders) or straight from a .tar of one, and
+/// written once under the output folder as <c>train|test/&lt;class&gt;/&lt;image&gt;</c> through a temporary folder
+/// renamed at the end.
 /// </summary>
 internal static class PhotoSplit
 {
     public static string Create(string source, int trainPerClass, int testPerClass, int skipPerClass, string outputFolder)
     {
-        string target = Path.Combine(outputFolder, skipPerClass == 0 ? $"split-{trainPerClass}-{testPerClass}" : $"split-{trainPerClass}-skip{skipPerClass}-{testPerClass}");
+        string target = Path.Combine(outputFolder,
+            skipPerClass == 0 ? $"split-{trainPerClass}-{testPerClass}"
+            : $"split-{trainPerClass}-skip{skipPerClass}-{testPerClass}");
         if (Directory.Exists(target))
             return target;
         var files = File.Exists(source) && source.EndsWith(".tar", StringComparison.OrdinalIgnoreCase) ? TarImages(source) : FolderImages(source);
@@ -22,7 +25,8 @@ internal static class PhotoSplit
         {
             var names = group.Select(f => f.Name).Order(StringComparer.Ordinal).ToList();
             if (names.Count < trainPerClass + skipPerClass + testPerClass)
-                throw new InvalidDataException($"Class '{group.Key}' in '{source}' has {names.Count} images; the split needs {trainPerClass} + {skipPerClass} + {testPerClass}.");
+                throw new InvalidDataException($"Class '{group.Key}' in '{source}' has {names.Count} images; the split "
+                    + $"needs {trainPerClass} + {skipPerClass} + {testPerClass}.");
             for (int i = 0; i < trainPerClass; i++)
                 chosen[group.Key + "/" + names[i]] = Path.Combine("train", group.Key, names[i]);
             for (int i = trainPerClass + skipPerClass; i < trainPerClass + skipPerClass + testPerClass; i++)
@@ -37,7 +41,8 @@ internal static class PhotoSplit
         {
             using var reader = new TarReader(File.OpenRead(source));
             while (reader.GetNextEntry() is { } entry)
-                if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile && Key(entry.Name) is { } key && chosen.TryGetValue(key, out var relative))
+                if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile
+                    && Key(entry.Name) is { } key && chosen.TryGetValue(key, out var relative))
                     Write(Path.Combine(partial, relative), entry.DataStream!);
         }
         else

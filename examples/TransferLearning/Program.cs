@@ -51,19 +51,25 @@ const string Usage = """
     """;
 
 return CommandLine.Run(args, Usage,
-    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--backbone-factor", "--frozen-fraction", "--weight-decay", "--erasing", "--mixup", "--cutmix", "--mix-probability", "--label-smoothing", "--precision", "--seed", "--train-per-class", "--test-per-class", "--evaluate-on", "--baselines", "--fine-tune", "--output"], ["--lookahead"], Run);
+    ["--data", "--size", "--epochs", "--freeze-epochs", "--batch-size", "--learning-rate", "--backbone-factor",
+        "--frozen-fraction", "--weight-decay", "--erasing", "--mixup", "--cutmix", "--mix-probability",
+        "--label-smoothing", "--precision", "--seed", "--train-per-class", "--test-per-class", "--evaluate-on",
+        "--baselines", "--fine-tune", "--output"], ["--lookahead"], Run);
 
 static int Run(CommandLine commandLine)
 {
     string data = Path.GetFullPath(commandLine.Text("--data") ?? Path.Combine("..", "shared", "datasets", "cifar10-train-jpg.tar"));
     var precision = PrecisionOption.Read(commandLine, "bfloat16");
     // bfloat16 trains about 1.6 times the images per second, which buys 160 px instead of 128 in the same time.
-    int size = commandLine.PositiveInt("--size", PrecisionOption.RunsInBFloat16(precision) ? 160 : 128), epochs = commandLine.PositiveInt("--epochs", 6);
+    int size = commandLine.PositiveInt("--size", PrecisionOption.RunsInBFloat16(precision) ? 160 : 128),
+        epochs = commandLine.PositiveInt("--epochs", 6);
     int freezeEpochs = (int)commandLine.InclusiveNumber("--freeze-epochs", 1, 0, 1000), batchSize = commandLine.PositiveInt("--batch-size", 64);
     var recipe = new FineTuning(
-        commandLine.Number("--learning-rate", 2e-3, 0, 10), commandLine.InclusiveNumber("--backbone-factor", 0.3, 0, 1), commandLine.InclusiveNumber("--frozen-fraction", 0.5, 0, 1),
+        commandLine.Number("--learning-rate", 2e-3, 0, 10), commandLine.InclusiveNumber("--backbone-factor", 0.3, 0, 1),
+        commandLine.InclusiveNumber("--frozen-fraction", 0.5, 0, 1),
         commandLine.InclusiveNumber("--weight-decay", 0.01, 0, 1), commandLine.InclusiveNumber("--erasing", 0, 0, 1),
-        commandLine.InclusiveNumber("--mixup", 0, 0, 100), commandLine.InclusiveNumber("--cutmix", 0, 0, 100), commandLine.InclusiveNumber("--mix-probability", 1, 0, 1),
+        commandLine.InclusiveNumber("--mixup", 0, 0, 100), commandLine.InclusiveNumber("--cutmix", 0, 0, 100),
+        commandLine.InclusiveNumber("--mix-probability", 1, 0, 1),
         commandLine.InclusiveNumber("--label-smoothing", 0.1, 0, 0.99), commandLine.Flag("--lookahead"), commandLine.PositiveInt("--seed", 1),
         precision);
     int trainPerClass = commandLine.PositiveInt("--train-per-class", 500), testPerClass = commandLine.PositiveInt("--test-per-class", 200);
@@ -77,7 +83,8 @@ static int Run(CommandLine commandLine)
     string split = PhotoSplit.Create(data, trainPerClass, testPerClass, validation ? testPerClass : 0, output);
     var ml = new MLContext(seed: 1);
     var (train, test) = ImageFolder.LoadTrainTest(ml, split);
-    Console.WriteLine($"Split: {trainPerClass} training and {testPerClass} {(validation ? "validation" : "test")} images per class from {data} ({split}); {Environment.ProcessorCount} cores");
+    Console.WriteLine($"Split: {trainPerClass} training and {testPerClass} {(validation ? "validation" : "test")} "
+        + $"images per class from {data} ({split}); {Environment.ProcessorCount} cores");
 
     var results = new List<(string Name, double Accuracy, double Seconds)>();
     if (fineTune)
@@ -97,7 +104,8 @@ static int Run(CommandLine commandLine)
 }
 
 // ML.NET's pretrained ResNet-18 fine-tuned end to end (decoding, training and the test evaluation all timed).
-static (string, double, double) FineTune(MLContext ml, IDataView train, IDataView test, int size, int epochs, int freezeEpochs, int batchSize, FineTuning recipe, string output)
+static (string, double, double) FineTune(MLContext ml, IDataView train, IDataView test, int size, int epochs,
+    int freezeEpochs, int batchSize, FineTuning recipe, string output)
 {
     var clock = Stopwatch.StartNew();
     using var weights = PretrainedWeights.MlNetResNet18();
@@ -129,15 +137,22 @@ static (string, double, double) FineTune(MLContext ml, IDataView train, IDataVie
         Seed = recipe.Seed,
         Precision = recipe.Precision,
     };
-    Console.WriteLine($"Fine-tuning ML.NET's ResNet-18 ({options.Architecture.Name}) at {size}×{size}: {epochs} epochs ({freezeEpochs} with the backbone frozen), " +
-                      $"batch {batchSize}, AdamW peak {recipe.LearningRate} (backbone ×{recipe.BackboneFactor}{(recipe.FrozenFraction > 0 ? $", its first {recipe.FrozenFraction:P0} of layers frozen" : "")}), weight decay {recipe.WeightDecay}, cosine, " +
-                      $"label smoothing {recipe.LabelSmoothing}{(recipe.Lookahead ? ", Lookahead" : "")}, crop+flip{(recipe.Erasing > 0 ? $"+erasing {recipe.Erasing}" : "")}{(recipe.Mixing is { } mixing ? $", {mixing}" : "")}, flip at test time, seed {recipe.Seed}{PrecisionOption.Describe(recipe.Precision)}");
+    Console.WriteLine($"Fine-tuning ML.NET's ResNet-18 ({options.Architecture.Name}) at {size}×{size}: {epochs} " +
+                      $"epochs ({freezeEpochs} with the backbone frozen), " +
+                      $"batch {batchSize}, AdamW peak {recipe.LearningRate} (backbone " +
+                      $"×{recipe.BackboneFactor}{(recipe.FrozenFraction > 0 ? $", its first {recipe.FrozenFraction:P0} of layers frozen" : "")}), " +
+                      $"weight decay {recipe.WeightDecay}, cosine, " +
+                      $"label smoothing {recipe.LabelSmoothing}{(recipe.Lookahead ? ", Lookahead" : "")}, " +
+                      $"crop+flip{(recipe.Erasing > 0 ? $"+erasing {recipe.Erasing}" : "")}{(recipe.Mixing is { } mixing ? $", {mixing}" : "")}, " +
+                      $"flip at test time, seed {recipe.Seed}{PrecisionOption.Describe(recipe.Precision)}");
     using var cnn = TrainingConsole.Run("fine-tuning", progress =>
     {
         options.Progress = progress;
         return new CnnTrainer(ml, options).Fit(preprocessing.Transform(train));
     });
-    var model = preprocessing.Append(cnn).Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(cnn.Transform(preprocessing.Transform(test))));
+    var model = preprocessing.Append(cnn)
+        .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel")
+            .Fit(cnn.Transform(preprocessing.Transform(test))));
     var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
     double seconds = clock.Elapsed.TotalSeconds;
     Console.WriteLine($"Fine-tuned: micro accuracy {metrics.MicroAccuracy:F4} in {seconds:F0} s (decoding, {epochs} epochs and the test pass)");

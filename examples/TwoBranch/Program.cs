@@ -27,7 +27,8 @@ static int Run(CommandLine commandLine)
     var ml = new MLContext(seed: 1);
     var (train, test) = ImageFolder.LoadTrainTest(ml, root);
 
-    EstimatorChain<KeyToValueMappingTransformer> Pipeline(string firstHalf, string secondHalf, string? checkpoints, IProgress<TrainingProgress> progress)
+    EstimatorChain<KeyToValueMappingTransformer> Pipeline(string firstHalf, string secondHalf, string? checkpoints,
+        IProgress<TrainingProgress> progress)
     {
         var options = new CnnTrainerOptions
         {
@@ -42,8 +43,10 @@ static int Run(CommandLine commandLine)
             .Append(ml.Transforms.LoadImages("Image", null, "ImagePath"))
             .Append(ml.Transforms.ResizeImages("Image", 28, 28))
             .Append(ml.Transforms.ConvertToGrayscale("Image"))
-            .Append(ml.Transforms.ResizeImages("TopImage", 28, 14, "Image", ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Top))
-            .Append(ml.Transforms.ResizeImages("BottomImage", 28, 14, "Image", ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Bottom))
+            .Append(ml.Transforms.ResizeImages("TopImage", 28, 14, "Image", ImageResizingEstimator.ResizingKind.IsoCrop,
+                ImageResizingEstimator.Anchor.Top))
+            .Append(ml.Transforms.ResizeImages("BottomImage", 28, 14, "Image",
+                ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Bottom))
             .Append(ml.Transforms.ExtractPixels("Top", "TopImage", ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255))
             .Append(ml.Transforms.ExtractPixels("Bottom", "BottomImage", ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255))
             .Append(ml.Transforms.Concatenate("Features", firstHalf, secondHalf))
@@ -52,11 +55,13 @@ static int Run(CommandLine commandLine)
     }
 
     Console.WriteLine($"Training TwoBranch on the top and bottom halves of {Path.GetFullPath(root)}, at most {epochs} epochs");
-    using var model = TrainingConsole.Run("TwoBranch (top, bottom)", progress => Pipeline("Top", "Bottom", Path.Combine(output, "checkpoints"), progress).Fit(train));
+    using var model = TrainingConsole.Run("TwoBranch (top, bottom)",
+        progress => Pipeline("Top", "Bottom", Path.Combine(output, "checkpoints"), progress).Fit(train));
     var metrics = ModelReport.EvaluateAndSave(ml, model, train.Schema, test, output, imageColumnName: "Top");
     var cnn = model.GetCnnTransformer();
     var best = cnn.TrainingHistory.MaxBy(e => e.ValidationAccuracy)!;
-    Console.WriteLine($"Trained {cnn.TrainingHistory.Count} epochs; kept the weights of epoch {best.Epoch} (validation accuracy {best.ValidationAccuracy:F4}).");
+    Console.WriteLine($"Trained {cnn.TrainingHistory.Count} epochs; kept the weights of epoch {best.Epoch} (validation "
+        + $"accuracy {best.ValidationAccuracy:F4}).");
     Console.WriteLine(cnn.Summary());
 
     Console.WriteLine("Contrast: the same network with the top half in both inputs");
