@@ -14,7 +14,8 @@ internal static class KernelCheckBenchmark
     {
         var check = TorchRuntime.KernelCheck;
         Console.WriteLine(check);
-        Console.WriteLine($"start-up (EnsureInitialized: libtorch loaded, verdict {(check.Source.StartsWith("cached", StringComparison.Ordinal) ? "read" : "made")}): " +
+        Console.WriteLine("start-up (EnsureInitialized: libtorch loaded, verdict " +
+                          $"{(check.Source.StartsWith("cached", StringComparison.Ordinal) ? "read" : "made")}): " +
                           $"{startUp.TotalMilliseconds:F0} ms, of which the check {check.Duration.TotalMilliseconds:F0} ms");
         foreach (var d in check.Disagreements.Take(10))
             Console.WriteLine($"  {d}");
@@ -25,7 +26,9 @@ internal static class KernelCheckBenchmark
             var disagreements = KernelProbe.Run(BFloat16Instructions.Supported && TorchRuntime.UseOneDnn);
             times.Add(clock.Elapsed.TotalMilliseconds);
             if (i == 0)
-                Console.WriteLine($"probe in this process ({(TorchRuntime.UseOneDnn ? "oneDNN" : "libtorch's own kernels")}): {disagreements.Count} disagreements");
+                Console.WriteLine("probe in this process "
+                    + $"({(TorchRuntime.UseOneDnn ? "oneDNN" : "libtorch's own kernels")}): {disagreements.Count} "
+                    + "disagreements");
         }
         Console.WriteLine($"probe compute time in this process, 3 runs: {string.Join(", ", times.Select(t => $"{t:F0} ms"))}");
         return 0;

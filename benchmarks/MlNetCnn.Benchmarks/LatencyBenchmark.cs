@@ -23,11 +23,15 @@ internal static class LatencyBenchmark
             (CnnArchitecture.ResNet18, new ImageShape(3, 64, 64), Math.Max(100, predictions / 5)),
         };
         Console.WriteLine();
-        Console.WriteLine($"== latency: single-image PredictionEngine.Predict on a reloaded model; before = {before} libtorch threads (libtorch's count for a fresh thread), " +
-                          $"after = TorchRuntime.ScoringThreads default; busy = {load} spinning threads in this process; {repeats} alternating repeats ==");
+        Console.WriteLine($"== latency: single-image PredictionEngine.Predict on a reloaded model; before = {before} " +
+                          "libtorch threads (libtorch's count for a fresh thread), " +
+                          $"after = TorchRuntime.ScoringThreads default; busy = {load} spinning threads in this " +
+                          $"process; {repeats} alternating repeats ==");
         var report = new List<string>
         {
-            $"Single-image latency, PredictionEngine on a saved and reloaded model, {Environment.ProcessorCount} cores; before = {before} threads (libtorch's default), after = MlNetCnn's scoring default (1 thread per image):",
+            $"Single-image latency, PredictionEngine on a saved and reloaded model, {Environment.ProcessorCount} "
+                + $"cores; before = {before} threads (libtorch's default), after = MlNetCnn's scoring default (1 "
+                + "thread per image):",
             $"  {"model",-22} {"load",-14} {"before p50",11} {"p99",9} {"after p50",11} {"p99",9} {"p50 ratio",10}",
         };
         string folder = Path.Combine(Path.GetTempPath(), "mlnetcnn-latency-" + Guid.NewGuid().ToString("N"));
@@ -56,7 +60,9 @@ internal static class LatencyBenchmark
                         string name = $"{architecture.Name} {shape}";
                         string condition = busy ? $"busy ({load} thr.)" : "quiet";
                         double b50 = Percentile(beforeRuns, 0.50), a50 = Percentile(afterRuns, 0.50);
-                        string line = $"  {name,-22} {condition,-14} {b50,9:F3}ms {Percentile(beforeRuns, 0.99),7:F3}ms {a50,9:F3}ms {Percentile(afterRuns, 0.99),7:F3}ms {b50 / a50,9:F1}x";
+                        string line = $"  {name,-22} {condition,-14} {b50,9:F3}ms "
+                            + $"{Percentile(beforeRuns, 0.99),7:F3}ms {a50,9:F3}ms "
+                            + $"{Percentile(afterRuns, 0.99),7:F3}ms {b50 / a50,9:F1}x";
                         Console.WriteLine(line);
                         report.Add(line);
                     }
@@ -67,7 +73,8 @@ internal static class LatencyBenchmark
         {
             Directory.Delete(folder, recursive: true);
         }
-        report.Add($"  ({predictions} predictions per repeat for LeNet-5, {Math.Max(100, predictions / 5)} for ResNet-18; milliseconds per Predict call, all repeats pooled)");
+        report.Add($"  ({predictions} predictions per repeat for LeNet-5, {Math.Max(100, predictions / 5)} for "
+            + "ResNet-18; milliseconds per Predict call, all repeats pooled)");
         report.Add("");
         return report;
     }
@@ -80,7 +87,9 @@ internal static class LatencyBenchmark
         var source = new PipelineSource(data);
         var ml = new MLContext(options.Seed);
         var trainer = ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(new CnnTrainer(ml, new CnnTrainerOptions { Architecture = architecture, Epochs = 1, BatchSize = 32, Seed = options.Seed, NumberOfThreads = Math.Min(options.Threads, Environment.ProcessorCount) }));
+            .Append(new CnnTrainer(ml,
+                new CnnTrainerOptions { Architecture = architecture, Epochs = 1, BatchSize = 32, Seed = options.Seed,
+                    NumberOfThreads = Math.Min(options.Threads, Environment.ProcessorCount) }));
         var trainingData = source.Load(ml);
         string path = Path.Combine(folder, architecture.Name + ".zip");
         using (var trained = trainer.Fit(trainingData))
@@ -91,7 +100,8 @@ internal static class LatencyBenchmark
         return (engine, source.Rows.Take(32).ToList(), loaded);
     }
 
-    private static void Measure(PredictionEngine<ImageRow, ScoreRow> engine, List<ImageRow> rows, int count, int? threads, List<double>? milliseconds = null)
+    private static void Measure(PredictionEngine<ImageRow, ScoreRow> engine, List<ImageRow> rows, int count,
+        int? threads, List<double>? milliseconds = null)
     {
         TorchRuntime.ScoringThreads = threads;
         for (int i = 0; i < count; i++)

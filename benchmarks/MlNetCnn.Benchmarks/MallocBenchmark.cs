@@ -27,7 +27,8 @@ internal static class MallocBenchmark
         int count = options.Images ?? 1024, epochs = options.Epochs ?? 1, rounds = options.Repeats ?? 3;
         Console.WriteLine();
         Console.WriteLine($"== malloc: SmallVgg (64,64,pool,128,128,pool,256,256,pool,linear; conv-BN-ReLU) on {count} synthetic 3x32x32 images, " +
-                          $"{epochs} epoch(s), batch {options.BatchSize}, {options.Threads} threads, {rounds} round(s) of {s_variants.Length} child processes ==");
+                          $"{epochs} epoch(s), batch {options.BatchSize}, {options.Threads} threads, {rounds} " +
+                          $"round(s) of {s_variants.Length} child processes ==");
         var results = s_variants.ToDictionary(v => v.Label, _ => new List<ChildResult>());
         for (int round = 1; round <= rounds; round++)
         {
@@ -45,15 +46,21 @@ internal static class MallocBenchmark
 
         var lines = new List<string>
         {
-            $"malloc tuning, SmallVgg 3x32x32, {count} images x {epochs} epoch(s), batch {options.BatchSize}, {options.Threads} threads, median of {rounds} child process(es) each:",
-            $"  {"variant",-28} {"plain img/s",11} {"pipe train",11} {"pipe Fit",9} {"faults/img",11} {"sys s",6} {"peak MiB",8} {"mallopt",8} {"160MiB from",11} {"other cores",11}",
+            $"malloc tuning, SmallVgg 3x32x32, {count} images x {epochs} epoch(s), batch {options.BatchSize}, "
+                + $"{options.Threads} threads, median of {rounds} child process(es) each:",
+            $"  {"variant",-28} {"plain img/s",11} {"pipe train",11} {"pipe Fit",9} {"faults/img",11} {"sys s",6} "
+            + $"{"peak MiB",8} {"mallopt",8} {"160MiB from",11} {"other cores",11}",
         };
         foreach (var (label, _, _) in s_variants)
         {
             var r = results[label];
-            lines.Add($"  {label,-28} {Measurements.Median(r.Select(x => x.PlainImagesPerSecond)),11:F1} {Measurements.Median(r.Select(x => x.PipelineTrainImagesPerSecond)),11:F1} " +
-                      $"{Measurements.Median(r.Select(x => x.PipelineFitImagesPerSecond)),9:F1} {Measurements.Median(r.Select(x => x.PlainFaultsPerImage)),11:F1} " +
-                      $"{Measurements.Median(r.Select(x => x.PlainSystemSeconds)),6:F1} {Measurements.Median(r.Select(x => x.PeakResidentMiB)),8:F0} {r[0].MalloptApplied,8} {r[0].LargeBlockSource,11} {r.Max(x => x.OtherCores),11:F2}");
+            lines.Add($"  {label,-28} {Measurements.Median(r.Select(x => x.PlainImagesPerSecond)),11:F1} " +
+                      $"{Measurements.Median(r.Select(x => x.PipelineTrainImagesPerSecond)),11:F1} " +
+                      $"{Measurements.Median(r.Select(x => x.PipelineFitImagesPerSecond)),9:F1} " +
+                      $"{Measurements.Median(r.Select(x => x.PlainFaultsPerImage)),11:F1} " +
+                      $"{Measurements.Median(r.Select(x => x.PlainSystemSeconds)),6:F1} " +
+                      $"{Measurements.Median(r.Select(x => x.PeakResidentMiB)),8:F0} {r[0].MalloptApplied,8} " +
+                      $"{r[0].LargeBlockSource,11} {r.Max(x => x.OtherCores),11:F2}");
         }
         double Plain(string label) => Measurements.Median(results[label].Select(x => x.PlainImagesPerSecond));
         double Pipe(string label) => Measurements.Median(results[label].Select(x => x.PipelineTrainImagesPerSecond));
@@ -68,7 +75,8 @@ internal static class MallocBenchmark
         return lines;
     }
 
-    private static ChildResult RunChildProcess(BenchmarkOptions options, (string Label, string? Tuning, string? Tunables) variant, int count, int epochs)
+    private static ChildResult RunChildProcess(BenchmarkOptions options,
+        (string Label, string? Tuning, string? Tunables) variant, int count, int epochs)
     {
         string dll = typeof(SmallVgg).Assembly.Location;
         string host = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
@@ -78,7 +86,8 @@ internal static class MallocBenchmark
             start.ArgumentList.Add(argument);
         SetOrRemove(start, "MLNETCNN_MALLOC_TUNING", variant.Tuning);
         SetOrRemove(start, "GLIBC_TUNABLES", variant.Tunables);
-        Console.WriteLine($"-- child '{variant.Label}': MLNETCNN_MALLOC_TUNING={variant.Tuning ?? "(unset)"} GLIBC_TUNABLES={variant.Tunables ?? "(unset)"}");
+        Console.WriteLine($"-- child '{variant.Label}': MLNETCNN_MALLOC_TUNING={variant.Tuning ?? "(unset)"} "
+            + $"GLIBC_TUNABLES={variant.Tunables ?? "(unset)"}");
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {host} {dll}.");
         ChildResult? result = null;
@@ -132,12 +141,15 @@ internal static class MallocBenchmark
 /// <summary>What a malloc-mode child reports, on one line its parent parses.</summary>
 internal sealed record ChildResult(
     double PlainImagesPerSecond, double PlainFaultsPerImage, double PlainSystemSeconds,
-    double PipelineTrainImagesPerSecond, double PipelineFitImagesPerSecond, string MalloptApplied, string LargeBlockSource, double OtherCores, double PeakResidentMiB)
+    double PipelineTrainImagesPerSecond, double PipelineFitImagesPerSecond, string MalloptApplied,
+    string LargeBlockSource, double OtherCores, double PeakResidentMiB)
 {
     public const string Prefix = "RESULT ";
 
     public string Format() => string.Create(CultureInfo.InvariantCulture,
-        $"{Prefix}{PlainImagesPerSecond:R} {PlainFaultsPerImage:R} {PlainSystemSeconds:R} {PipelineTrainImagesPerSecond:R} {PipelineFitImagesPerSecond:R} {MalloptApplied} {LargeBlockSource} {OtherCores:R} {PeakResidentMiB:R}");
+        $"{Prefix}{PlainImagesPerSecond:R} {PlainFaultsPerImage:R} {PlainSystemSeconds:R} "
+        + $"{PipelineTrainImagesPerSecond:R} {PipelineFitImagesPerSecond:R} {MalloptApplied} {LargeBlockSource} "
+        + $"{OtherCores:R} {PeakResidentMiB:R}");
 
     public static ChildResult Parse(string line)
     {

@@ -13,7 +13,8 @@ namespace MlNetCnn.Benchmarks;
 /// <param name="FinalLoss">Mean training loss of the last epoch.</param>
 /// <param name="Stats">Page faults and CPU time over the whole call.</param>
 /// <param name="EpochImagesPerSecond">Each epoch's training rate.</param>
-internal sealed record RunResult(long Images, double TrainSeconds, double TotalSeconds, double FinalLoss, ProcessStats Stats, IReadOnlyList<double> EpochImagesPerSecond)
+internal sealed record RunResult(long Images, double TrainSeconds, double TotalSeconds, double FinalLoss,
+    ProcessStats Stats, IReadOnlyList<double> EpochImagesPerSecond)
 {
     public double TrainImagesPerSecond => Images / TrainSeconds;
 
@@ -47,7 +48,8 @@ internal sealed class PipelineSource
             _rows.Add(new ImageRow { Features = data.Pixels.AsSpan(i * size, size).ToArray(), Label = $"class{data.Labels[i]}" });
         _schema = SchemaDefinition.Create(typeof(ImageRow));
         // [VectorType(1, 28, 28)] is the attribute's shape; other image shapes override it here.
-        _schema[nameof(ImageRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, data.Shape.Channels, data.Shape.Height, data.Shape.Width);
+        _schema[nameof(ImageRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single,
+            data.Shape.Channels, data.Shape.Height, data.Shape.Width);
     }
 
     public SyntheticImages Data { get; }
@@ -106,7 +108,8 @@ internal static class Measurements
     /// tensor, a seeded shuffle per epoch, index_select per batch, cross-entropy, Adam at a fixed learning rate, and a
     /// dispose scope per step.
     /// </summary>
-    public static RunResult PlainLoop(SyntheticImages data, Func<nn.Module<Tensor, Tensor>> createModule, int epochs, int batchSize, int threads, int seed)
+    public static RunResult PlainLoop(SyntheticImages data, Func<nn.Module<Tensor, Tensor>> createModule, int epochs,
+        int batchSize, int threads, int seed)
     {
         Settle();
         QuietMachine.Wait();
@@ -158,7 +161,8 @@ internal static class Measurements
         GC.Collect();
     }
 
-    /// <summary>Repeats a step of <paramref name="batch"/> images for at least two runs and at least <paramref name="seconds"/>; images per second.</summary>
+    /// <summary>Repeats a step of <paramref name="batch"/> images for at least two runs and at least
+    /// <paramref name="seconds"/>; images per second.</summary>
     public static double ImagesPerSecond(Action step, int batch, double seconds)
     {
         var clock = Stopwatch.StartNew();

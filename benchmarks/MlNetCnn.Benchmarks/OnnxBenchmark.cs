@@ -28,10 +28,12 @@ internal static class OnnxBenchmark
         int batch = options.BatchSize, threads = options.Threads;
         double seconds = options.Seconds ?? 6;
         Console.WriteLine();
-        Console.WriteLine($"== onnx: ONNX Runtime vs libtorch, batch {batch} and single images, {threads} threads each, at least {seconds:F0} s per figure ==");
+        Console.WriteLine($"== onnx: ONNX Runtime vs libtorch, batch {batch} and single images, {threads} threads "
+            + $"each, at least {seconds:F0} s per figure ==");
         var lines = new List<string>
         {
-            $"Inference, {Classes} classes, {threads} threads (libtorch: torch.set_num_threads; ONNX Runtime: intra-op threads), random weights and images:",
+            $"Inference, {Classes} classes, {threads} threads (libtorch: torch.set_num_threads; ONNX Runtime: intra-op "
+                + "threads), random weights and images:",
             $"  {"network",-12} {"input",-10} {"engine",-13} {"batch " + batch + " img/s",16} {"1 image p50 ms",15} {"p99 ms",8}  other cores",
         };
         var ml = new MLContext(seed: options.Seed);
@@ -39,7 +41,9 @@ internal static class OnnxBenchmark
         {
             torch.random.manual_seed(options.Seed);
             var module = architecture.CreateModule(shape.Channels, shape.Height, shape.Width, Classes);
-            using var transformer = new CnnTransformer(architecture, new ScoringNetwork(architecture, module, InputStandardization.Identity(shape.Channels), shape, Classes), "Features", null, [], batch);
+            using var transformer = new CnnTransformer(architecture,
+                new ScoringNetwork(architecture, module, InputStandardization.Identity(shape.Channels), shape, Classes),
+                "Features", null, [], batch);
             byte[] onnx = Export(ml, transformer, shape);
             using var sessionOptions = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1 };
             using var session = new InferenceSession(onnx, sessionOptions);
@@ -50,7 +54,8 @@ internal static class OnnxBenchmark
             void Torch(int count) => transformer.Network.Score(pixels, count, probabilities);
             void Ort(int count)
             {
-                using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, pixels.AsMemory(0, count * shape.Size), [count, shape.Channels, shape.Height, shape.Width]);
+                using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+                    pixels.AsMemory(0, count * shape.Size), [count, shape.Channels, shape.Height, shape.Width]);
                 using var runOptions = new RunOptions();
                 using var outputs = session.Run(runOptions, ["Features"], [input], ["Score.output", "PredictedLabel.output"]);
                 outputs[0].GetTensorDataAsSpan<float>().CopyTo(probabilities);
@@ -67,7 +72,9 @@ internal static class OnnxBenchmark
                 var latencies = Latencies(() => score(1), seconds / 2);
                 double other = (ProcessStats.Read() - before).OtherCores(clock.Elapsed.TotalSeconds);
                 string line = string.Create(CultureInfo.InvariantCulture,
-                    $"  {name,-12} {shape.ToString(),-10} {engine,-13} {throughput,16:F1} {Percentile(latencies, 0.50),15:F3} {Percentile(latencies, 0.99),8:F3}  {other:F2}  ({latencies.Count} single-image runs)");
+                    $"  {name,-12} {shape.ToString(),-10} {engine,-13} {throughput,16:F1} "
+                    + $"{Percentile(latencies, 0.50),15:F3} {Percentile(latencies, 0.99),8:F3}  {other:F2}  "
+                    + $"({latencies.Count} single-image runs)");
                 Console.WriteLine(line);
                 lines.Add(line);
             }
@@ -80,7 +87,8 @@ internal static class OnnxBenchmark
     private static byte[] Export(MLContext ml, CnnTransformer transformer, ImageShape shape)
     {
         var definition = SchemaDefinition.Create(typeof(ImageRow));
-        definition[nameof(ImageRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, shape.Channels, shape.Height, shape.Width);
+        definition[nameof(ImageRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single,
+            shape.Channels, shape.Height, shape.Width);
         var data = ml.Data.LoadFromEnumerable([new ImageRow { Features = new float[shape.Size] }], definition);
         using var stream = new MemoryStream();
         ml.Model.ConvertToOnnx(transformer, data, stream);

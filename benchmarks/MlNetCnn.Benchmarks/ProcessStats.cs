@@ -34,7 +34,8 @@ internal readonly record struct ProcessStats(long MinorFaults, double UserSecond
     public double OtherCores(double wallSeconds) => Math.Max(0, MachineBusySeconds - CpuSeconds) / wallSeconds;
 
     public static ProcessStats operator -(ProcessStats a, ProcessStats b)
-        => new(a.MinorFaults - b.MinorFaults, a.UserSeconds - b.UserSeconds, a.SystemSeconds - b.SystemSeconds, a.MachineBusySeconds - b.MachineBusySeconds);
+        => new(a.MinorFaults - b.MinorFaults, a.UserSeconds - b.UserSeconds, a.SystemSeconds - b.SystemSeconds,
+            a.MachineBusySeconds - b.MachineBusySeconds);
 }
 
 /// <summary>What glibc's allocator is doing in this process.</summary>

@@ -30,7 +30,8 @@ internal static class Profiler
         public double ImagesPerSecond => Images / Seconds;
     }
 
-    public static Result Run(SyntheticImages data, Func<nn.Module<Tensor, Tensor>> createModule, Extras extras, int epochs, int batchSize, int threads, int seed)
+    public static Result Run(SyntheticImages data, Func<nn.Module<Tensor, Tensor>> createModule, Extras extras,
+        int epochs, int batchSize, int threads, int seed)
     {
         GC.Collect();
         QuietMachine.Wait();

@@ -14,8 +14,10 @@
 //   profile — the LeNet-5 trainer against the plain loop with the trainer's extras added one by one, per-phase times.
 //   latency — single-image PredictionEngine latency (p50/p99) of reloaded LeNet-5 and ResNet-18 models, libtorch's default
 //             thread count against MlNetCnn's scoring default, quiet and beside busy threads.
-// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release -- [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency|kernel-check] [--images N] [--epochs N]
-//   [--data DIR] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--layout planar|channels-last|both] [--precision float32|bfloat16|both]
+// dotnet run --project benchmarks/MlNetCnn.Benchmarks -c Release --
+//   [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency|kernel-check] [--images N] [--epochs N]
+//   [--data DIR] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name]
+//   [--size N] [--layout planar|channels-last|both] [--precision float32|bfloat16|both]
 //   [--predictions N] [--before-threads N] [--load N]
 // Before every timed run the harness waits up to --max-wait seconds (default 30, 0 = never) for other processes to
 // leave the cores, and every run reports how many cores other processes used meanwhile.
@@ -64,7 +66,8 @@ if (options.Child)
 
 Console.WriteLine($"MlNetCnn benchmarks: {Environment.ProcessorCount} cores, torch threads {torch.get_num_threads()}, .NET {Environment.Version}, " +
                   $"MLNETCNN_MALLOC_TUNING={Environment.GetEnvironmentVariable("MLNETCNN_MALLOC_TUNING") ?? "(unset)"}, " +
-                  $"GLIBC_TUNABLES={Environment.GetEnvironmentVariable("GLIBC_TUNABLES") ?? "(unset)"}, library mallopt applied: {AllocatorProbe.LibraryTuningApplied()}");
+                  $"GLIBC_TUNABLES={Environment.GetEnvironmentVariable("GLIBC_TUNABLES") ?? "(unset)"}, library " +
+                  $"mallopt applied: {AllocatorProbe.LibraryTuningApplied()}");
 var report = new List<string>();
 if (options.Mode is "lenet" or "all")
     report.AddRange(LeNetBenchmark.Run(options));
@@ -91,9 +94,14 @@ return 0;
 
 namespace MlNetCnn.Benchmarks
 {
-    internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats, int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
+    internal sealed record BenchmarkOptions(string Mode, int? Images, int? Epochs, int BatchSize, int? Repeats,
+        int Threads, int Seed, int MaxWaitSeconds, bool Child, string Label)
     {
-        public const string Usage = "usage: MlNetCnn.Benchmarks [lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency|kernel-check] [--data DIR] [--images N] [--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only Name,Name] [--size N] [--layout planar|channels-last|both] [--precision float32|bfloat16|both] [--predictions N] [--before-threads N] [--load N]";
+        public const string Usage = "usage: MlNetCnn.Benchmarks "
+            + "[lenet|malloc|zoo|augment|onnx|streaming|all|profile|latency|kernel-check] [--data DIR] [--images N] "
+            + "[--epochs N] [--batch N] [--repeats N] [--threads N] [--seed N] [--max-wait S] [--seconds S] [--only "
+            + "Name,Name] [--size N] [--layout planar|channels-last|both] [--precision float32|bfloat16|both] "
+            + "[--predictions N] [--before-threads N] [--load N]";
 
         /// <summary>latency: predictions per repeat (LeNet-5; ResNet-18 gets a fifth).</summary>
         public int? Predictions { get; init; }
@@ -116,7 +124,8 @@ namespace MlNetCnn.Benchmarks
         /// <summary>zoo: measure only these architectures (all when empty).</summary>
         public IReadOnlyList<string> Only { get; init; } = [];
 
-        /// <summary>zoo: the batch layouts to measure: channels-last (what the trainer gives built-in networks on the CPU), planar, or both.</summary>
+        /// <summary>zoo: the batch layouts to measure: channels-last (what the trainer gives built-in networks on the
+        /// CPU), planar, or both.</summary>
         public string Layout { get; init; } = "channels-last";
 
         /// <summary>zoo: the training precision to measure: float32 (default), bfloat16 mixed precision, or both.</summary>
@@ -144,7 +153,8 @@ namespace MlNetCnn.Benchmarks
                 }
                 switch (args[i])
                 {
-                    case "lenet" or "malloc" or "zoo" or "augment" or "onnx" or "streaming" or "all" or "profile" or "latency" or "kernel-check": mode = args[i]; break;
+                    case "lenet" or "malloc" or "zoo" or "augment" or "onnx" or "streaming" or "all" or "profile"
+                        or "latency" or "kernel-check": mode = args[i]; break;
                     case "--predictions": predictions = Number(); break;
                     case "--before-threads": beforeThreads = Number(); break;
                     case "--load": load = Number(); break;
@@ -154,25 +164,32 @@ namespace MlNetCnn.Benchmarks
                     case "--batch": batchOption = Number(); break;
                     case "--seconds": seconds = Number(); break;
                     case "--size": size = Number(); break;
-                    case "--layout": layout = Value() is var l && l is "planar" or "channels-last" or "both" ? l : throw new ArgumentException("--layout takes planar, channels-last or both."); break;
-                    case "--precision": precision = Value() is var p && p is "float32" or "bfloat16" or "both" ? p : throw new ArgumentException("--precision takes float32, bfloat16 or both."); break;
+                    case "--layout": layout = Value() is var l && l is "planar" or "channels-last" or "both" ? l
+                        : throw new ArgumentException("--layout takes planar, channels-last or both."); break;
+                    case "--precision": precision = Value() is var p && p is "float32" or "bfloat16" or "both" ? p
+                        : throw new ArgumentException("--precision takes float32, bfloat16 or both."); break;
                     case "--only": only = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                     case "--repeats": repeats = Number(); break;
                     case "--threads": threads = Number(); break;
                     case "--seed": seed = Number(); break;
-                    case "--max-wait": maxWait = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out int w) ? w : throw new ArgumentException("--max-wait needs a whole number of seconds."); break;
+                    case "--max-wait": maxWait = int.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture,
+                        out int w) ? w
+                        : throw new ArgumentException("--max-wait needs a whole number of seconds."); break;
                     case "--child": child = true; label = Value(); break; // internal: one malloc-mode measurement
                     default: throw new ArgumentException($"Unknown argument '{args[i]}'.");
                 }
             }
             // The zoo and augmentation figures are quoted at batch 128; the LeNet comparison at the trainer's default 64.
             int batch = batchOption ?? (mode is "zoo" or "augment" ? 128 : mode is "onnx" ? 256 : 64);
-            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child, label) { Seconds = seconds, Only = only, Layout = layout, Precision = precision, Size = size, Predictions = predictions, BeforeThreads = beforeThreads, Load = load, Data = data };
+            return new BenchmarkOptions(mode, images, epochs, batch, repeats, threads, seed, maxWait, child,
+                label) { Seconds = seconds, Only = only, Layout = layout, Precision = precision, Size = size,
+                Predictions = predictions, BeforeThreads = beforeThreads, Load = load, Data = data };
         }
 
         /// <summary>The arguments that make a child process measure with the same settings.</summary>
         public IEnumerable<string> ChildArguments(string label, int images, int epochs)
-            => ["--child", label, "--images", $"{images}", "--epochs", $"{epochs}", "--batch", $"{BatchSize}", "--threads", $"{Threads}", "--seed", $"{Seed}", "--max-wait", $"{MaxWaitSeconds}"];
+            => ["--child", label, "--images", $"{images}", "--epochs", $"{epochs}", "--batch", $"{BatchSize}",
+                "--threads", $"{Threads}", "--seed", $"{Seed}", "--max-wait", $"{MaxWaitSeconds}"];
     }
 
     internal static class LeNetBenchmark
@@ -235,9 +252,14 @@ namespace MlNetCnn.Benchmarks
                 $"  {"(b) plain loop incl. setup",-44} {bTotal,10:F0}",
                 $"  ratio (a)/(b) training only: {aTrain / bTrain:F3}   whole Fit / plain incl. setup: {aFit / bTotal:F3}   (target >= 0.9)",
                 $"  best single epoch (least disturbed): (a) {aBest:F0}  (b) {bBest:F0}  ratio {aBest / bBest:F3}",
-                $"  per-run (a)/(b) training only: {string.Join(", ", pipeline.Zip(plain, (p, q) => (p.TrainImagesPerSecond / q.TrainImagesPerSecond).ToString("F3", CultureInfo.InvariantCulture)))}",
-                $"  other processes' CPU during the kept runs: up to {pipeline.Concat(plain).Max(r => r.Stats.OtherCores(r.TotalSeconds)):F2} cores of {Environment.ProcessorCount}" +
-                    $" (above {QuietMachine.DisturbedAbove} the figures are disturbed: libtorch's OpenMP threads spin-wait for a core another process holds);" +
+                "  per-run (a)/(b) training only: "
+                + string.Join(", ", pipeline.Zip(plain, (p, q)
+                    => (p.TrainImagesPerSecond / q.TrainImagesPerSecond).ToString("F3", CultureInfo.InvariantCulture))),
+                "  other processes' CPU during the kept runs: up to " +
+                $"{pipeline.Concat(plain).Max(r => r.Stats.OtherCores(r.TotalSeconds)):F2} cores of " +
+                $"{Environment.ProcessorCount}" +
+                    $" (above {QuietMachine.DisturbedAbove} the figures are disturbed: libtorch's OpenMP threads " +
+                    "spin-wait for a core another process holds);" +
                     $" {retried} disturbed pair(s) measured again",
                 "",
             ];
@@ -263,7 +285,9 @@ namespace MlNetCnn.Benchmarks
             };
             Profiler.Run(data.Take(2048), CreateModule, Profiler.Extras.All, 1, options.BatchSize, options.Threads, options.Seed);
             Measurements.Pipeline(new PipelineSource(data.Take(2048)), CnnArchitecture.LeNet5, 1, options.BatchSize, options.Threads, options.Seed);
-            var lines = new List<string> { $"profile, LeNet-5 1x28x28, {count} images x {epochs} epoch(s), batch {options.BatchSize}, {options.Threads} threads:" };
+            var lines =
+                new List<string> { $"profile, LeNet-5 1x28x28, {count} images x {epochs} epoch(s), batch "
+                    + $"{options.BatchSize}, {options.Threads} threads:" };
             for (int r = 1; r <= repeats; r++)
             {
                 foreach (var (name, extras) in variants)
@@ -273,7 +297,9 @@ namespace MlNetCnn.Benchmarks
                     Console.WriteLine(lines[^1]);
                 }
                 var pipeline = Measurements.Pipeline(source, CnnArchitecture.LeNet5, epochs, options.BatchSize, options.Threads, options.Seed);
-                lines.Add($"  {"CnnTrainer in pipeline",-34} {pipeline.TrainImagesPerSecond,7:F0} img/s  (Fit {pipeline.TotalImagesPerSecond:F0} img/s, other processes {pipeline.Stats.OtherCores(pipeline.TotalSeconds):F2} cores)");
+                lines.Add($"  {"CnnTrainer in pipeline",-34} {pipeline.TrainImagesPerSecond,7:F0} img/s  (Fit "
+                    + $"{pipeline.TotalImagesPerSecond:F0} img/s, other processes "
+                    + $"{pipeline.Stats.OtherCores(pipeline.TotalSeconds):F2} cores)");
                 Console.WriteLine(lines[^1]);
             }
             lines.Add("");
@@ -281,8 +307,10 @@ namespace MlNetCnn.Benchmarks
         }
 
         internal static void Print(string name, RunResult r, string totalName)
-            => Console.WriteLine($"{name}: training {r.TrainImagesPerSecond,7:F0} images/s ({r.TrainSeconds:F2} s), {totalName} {r.TotalImagesPerSecond,7:F0} images/s " +
+            => Console.WriteLine($"{name}: training {r.TrainImagesPerSecond,7:F0} images/s ({r.TrainSeconds:F2} s), " +
+                $"{totalName} {r.TotalImagesPerSecond,7:F0} images/s " +
                                  $"({r.TotalSeconds:F2} s), last-epoch loss {r.FinalLoss:F4}, minor faults {r.Stats.MinorFaults}, " +
-                                 $"cpu user {r.Stats.UserSeconds:F1} s sys {r.Stats.SystemSeconds:F1} s, other processes {r.Stats.OtherCores(r.TotalSeconds):F2} cores");
+                                 $"cpu user {r.Stats.UserSeconds:F1} s sys {r.Stats.SystemSeconds:F1} s, other " +
+                                 $"processes {r.Stats.OtherCores(r.TotalSeconds):F2} cores");
     }
 }

@@ -20,7 +20,9 @@ internal static class StreamingBenchmark
 {
     public static IEnumerable<string> Run(BenchmarkOptions options)
     {
-        string root = options.Data ?? throw new ArgumentException("streaming needs --data <root/<label>/<image> folder>, e.g. the CIFAR-10 training JPGs extracted to /tmp.");
+        string root = options.Data
+            ?? throw new ArgumentException("streaming needs --data <root/<label>/<image> folder>, e.g. the CIFAR-10 "
+                + "training JPGs extracted to /tmp.");
         var listing = ImageFolder.List(root);
         var parts = options.Only.Count > 0 ? options.Only : ["decode", "resnet18", "cifar"];
         var lines = new List<string> { $"data: {listing.Count} images under {root}; machine load at start: {LoadAverage()}" };
@@ -86,7 +88,8 @@ internal static class StreamingBenchmark
                     getter(ref buffer);
             }
             double wall = clock.Elapsed.TotalSeconds, cpu = (ProcessStats.Read() - before).CpuSeconds;
-            string line = $"decode {size}×{size}: {count / cpu:F0} images per CPU-second ({count / wall:F0} images/s wall, {cpu / count * 1000:F2} ms CPU per image)";
+            string line = $"decode {size}×{size}: {count / cpu:F0} images per CPU-second ({count / wall:F0} images/s "
+                + $"wall, {cpu / count * 1000:F2} ms CPU per image)";
             Console.WriteLine(line);
             lines.Add(line);
         }
@@ -131,19 +134,22 @@ internal static class StreamingBenchmark
         int count = options.Images ?? 640, size = options.Size == 32 ? 112 : options.Size, repeats = options.Repeats ?? 2;
         var ml = new MLContext(seed: 1);
         var data = Pixels(ml, Subset(listing, count), size);
-        Console.WriteLine($"== resnet18: ResNet-18 at 3×{size}×{size}, {count} JPGs, batch {options.BatchSize}, 1 epoch per run, {options.Threads} torch threads, cached vs streamed ==");
+        Console.WriteLine($"== resnet18: ResNet-18 at 3×{size}×{size}, {count} JPGs, batch {options.BatchSize}, 1 "
+            + $"epoch per run, {options.Threads} torch threads, cached vs streamed ==");
         CnnTrainerOptions Options(DataCaching caching) => new()
         {
             Architecture = CnnArchitecture.ResNet18, Epochs = 1, BatchSize = options.BatchSize, Seed = options.Seed,
             NumberOfThreads = options.Threads, DataCaching = caching, ProgressInterval = 1_000_000,
         };
-        var runs = Alternate(cached => cached ? Train(data, Options(DataCaching.InMemory), "cached") : Train(data, Options(DataCaching.Streaming), "streamed"), repeats);
+        var runs = Alternate(cached => cached ? Train(data, Options(DataCaching.InMemory), "cached")
+            : Train(data, Options(DataCaching.Streaming), "streamed"), repeats);
         double cachedRate = runs.Where(r => r.Mode == "cached").Average(r => r.ImagesPerSecond);
         double streamedRate = runs.Where(r => r.Mode == "streamed").Average(r => r.ImagesPerSecond);
         var queues = runs.Where(r => r.Queue != null).Select(r => r.Queue!);
         return
         [
-            $"resnet18 3×{size}×{size}, {count} JPGs, batch {options.BatchSize}: cached {cachedRate:F2} vs streamed {streamedRate:F2} training images/s: ratio {streamedRate / cachedRate:F3} " +
+            $"resnet18 3×{size}×{size}, {count} JPGs, batch {options.BatchSize}: cached {cachedRate:F2} vs streamed " +
+            $"{streamedRate:F2} training images/s: ratio {streamedRate / cachedRate:F3} " +
             $"(per run: {string.Join(", ", runs.Select(r => $"{r.Mode} {r.ImagesPerSecond:F2}"))})",
             $"   streamed runs: {string.Join(" | ", queues)}",
         ];
@@ -164,7 +170,8 @@ internal static class StreamingBenchmark
         var runs = Alternate(floats => floats ? Train(data, Options(true), "float") : Train(data, Options(false), "bytes"), repeats);
         double floatRate = runs.Where(r => r.Mode == "float").Average(r => r.ImagesPerSecond);
         double byteRate = runs.Where(r => r.Mode == "bytes").Average(r => r.ImagesPerSecond);
-        return [$"cifar ResNet9(32), {count} JPGs: float cache {floatRate:F1} vs byte cache {byteRate:F1} training images/s: ratio {byteRate / floatRate:F3} " +
+        return [$"cifar ResNet9(32), {count} JPGs: float cache {floatRate:F1} vs byte cache {byteRate:F1} training " +
+                $"images/s: ratio {byteRate / floatRate:F3} " +
                 $"(per run: {string.Join(", ", runs.Select(r => $"{r.Mode} {r.ImagesPerSecond:F1}"))})"];
     }
 
@@ -210,7 +217,8 @@ internal static class StreamingBenchmark
         {
             return
             [
-                $"memory: ResNet-18 3×{size}×{size} streamed from {count} JPGs (as one float array: {floatBytes / 1e9:F1} GB), batch {batch}: peak resident {peak >> 20} MB " +
+                $"memory: ResNet-18 3×{size}×{size} streamed from {count} JPGs (as one float array: " +
+                $"{floatBytes / 1e9:F1} GB), batch {batch}: peak resident {peak >> 20} MB " +
                 $"(before Fit {startRss >> 20} MB), {batches} batches, {outcome}",
                 $"   resident every 10 s: {string.Join("; ", samples)}",
             ];
