@@ -237,32 +237,13 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
         if (options.CheckpointDirectory is { } checkpointFolder)
             CreateCheckpointFolder(checkpointFolder);
         var device = TorchDevices.Resolve(options.Device);
-        var (imageColumn, shape) = InputColumns.ResolveImage(input.Schema, options.FeatureColumnName, options.Channels,
-            options.ImageHeight, options.ImageWidth);
-        if (options.ValidationTestTimeAugmentation is { } validationAugmentation && !TestTimeAugmenter.Fits(validationAugmentation, shape))
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ValidationTestTimeAugmentation",
-                validationAugmentation,
-                $"CnnTrainerOptions.ValidationTestTimeAugmentation {validationAugmentation} shifts images by a "
-                + $"reflected pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are "
-                + $"{shape}.");
-        if (!TestTimeAugmenter.Fits(options.TestTimeAugmentation, shape))
-            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation",
-                options.TestTimeAugmentation,
-                $"CnnTrainerOptions.TestTimeAugmentation {options.TestTimeAugmentation} shifts images by a reflected "
-                + $"pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are {shape}. Use "
-                + $"{TestTimeAugmentation.HorizontalFlip} or {TestTimeAugmentation.None}.");
-        var (labelColumn, classCount) = InputColumns.ResolveLabel(input.Schema, options.LabelColumnName);
+        var (imageColumn, shape, labelColumn, classCount, augmentation) = ResolveInputs(input.Schema, options);
         var keyValues = LabelKeyValues.FromColumn(labelColumn);
-        var augmentation = ImageAugmentingTransformer.FromColumn(imageColumn);
-        if (augmentation != null)
-            ImageAugmenter.CheckFits(augmentation, shape, imageColumn.Name);
         int seed = options.Seed ?? _host.Rand.Next();
 
         using var channel = _host.Start("Training");
         var notes = new RunNotes(channel, options.Progress);
-        var kernels = TorchRuntime.KernelCheck;
-        channel.Info(MessageSensitivity.None, $"CnnTrainer: {kernels}");
-        (options.Progress as INoteDisplay)?.ShowNote($"CPU kernels: {kernels.KernelsInUse} (kernel check: {kernels.Outcome})");
+        notes.AddKernels(TorchRuntime.KernelCheck);
         var validationColumns = options.ValidationData is { } validationData
             ? ResolveValidation(validationData, shape, classCount)
             : default((IDataView, DataViewSchema.Column, DataViewSchema.Column)?);
@@ -278,13 +259,7 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
 
         torch.set_num_threads(options.NumberOfThreads ?? Environment.ProcessorCount);
         var checkpoint = options.ResumeFromCheckpoint is { } resumePath ? TrainingCheckpoint.Load(resumePath, shape.Channels) : null;
-        var standardization = checkpoint != null ? new InputStandardization(checkpoint.Mean, checkpoint.Std, shape)
-            : options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels
-            ? new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray(), shape)
-            : options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs
-            ? PretrainedStandardization(expected, train, shape, notes, options.CancellationToken)
-            : options.StandardizeInputs ? InputStandardization.Fit(train, shape, options.CancellationToken)
-            : InputStandardization.Identity(shape.Channels);
+        var standardization = ChooseStandardization(options, checkpoint, train, shape, notes);
         var module = DrawWeights(options, shape, classCount, seed, notes, standardization);
         try
         {
@@ -319,6 +294,52 @@ public sealed class CnnTrainer : IEstimator<CnnTransformer>
             standardization.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The image column and its shape, the label column and its class count, and the augmentation the image column
+    /// carries, each checked against the options (test-time augmentation needs 2×2 pixels, augmentation must fit).
+    /// </summary>
+    private static (DataViewSchema.Column Image, ImageShape Shape, DataViewSchema.Column Label, int ClassCount,
+        ImageAugmentationOptions? Augmentation) ResolveInputs(DataViewSchema schema, CnnTrainerOptions options)
+    {
+        var (imageColumn, shape) = InputColumns.ResolveImage(schema, options.FeatureColumnName, options.Channels,
+            options.ImageHeight, options.ImageWidth);
+        if (options.ValidationTestTimeAugmentation is { } validationAugmentation && !TestTimeAugmenter.Fits(validationAugmentation, shape))
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.ValidationTestTimeAugmentation",
+                validationAugmentation,
+                $"CnnTrainerOptions.ValidationTestTimeAugmentation {validationAugmentation} shifts images by a "
+                + $"reflected pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are "
+                + $"{shape}.");
+        if (!TestTimeAugmenter.Fits(options.TestTimeAugmentation, shape))
+            throw new ArgumentOutOfRangeException("CnnTrainerOptions.TestTimeAugmentation",
+                options.TestTimeAugmentation,
+                $"CnnTrainerOptions.TestTimeAugmentation {options.TestTimeAugmentation} shifts images by a reflected "
+                + $"pixel, which needs at least 2×2 pixels; the images of column '{imageColumn.Name}' are {shape}. Use "
+                + $"{TestTimeAugmentation.HorizontalFlip} or {TestTimeAugmentation.None}.");
+        var (labelColumn, classCount) = InputColumns.ResolveLabel(schema, options.LabelColumnName);
+        var augmentation = ImageAugmentingTransformer.FromColumn(imageColumn);
+        if (augmentation != null)
+            ImageAugmenter.CheckFits(augmentation, shape, imageColumn.Name);
+        return (imageColumn, shape, labelColumn, classCount, augmentation);
+    }
+
+    /// <summary>
+    /// The per-channel standardization of the inputs, first that applies: the resumed checkpoint's, the initial
+    /// model's, the one the pretrained weights expect, one fitted on the training images, or none.
+    /// </summary>
+    private static InputStandardization ChooseStandardization(CnnTrainerOptions options, TrainingCheckpoint? checkpoint,
+        ITrainingBatchSource train, ImageShape shape, RunNotes notes)
+    {
+        if (checkpoint != null)
+            return new InputStandardization(checkpoint.Mean, checkpoint.Std, shape);
+        if (options.InitialModel is { } initial && initial.InputShape.Channels == shape.Channels)
+            return new InputStandardization(initial.InputMean.ToArray(), initial.InputStandardDeviation.ToArray(), shape);
+        if (options.InitialWeights?.InputNormalization is { } expected && options.StandardizeInputs)
+            return PretrainedStandardization(expected, train, shape, notes, options.CancellationToken);
+        return options.StandardizeInputs
+            ? InputStandardization.Fit(train, shape, options.CancellationToken)
+            : InputStandardization.Identity(shape.Channels);
     }
 
     /// <summary>

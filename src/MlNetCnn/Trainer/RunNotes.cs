@@ -12,6 +12,13 @@ internal sealed class RunNotes(IChannel channel, IProgress<TrainingProgress>? pr
 {
     public IChannel Channel { get; } = channel;
 
+    /// <summary>The kernel check's verdict: in full in ML.NET's log, in a line on the console.</summary>
+    public void AddKernels(Platform.KernelCheck kernels)
+    {
+        Channel.Info(MessageSensitivity.None, $"CnnTrainer: {kernels}");
+        (progress as INoteDisplay)?.ShowNote($"CPU kernels: {kernels.KernelsInUse} (kernel check: {kernels.Outcome})");
+    }
+
     public void Add(string note)
     {
         Channel.Info(MessageSensitivity.None, $"CnnTrainer: {note}");
