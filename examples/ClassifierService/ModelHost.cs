@@ -62,13 +62,24 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             model.Generation, model.Classes.Count, model.LoadedAt, Volatile.Read(ref _swaps), _lastRefusal, _lastRefusalAt);
     }
 
-    /// <summary>Loads the first model (the host does not start without one) and starts watching its file.</summary>
-    public Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Loads and checks the first model, before the host starts (the program calls it to report a bad model in one
+    /// line); an <see cref="InvalidDataException"/> names the file and the fault.
+    /// </summary>
+    public void LoadFirstModel()
     {
-        string path = _settings.WatchedPath;
-        var signature = FileSignature.Of(path);
+        if (Current is not null)
+            return;
+        var signature = FileSignature.Of(_settings.WatchedPath);
         var clock = Stopwatch.StartNew();
         Install(ModelLoading.LoadChecked(_settings, _files), signature, clock.Elapsed);
+    }
+
+    /// <summary>Loads the first model unless already loaded (the host does not start without one), then watches its file.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        LoadFirstModel();
+        string path = _settings.WatchedPath;
 
         string folder = Path.GetDirectoryName(path)!;
         try

@@ -13,10 +13,15 @@ public static class ModelLoading
 {
     /// <summary>Whether this build carries libtorch (a build with -p:MlNetCnnTorchBackend=false does not).</summary>
 #if ONNX_ONLY
-    public const bool HasLibTorch = false;
+    public static bool HasLibTorch => false;
 #else
-    public const bool HasLibTorch = true;
+    public static bool HasLibTorch => true;
 #endif
+
+    /// <summary>Why these settings cannot be served by this build, or null.</summary>
+    public static string? BuildProblem(ServiceSettings settings)
+        => HasLibTorch || (settings.Engine == ScoringEngine.Onnx && settings.OnnxBundlePath is not null && settings.ExportOnnxPath is null)
+            ? null : NoLibTorch;
 
     /// <summary>
     /// The model the settings name, loaded completely and checked: every class scored, finite, summing to 1 on the
@@ -139,9 +144,7 @@ public static class ModelLoading
                 $"not finite or do not sum to 1 (sum {sum:G6}).");
     }
 
-#if ONNX_ONLY
     private const string NoLibTorch = "This build of the service has no libtorch (it was built with " +
         "-p:MlNetCnnTorchBackend=false): serve an ONNX bundle with --engine onnx --onnx <bundle.zip>, written by a full " +
         "build's --export-onnx.";
-#endif
 }

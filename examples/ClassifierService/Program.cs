@@ -14,7 +14,7 @@ if (settings is null)
     Console.Error.WriteLine(ServiceSettings.Usage);
     return 2;
 }
-if (settings.MissingInput() is { } missing)
+if ((settings.MissingInput() ?? ModelLoading.BuildProblem(settings)) is { } missing)
 {
     Console.Error.WriteLine($"error: {missing}");
     return 1;
@@ -32,6 +32,7 @@ try
         return 0;
     }
     await using var app = ClassifierApp.Create(settings, hostArguments);
+    app.Services.GetRequiredService<ModelHost>().LoadFirstModel();
     await app.RunAsync();
     return 0;
 }

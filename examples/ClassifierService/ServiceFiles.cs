@@ -4,16 +4,19 @@ namespace ClassifierService;
 
 /// <summary>
 /// The service's scratch folder: the probe image, ONNX files of the loaded models and one folder per upload. The
-/// pipelines start from an image path, so an upload is scored from a file, with the pipeline's own decoding.
+/// pipelines start from an image path, so an upload is scored from a file, with the pipeline's own decoding. The folder
+/// is in memory (/dev/shm) where there is one: on a disk, creating and removing each upload's folder cost 4 to 7 ms
+/// (measured on this project's machine), 20 times the scoring of a digit.
 /// </summary>
 public sealed class ServiceFiles : IDisposable
 {
     private const string Prefix = "mlnetcnn-classifier-";
+    private static readonly string s_base = Directory.Exists("/dev/shm") && IsWritable("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
 
     public ServiceFiles()
     {
         RemoveFoldersOfEndedProcesses();
-        Root = Path.Combine(Path.GetTempPath(), string.Create(CultureInfo.InvariantCulture,
+        Root = Path.Combine(s_base, string.Create(CultureInfo.InvariantCulture,
             $"{Prefix}{Environment.ProcessId}-{Guid.NewGuid():N}"));
         Directory.CreateDirectory(Root);
         ProbeImagePath = Path.Combine(Root, "probe.png");
@@ -54,7 +57,7 @@ public sealed class ServiceFiles : IDisposable
     // A killed service leaves its folder behind; the next one clears it.
     private static void RemoveFoldersOfEndedProcesses()
     {
-        foreach (string folder in Directory.EnumerateDirectories(Path.GetTempPath(), Prefix + "*"))
+        foreach (string folder in Directory.EnumerateDirectories(s_base, Prefix + "*"))
         {
             string rest = Path.GetFileName(folder)[Prefix.Length..];
             int dash = rest.IndexOf('-', StringComparison.Ordinal);
@@ -68,6 +71,21 @@ public sealed class ServiceFiles : IDisposable
             {
                 // Another service removing it at the same moment, or not ours to remove.
             }
+        }
+    }
+
+    private static bool IsWritable(string folder)
+    {
+        try
+        {
+            string probe = Path.Combine(folder, Prefix + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(probe);
+            Directory.Delete(probe);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 
