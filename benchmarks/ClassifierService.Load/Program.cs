@@ -12,6 +12,7 @@
 //                            file is replaced every S seconds (alternately by --swap-with and the original)
 //     --swap-with <zip>      the other model of the swap run (default the same model's bytes, rewritten)
 //     --in-process N         also time the engine in a plain in-process loop for N images per thread count (default 3000)
+//     --rounds N             repeat everything N times, engines alternating, and print the medians (default 1)
 //
 // Every client posts the image bytes as the body (image/png or image/jpeg by extension) and counts a request as an
 // error unless it gets 200 with a classification. Resident memory is the service process's VmRSS.
@@ -33,43 +34,72 @@ Console.WriteLine($"{images.Length} images from {options.ImageFolder}; model {op
 if (images.Length == 0)
     return 1;
 
-Console.WriteLine();
-Console.WriteLine("| engine | threads | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | p99/p50 | RSS start → end MB | swaps | other load |");
-Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
-foreach (var engine in options.Engines)
+var rows = new List<(int Round, ScoringEngine Engine, int Threads, LoadResult Result)>();
+var loops = new List<(int Round, ScoringEngine Engine, int Threads, InProcessResult Result)>();
+for (int round = 1; round <= options.Rounds; round++)
 {
-    foreach (int threads in options.ScoringThreads)
+    Console.WriteLine();
+    Console.WriteLine($"Round {round} of {options.Rounds}");
+    Console.WriteLine(LoadResult.Header);
+    // Engines alternate within a round, so that another process's load falls on both alike.
+    foreach (var engine in options.Engines)
     {
-        await using var service = await ServiceProcess.StartAsync(options, engine, threads);
-        if (options.SwapEvery is { } every)
+        foreach (int threads in options.ScoringThreads)
         {
-            var result = await LoadRun.RunAsync(service, images, options.Clients.Max(), options.Requests, options.Warmup, options.Seconds, swap: every);
-            Console.WriteLine(result.Row(engine, threads));
-            continue;
+            await using var service = await ServiceProcess.StartAsync(options, engine, threads);
+            foreach (int clients in options.SwapEvery is null ? options.Clients : [options.Clients.Max()])
+            {
+                var result = await LoadRun.RunAsync(service, images, clients, options.Requests, options.Warmup, options.Seconds, options.SwapEvery);
+                rows.Add((round, engine, threads, result));
+                Console.WriteLine(result.Row(engine, threads));
+            }
         }
-        foreach (int clients in options.Clients)
+        if (options.InProcess > 0 && options.SwapEvery is null)
         {
-            var result = await LoadRun.RunAsync(service, images, clients, options.Requests, options.Warmup, options.Seconds, swap: null);
-            Console.WriteLine(result.Row(engine, threads));
+            foreach (int threads in new[] { 1, Environment.ProcessorCount }.Distinct())
+            {
+                var loop = InProcessLoop.Run(options, engine, images, threads);
+                loops.Add((round, engine, threads, loop));
+                Console.WriteLine($"  in-process loop: {loop}");
+            }
         }
     }
 }
 
-if (options.InProcess > 0 && options.SwapEvery is null)
+if (options.Rounds > 1)
 {
     Console.WriteLine();
-    Console.WriteLine("In-process loop (ScoringModel.Classify on the image files: the engine pool, no HTTP, no upload checks):");
-    Console.WriteLine("| engine | threads (scoring threads 1) | images | images/s | p50 ms | p99 ms |");
-    Console.WriteLine("|---|---:|---:|---:|---:|---:|");
-    foreach (var engine in options.Engines)
+    Console.WriteLine($"Medians of {options.Rounds} rounds (errors: the sum):");
+    Console.WriteLine(LoadResult.Header);
+    foreach (var group in rows.GroupBy(r => (r.Engine, r.Threads, r.Result.Clients)))
+        Console.WriteLine(LoadResult.Median([.. group.Select(g => g.Result)]).Row(group.Key.Engine, group.Key.Threads));
+}
+if (loops.Count > 0)
+{
+    Console.WriteLine();
+    Console.WriteLine("In-process loop (ScoringModel.Classify on the image files: the engine and its pool, scoring threads 1, no HTTP,");
+    Console.WriteLine($"no upload checks), medians of {options.Rounds} rounds, and the service's best throughput (median over rounds) against it:");
+    Console.WriteLine("| engine | threads | images/s | p50 ms | p99 ms | service best req/s | service ÷ loop |");
+    Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+    foreach (var group in loops.GroupBy(l => (l.Engine, l.Threads)))
     {
-        foreach (int threads in new[] { 1, Environment.ProcessorCount }.Distinct())
-            Console.WriteLine(InProcessLoop.Run(options, engine, images, threads));
+        double perSecond = Median(group.Select(g => g.Result.PerSecond));
+        double serviceBest = rows.Where(r => r.Engine == group.Key.Engine).GroupBy(r => (r.Threads, r.Result.Clients))
+            .Max(g => Median(g.Select(r => r.Result.Requests / r.Result.Seconds)));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| {group.Key.Engine.ToString().ToLowerInvariant()} | {group.Key.Threads} | {perSecond:F0} | {Median(group.Select(g => g.Result.P50)):F2} | " +
+            $"{Median(group.Select(g => g.Result.P99)):F2} | {serviceBest:F0} | {serviceBest / perSecond:P0} |"));
     }
 }
 Console.WriteLine();
 Console.WriteLine($"load average at end {MachineInfo.LoadAverage()}");
 return 0;
+
+static double Median(IEnumerable<double> values)
+{
+    var sorted = values.Order().ToArray();
+    return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
 
 namespace ClassifierService.Load
 {
@@ -79,13 +109,13 @@ namespace ClassifierService.Load
     }
 
     internal sealed record LoadOptions(string ModelPath, string ImageFolder, ScoringEngine[] Engines, int[] Clients, int Requests,
-        int Warmup, double Seconds, int[] ScoringThreads, double? SwapEvery, string? SwapWith, int InProcess)
+        int Warmup, double Seconds, int[] ScoringThreads, double? SwapEvery, string? SwapWith, int InProcess, int Rounds)
     {
         public static LoadOptions? Parse(string[] args)
         {
             var o = new LoadOptions(Path.Combine(Directory.GetCurrentDirectory(), "output", "model.zip"),
                 Path.Combine(Directory.GetCurrentDirectory(), "examples", "MnistFromFolders", "data", "test"),
-                [ScoringEngine.LibTorch, ScoringEngine.Onnx], [1, 8, 32], 3000, 200, 60, [1], null, null, 3000);
+                [ScoringEngine.LibTorch, ScoringEngine.Onnx], [1, 8, 32], 3000, 200, 60, [1], null, null, 3000, 1);
             try
             {
                 for (int i = 0; i < args.Length; i += 2)
@@ -104,6 +134,7 @@ namespace ClassifierService.Load
                         "--swap-every" => o with { SwapEvery = Numbers(value, 1, 3600)[0] },
                         "--swap-with" => o with { SwapWith = value },
                         "--in-process" => o with { InProcess = Numbers(value, 0, 1_000_000)[0] },
+                        "--rounds" => o with { Rounds = Numbers(value, 1, 20)[0] },
                         _ => throw new ArgumentException($"unknown option {args[i]}"),
                     };
                 }
@@ -240,6 +271,16 @@ namespace ClassifierService.Load
     internal sealed record LoadResult(int Clients, int Requests, int Errors, double Seconds, double[] LatenciesMs,
         double RssStart, double RssEnd, int Swaps, double OtherCores, IReadOnlyList<string> ErrorSamples)
     {
+        public const string Header = "| engine | threads | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | p99/p50 | RSS start → end MB | swaps | other load |"
+            + "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|";
+
+        /// <summary>The round whose throughput is the median, its errors replaced by all rounds' sum.</summary>
+        public static LoadResult Median(IReadOnlyList<LoadResult> rounds)
+        {
+            var median = rounds.OrderBy(r => r.Requests / r.Seconds).ElementAt(rounds.Count / 2);
+            return median with { Errors = rounds.Sum(r => r.Errors), ErrorSamples = [.. rounds.SelectMany(r => r.ErrorSamples).Take(3)] };
+        }
+
         public string Row(ScoringEngine engine, int threads)
         {
             string row = string.Create(CultureInfo.InvariantCulture,
@@ -347,10 +388,16 @@ namespace ClassifierService.Load
         }
     }
 
+    internal sealed record InProcessResult(int Threads, double PerSecond, double P50, double P99)
+    {
+        public override string ToString()
+            => string.Create(CultureInfo.InvariantCulture, $"{Threads} threads, {PerSecond:F0} images/s, p50 {P50:F2} ms, p99 {P99:F2} ms");
+    }
+
     internal static class InProcessLoop
     {
         /// <summary>The engine the service runs (its pool, scoring threads 1), scoring the image files from <paramref name="threads"/> threads.</summary>
-        public static string Run(LoadOptions options, ScoringEngine engine, Upload[] images, int threads)
+        public static InProcessResult Run(LoadOptions options, ScoringEngine engine, Upload[] images, int threads)
         {
             var settings = new ServiceSettings { ModelPath = options.ModelPath, Engine = engine, ScoringThreads = 1, Concurrency = threads };
             using var files = new ServiceFiles();
@@ -377,8 +424,7 @@ namespace ClassifierService.Load
                 workers.ForEach(w => w.Join());
                 double seconds = clock.Elapsed.TotalSeconds;
                 Array.Sort(latencies);
-                return string.Create(CultureInfo.InvariantCulture,
-                    $"| {engine.ToString().ToLowerInvariant()} | {threads} | {total:N0} | {total / seconds:F0} | {latencies[total / 2]:F2} | {latencies[Math.Min(total - 1, (int)(0.99 * total))]:F2} |");
+                return new InProcessResult(threads, total / seconds, latencies[total / 2], latencies[Math.Min(total - 1, (int)(0.99 * total))]);
             }
             finally
             {

@@ -29,6 +29,7 @@ public static class ClassifierApp
         builder.Services.AddSingleton<ServiceFiles>();
         builder.Services.AddSingleton<ModelHost>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ModelHost>());
+        builder.Services.AddSingleton<ScoringThreads>();
         builder.Services.AddSingleton<ClassifyEndpoint>();
 
         var app = builder.Build();

@@ -22,15 +22,14 @@ public sealed class ClassifyEndpoint
     private readonly ModelHost _host;
     private readonly ServiceFiles _files;
     private readonly long _maxUploadBytes;
-    // Images scored at once: more would only make libtorch or ONNX Runtime threads fight for the cores.
-    private readonly SemaphoreSlim _scoring;
+    private readonly ScoringThreads _scoring;
 
-    public ClassifyEndpoint(ModelHost host, ServiceFiles files, ServiceSettings settings)
+    public ClassifyEndpoint(ModelHost host, ServiceFiles files, ServiceSettings settings, ScoringThreads scoring)
     {
         _host = host;
         _files = files;
         _maxUploadBytes = settings.MaxUploadBytes;
-        _scoring = new SemaphoreSlim(settings.Concurrency, settings.Concurrency);
+        _scoring = scoring;
     }
 
     public async Task<IResult> HandleAsync(HttpContext context)
@@ -57,32 +56,10 @@ public sealed class ClassifyEndpoint
             if (received is not null)
                 return received;
 
-            await _scoring.WaitAsync(context.RequestAborted);
-            try
-            {
-                if (ImageProblem(folder, imagePath) is { } problem)
-                    return Error(StatusCodes.Status400BadRequest, $"the upload is not a usable image: {problem}");
-                var model = _host.Acquire();
-                try
-                {
-                    var result = model.Classify(imagePath);
-                    context.Response.Headers["X-Model-Generation"] = model.Generation.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    return Results.Ok(result);
-                }
-                catch (Exception e) when (e.GetBaseException() is ArgumentException bad)
-                {
-                    // ML.NET's image loading refusing what the checks let through: the upload's fault, not the server's.
-                    return Error(StatusCodes.Status400BadRequest, $"the image could not be brought to the model's input: {bad.Message}");
-                }
-                finally
-                {
-                    model.Release();
-                }
-            }
-            finally
-            {
-                _scoring.Release();
-            }
+            var (result, generation) = await _scoring.RunAsync(() => CheckAndScore(folder, imagePath), context.RequestAborted);
+            if (generation > 0)
+                context.Response.Headers["X-Model-Generation"] = generation.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return result;
         }
         catch (BadHttpRequestException e)
         {
@@ -93,6 +70,27 @@ public sealed class ClassifyEndpoint
         finally
         {
             DeleteFolder(folder);
+        }
+    }
+
+    /// <summary>On a scoring thread: the checks, then the model in service, held from the first use to the last.</summary>
+    private (IResult Result, int Generation) CheckAndScore(string folder, string imagePath)
+    {
+        if (ImageProblem(folder, imagePath) is { } problem)
+            return (Error(StatusCodes.Status400BadRequest, $"the upload is not a usable image: {problem}"), 0);
+        var model = _host.Acquire();
+        try
+        {
+            return (Results.Ok(model.Classify(imagePath)), model.Generation);
+        }
+        catch (Exception e) when (e.GetBaseException() is ArgumentException bad)
+        {
+            // ML.NET's image loading refusing what the checks let through: the upload's fault, not the server's.
+            return (Error(StatusCodes.Status400BadRequest, $"the image could not be brought to the model's input: {bad.Message}"), 0);
+        }
+        finally
+        {
+            model.Release();
         }
     }
 

@@ -110,7 +110,9 @@ public static class ModelLoading
         {
             onnx?.Dispose();
             onnxFile.Dispose();
-            throw new InvalidDataException($"The ONNX model from '{source}' cannot be served: {e.Message}", e);
+            // ONNX Runtime's message carries its native stack: its first line says what is wrong.
+            string reason = e.Message.Split('\n', 2)[0].Trim();
+            throw new InvalidDataException($"The ONNX model from '{source}' cannot be served: {reason}", e);
         }
     }
 
