@@ -56,11 +56,14 @@ for (int round = 1; round <= options.Rounds; round++)
         }
         if (options.InProcess > 0 && options.SwapEvery is null)
         {
-            foreach (int threads in new[] { 1, Environment.ProcessorCount }.Distinct())
+            foreach (int scoringThreads in options.ScoringThreads)
             {
-                var loop = InProcessLoop.Run(options, engine, images, threads);
-                loops.Add((round, engine, threads, loop));
-                Console.WriteLine($"  in-process loop: {loop}");
+                foreach (int threads in new[] { 1, Environment.ProcessorCount }.Distinct())
+                {
+                    var loop = InProcessLoop.Run(options, engine, images, threads, scoringThreads);
+                    loops.Add((round, engine, scoringThreads, loop));
+                    Console.WriteLine($"  in-process loop: {loop}");
+                }
             }
         }
     }
@@ -77,18 +80,19 @@ if (options.Rounds > 1)
 if (loops.Count > 0)
 {
     Console.WriteLine();
-    Console.WriteLine("In-process loop (ScoringModel.Classify on the image files: the engine and its pool, scoring threads 1, no HTTP,");
-    Console.WriteLine($"no upload checks), medians of {options.Rounds} rounds, and the service's best throughput (median over rounds) against it:");
-    Console.WriteLine("| engine | threads | images/s | p50 ms | p99 ms | service best req/s | service ÷ loop |");
-    Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-    foreach (var group in loops.GroupBy(l => (l.Engine, l.Threads)))
+    Console.WriteLine("In-process loop (ScoringModel.Classify on the image files from 1 or all-cores threads: the engine and its pool,");
+    Console.WriteLine($"no HTTP, no upload checks), medians of {options.Rounds} rounds, against the service's best throughput with the same");
+    Console.WriteLine("scoring threads (the median over rounds of its best client count):");
+    Console.WriteLine("| engine | scoring threads | loop threads | images/s | p50 ms | p99 ms | service best req/s | service ÷ loop |");
+    Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+    foreach (var group in loops.GroupBy(l => (l.Engine, l.Threads, l.Result.Threads)))
     {
         double perSecond = Median(group.Select(g => g.Result.PerSecond));
-        double serviceBest = rows.Where(r => r.Engine == group.Key.Engine).GroupBy(r => (r.Threads, r.Result.Clients))
+        double serviceBest = rows.Where(r => r.Engine == group.Key.Engine && r.Threads == group.Key.Item2).GroupBy(r => r.Result.Clients)
             .Max(g => Median(g.Select(r => r.Result.Requests / r.Result.Seconds)));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {group.Key.Engine.ToString().ToLowerInvariant()} | {group.Key.Threads} | {perSecond:F0} | {Median(group.Select(g => g.Result.P50)):F2} | " +
-            $"{Median(group.Select(g => g.Result.P99)):F2} | {serviceBest:F0} | {serviceBest / perSecond:P0} |"));
+            $"| {group.Key.Engine.ToString().ToLowerInvariant()} | {group.Key.Item2} | {group.Key.Item3} | {perSecond:F0} | " +
+            $"{Median(group.Select(g => g.Result.P50)):F2} | {Median(group.Select(g => g.Result.P99)):F2} | {serviceBest:F0} | {serviceBest / perSecond:P0} |"));
     }
 }
 Console.WriteLine();
@@ -396,10 +400,10 @@ namespace ClassifierService.Load
 
     internal static class InProcessLoop
     {
-        /// <summary>The engine the service runs (its pool, scoring threads 1), scoring the image files from <paramref name="threads"/> threads.</summary>
-        public static InProcessResult Run(LoadOptions options, ScoringEngine engine, Upload[] images, int threads)
+        /// <summary>The engine the service runs (its pool), scoring the image files from <paramref name="threads"/> threads.</summary>
+        public static InProcessResult Run(LoadOptions options, ScoringEngine engine, Upload[] images, int threads, int scoringThreads)
         {
-            var settings = new ServiceSettings { ModelPath = options.ModelPath, Engine = engine, ScoringThreads = 1, Concurrency = threads };
+            var settings = new ServiceSettings { ModelPath = options.ModelPath, Engine = engine, ScoringThreads = scoringThreads, Concurrency = threads };
             using var files = new ServiceFiles();
             var model = ModelLoading.LoadChecked(settings, files);
             try
