@@ -184,6 +184,8 @@ namespace ClassifierService.Load
 
         public int Pid => _process.Id;
 
+        private StreamWriter? Log { get; init; }
+
         public byte[] OriginalModel { get; private set; } = [];
 
         public byte[] SwapModel { get; private set; } = [];
@@ -206,15 +208,24 @@ namespace ClassifierService.Load
                 RedirectStandardError = true,
             };
             var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-            // The service's log: kept out of the table, but refusals and failures are shown.
-            process.OutputDataReceived += (_, e) => { if (e.Data?.Contains("fail", StringComparison.OrdinalIgnoreCase) == true) Console.Error.WriteLine($"  service: {e.Data}"); };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 }) Console.Error.WriteLine($"  service: {e.Data}"); };
+            // The service's log goes to a file, kept (and named on the console) when it logged a failure.
+            var log = new StreamWriter(Path.Combine(folder, "service.log")) { AutoFlush = true };
+            void Write(string? line)
+            {
+                if (line is null)
+                    return;
+                lock (log)
+                    log.WriteLine(line);
+            }
+            process.OutputDataReceived += (_, e) => Write(e.Data);
+            process.ErrorDataReceived += (_, e) => Write(e.Data);
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
             var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 512, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) };
             var client = new HttpClient(handler) { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(60) };
             var service = new ServiceProcess(process, client.BaseAddress, folder, model, client)
             {
+                Log = log,
                 OriginalModel = File.ReadAllBytes(options.ModelPath),
                 SwapModel = File.ReadAllBytes(options.SwapWith ?? options.ModelPath),
             };
@@ -261,6 +272,18 @@ namespace ClassifierService.Load
                 await _process.WaitForExitAsync();
             }
             _process.Dispose();
+            if (Log is not null)
+            {
+                lock (Log)
+                    Log.Dispose();
+                string logPath = Path.Combine(Folder, "service.log");
+                if (File.ReadLines(logPath).Any(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal)))
+                {
+                    string kept = Path.Combine(Path.GetTempPath(), $"classifier-service-{Path.GetFileName(Folder)}.log");
+                    File.Copy(logPath, kept, overwrite: true);
+                    Console.WriteLine($"  the service logged failures: {kept}");
+                }
+            }
             Directory.Delete(Folder, recursive: true);
         }
 
