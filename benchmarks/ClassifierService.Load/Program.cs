@@ -3,6 +3,7 @@
 //   dotnet run --project benchmarks/ClassifierService.Load -c Release -- [options]
 //     --model <zip>          the model to serve (default ./output/model.zip, the main example's)
 //     --images <folder>      images to post, any depth (default the embedded test digits)
+//     --resize N             post them as N×N JPEGs (quality 90), made once before the run
 //     --engines E,E          libtorch,onnx (default both)
 //     --clients N,N          concurrent clients per phase (default 1,8,32)
 //     --requests N           requests per phase, after --warmup N (default 3000, warm-up 200)
@@ -27,10 +28,12 @@ if (options is null)
     return 2;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 Console.WriteLine($"CPU: {MachineInfo.CpuName()}, {Environment.ProcessorCount} cores; load average at start {MachineInfo.LoadAverage()}");
-var images = Directory.EnumerateFiles(options.ImageFolder, "*.*", SearchOption.AllDirectories)
+var files = Directory.EnumerateFiles(options.ImageFolder, "*.*", SearchOption.AllDirectories)
     .Where(f => f.EndsWith(".png", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".jpg", StringComparison.OrdinalIgnoreCase))
-    .Order(StringComparer.Ordinal).Select(f => new Upload(f, File.ReadAllBytes(f))).ToArray();
-Console.WriteLine($"{images.Length} images from {options.ImageFolder}; model {options.ModelPath}");
+    .Order(StringComparer.Ordinal).ToArray();
+using var resized = options.Resize is { } side ? new ResizedImages(files, side) : null;
+var images = (resized?.Paths ?? files).Select(f => new Upload(f, File.ReadAllBytes(f))).ToArray();
+Console.WriteLine($"{images.Length} images from {options.ImageFolder}{(resized is null ? "" : $", as {options.Resize}×{options.Resize} JPEGs")}; model {options.ModelPath}");
 if (images.Length == 0)
     return 1;
 
@@ -112,14 +115,39 @@ namespace ClassifierService.Load
         public MediaTypeHeaderValue ContentType { get; } = new(Path.EndsWith(".png", StringComparison.OrdinalIgnoreCase) ? "image/png" : "image/jpeg");
     }
 
+    /// <summary>The images as N×N JPEGs in a temporary folder (deleted on disposal): photos of a network's input size.</summary>
+    internal sealed class ResizedImages : IDisposable
+    {
+        private readonly string _folder = Path.Combine(Path.GetTempPath(), "mlnetcnn-load-images-" + Guid.NewGuid().ToString("N"));
+
+        public ResizedImages(IReadOnlyList<string> files, int side)
+        {
+            Directory.CreateDirectory(_folder);
+            Paths = [.. files.Select((file, i) =>
+            {
+                using var bitmap = SkiaSharp.SKBitmap.Decode(file) ?? throw new InvalidDataException($"{file} does not decode");
+                using var scaled = bitmap.Resize(new SkiaSharp.SKImageInfo(side, side), SkiaSharp.SKFilterQuality.High);
+                using var image = SkiaSharp.SKImage.FromBitmap(scaled);
+                using var jpeg = image.Encode(SkiaSharp.SKEncodedImageFormat.Jpeg, 90);
+                string path = Path.Combine(_folder, $"{i:D5}.jpg");
+                File.WriteAllBytes(path, jpeg.ToArray());
+                return path;
+            })];
+        }
+
+        public IReadOnlyList<string> Paths { get; }
+
+        public void Dispose() => Directory.Delete(_folder, recursive: true);
+    }
+
     internal sealed record LoadOptions(string ModelPath, string ImageFolder, ScoringEngine[] Engines, int[] Clients, int Requests,
-        int Warmup, double Seconds, int[] ScoringThreads, double? SwapEvery, string? SwapWith, int InProcess, int Rounds)
+        int Warmup, double Seconds, int[] ScoringThreads, double? SwapEvery, string? SwapWith, int InProcess, int Rounds, int? Resize)
     {
         public static LoadOptions? Parse(string[] args)
         {
             var o = new LoadOptions(Path.Combine(Directory.GetCurrentDirectory(), "output", "model.zip"),
                 Path.Combine(Directory.GetCurrentDirectory(), "examples", "MnistFromFolders", "data", "test"),
-                [ScoringEngine.LibTorch, ScoringEngine.Onnx], [1, 8, 32], 3000, 200, 60, [1], null, null, 3000, 1);
+                [ScoringEngine.LibTorch, ScoringEngine.Onnx], [1, 8, 32], 3000, 200, 60, [1], null, null, 3000, 1, null);
             try
             {
                 for (int i = 0; i < args.Length; i += 2)
@@ -139,6 +167,7 @@ namespace ClassifierService.Load
                         "--swap-with" => o with { SwapWith = value },
                         "--in-process" => o with { InProcess = Numbers(value, 0, 1_000_000)[0] },
                         "--rounds" => o with { Rounds = Numbers(value, 1, 20)[0] },
+                        "--resize" => o with { Resize = Numbers(value, 8, 4096)[0] },
                         _ => throw new ArgumentException($"unknown option {args[i]}"),
                     };
                 }
