@@ -33,7 +33,8 @@ var files = Directory.EnumerateFiles(options.ImageFolder, "*.*", SearchOption.Al
     .Order(StringComparer.Ordinal).ToArray();
 using var resized = options.Resize is { } side ? new ResizedImages(files, side) : null;
 var images = (resized?.Paths ?? files).Select(f => new Upload(f, File.ReadAllBytes(f))).ToArray();
-Console.WriteLine($"{images.Length} images from {options.ImageFolder}{(resized is null ? "" : $", as {options.Resize}×{options.Resize} JPEGs")}; model {options.ModelPath}");
+string resizedTo = resized is null ? "" : $", as {options.Resize}×{options.Resize} JPEGs";
+Console.WriteLine($"{images.Length} images from {options.ImageFolder}{resizedTo}; model {options.ModelPath}");
 if (images.Length == 0)
     return 1;
 
@@ -95,7 +96,8 @@ if (loops.Count > 0)
             .Max(g => Median(g.Select(r => r.Result.Requests / r.Result.Seconds)));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"| {group.Key.Engine.ToString().ToLowerInvariant()} | {group.Key.Item2} | {group.Key.Item3} | {perSecond:F0} | " +
-            $"{Median(group.Select(g => g.Result.P50)):F2} | {Median(group.Select(g => g.Result.P99)):F2} | {serviceBest:F0} | {serviceBest / perSecond:P0} |"));
+            $"{Median(group.Select(g => g.Result.P50)):F2} | {Median(group.Select(g => g.Result.P99)):F2} | " +
+            $"{serviceBest:F0} | {serviceBest / perSecond:P0} |"));
     }
 }
 Console.WriteLine();
@@ -112,7 +114,8 @@ namespace ClassifierService.Load
 {
     internal sealed record Upload(string Path, byte[] Bytes)
     {
-        public MediaTypeHeaderValue ContentType { get; } = new(Path.EndsWith(".png", StringComparison.OrdinalIgnoreCase) ? "image/png" : "image/jpeg");
+        public MediaTypeHeaderValue ContentType { get; } =
+            new(Path.EndsWith(".png", StringComparison.OrdinalIgnoreCase) ? "image/png" : "image/jpeg");
     }
 
     /// <summary>The images as N×N JPEGs in a temporary folder (deleted on disposal): photos of a network's input size.</summary>
@@ -306,7 +309,8 @@ namespace ClassifierService.Load
                 lock (Log)
                     Log.Dispose();
                 string logPath = Path.Combine(Folder, "service.log");
-                if (File.ReadLines(logPath).Any(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal)))
+                if (File.ReadLines(logPath).Any(l => l.StartsWith("fail:", StringComparison.Ordinal)
+                    || l.StartsWith("crit:", StringComparison.Ordinal)))
                 {
                     string kept = Path.Combine(Path.GetTempPath(), $"classifier-service-{Path.GetFileName(Folder)}.log");
                     File.Copy(logPath, kept, overwrite: true);
@@ -327,8 +331,8 @@ namespace ClassifierService.Load
     internal sealed record LoadResult(int Clients, int Requests, int Errors, double Seconds, double[] LatenciesMs,
         double RssStart, double RssEnd, int Swaps, double OtherCores, IReadOnlyList<string> ErrorSamples)
     {
-        public const string Header = "| engine | threads | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | p99/p50 | RSS start → end MB | swaps | other load |"
-            + "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|";
+        public const string Header = "| engine | threads | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | p99/p50 "
+            + "| RSS start → end MB | swaps | other load |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|";
 
         /// <summary>The round whose throughput is the median, its errors replaced by all rounds' sum.</summary>
         public static LoadResult Median(IReadOnlyList<LoadResult> rounds)
@@ -346,7 +350,8 @@ namespace ClassifierService.Load
             return ErrorSamples.Count == 0 ? row : row + Environment.NewLine + "  errors, e.g.: " + string.Join("; ", ErrorSamples);
         }
 
-        private double Percentile(double p) => LatenciesMs.Length == 0 ? double.NaN : LatenciesMs[Math.Min(LatenciesMs.Length - 1, (int)(p * LatenciesMs.Length))];
+        private double Percentile(double p)
+            => LatenciesMs.Length == 0 ? double.NaN : LatenciesMs[Math.Min(LatenciesMs.Length - 1, (int)(p * LatenciesMs.Length))];
     }
 
     internal static class LoadRun
@@ -356,7 +361,8 @@ namespace ClassifierService.Load
         /// clients without pause, stopping early after <paramref name="seconds"/>; with <paramref name="swap"/>, the
         /// model file is replaced every that many seconds during the timed part.
         /// </summary>
-        public static async Task<LoadResult> RunAsync(ServiceProcess service, Upload[] images, int clients, int requests, int warmup, double seconds, double? swap)
+        public static async Task<LoadResult> RunAsync(ServiceProcess service, Upload[] images, int clients, int requests, int warmup,
+            double seconds, double? swap)
         {
             if (warmup > 0)
                 await PostAllAsync(service, images, clients, warmup, TimeSpan.FromSeconds(seconds), null);
@@ -419,7 +425,8 @@ namespace ClassifierService.Load
                         content.Headers.ContentType = image.ContentType;
                         using var response = await service.Client.PostAsync(new Uri("/classify", UriKind.Relative), content);
                         string body = await response.Content.ReadAsStringAsync();
-                        if (!response.IsSuccessStatusCode || !body.StartsWith("{\"label\":", StringComparison.Ordinal) || !body.EndsWith("]}", StringComparison.Ordinal))
+                        bool complete = body.StartsWith("{\"label\":", StringComparison.Ordinal) && body.EndsWith("]}", StringComparison.Ordinal);
+                        if (!response.IsSuccessStatusCode || !complete)
                             error = $"{(int)response.StatusCode} {body[..Math.Min(120, body.Length)]}";
                     }
                     catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
@@ -455,7 +462,10 @@ namespace ClassifierService.Load
         /// <summary>The engine the service runs (its pool), scoring the image files from <paramref name="threads"/> threads.</summary>
         public static InProcessResult Run(LoadOptions options, ScoringEngine engine, Upload[] images, int threads, int scoringThreads)
         {
-            var settings = new ServiceSettings { ModelPath = options.ModelPath, Engine = engine, ScoringThreads = scoringThreads, Concurrency = threads };
+            var settings = new ServiceSettings
+            {
+                ModelPath = options.ModelPath, Engine = engine, ScoringThreads = scoringThreads, Concurrency = threads,
+            };
             using var files = new ServiceFiles();
             var model = ModelLoading.LoadChecked(settings, files);
             try
@@ -505,14 +515,16 @@ namespace ClassifierService.Load
         public static double ResidentMegabytes(int pid)
         {
             string? line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-            return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+            return line is null ? double.NaN
+                : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
         }
 
         public static double CpuSeconds(int pid)
         {
             string stat = File.ReadAllText($"/proc/{pid}/stat");
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / ClockTicksPerSecond;
+            long ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            return ticks / ClockTicksPerSecond;
         }
 
         /// <summary>Busy CPU seconds of the whole machine (all but idle and iowait), from /proc/stat.</summary>

@@ -117,10 +117,12 @@ public sealed class ClassifyEndpoint
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        return length == 0 ? Error(StatusCodes.Status400BadRequest, "the body is empty: send the image file as the body, or as the form field 'image'") : null;
+        return length > 0 ? null
+            : Error(StatusCodes.Status400BadRequest, "the body is empty: send the image file as the body, or as the form field 'image'");
     }
 
-    private async Task<IResult?> ReceiveMultipartAsync(HttpRequest request, MediaTypeHeaderValue mediaType, string path, CancellationToken cancellation)
+    private async Task<IResult?> ReceiveMultipartAsync(HttpRequest request, MediaTypeHeaderValue mediaType, string path,
+        CancellationToken cancellation)
     {
         string boundary = HeaderUtilities.RemoveQuotes(mediaType.Boundary).Value ?? "";
         if (boundary.Length is 0 or > 200)
@@ -141,7 +143,8 @@ public sealed class ClassifyEndpoint
                 return await ReceiveAsync(section.Body, path, cancellation);
             }
         }
-        catch (Exception e) when (e is InvalidDataException or IOException && e is not BadHttpRequestException && !cancellation.IsCancellationRequested)
+        catch (Exception e) when (e is InvalidDataException or IOException && e is not BadHttpRequestException
+            && !cancellation.IsCancellationRequested)
         {
             return Error(StatusCodes.Status400BadRequest, $"the multipart body could not be read: {e.Message}");
         }
@@ -163,7 +166,8 @@ public sealed class ClassifyEndpoint
             string message = e.Message;
             int start = message.IndexOf(Marker, StringComparison.Ordinal);
             int end = message.IndexOf(". Remove it", StringComparison.Ordinal);
-            return start >= 0 && end > start ? message[(start + Marker.Length)..end] : message.Replace(imagePath, "the upload", StringComparison.Ordinal);
+            return start >= 0 && end > start ? message[(start + Marker.Length)..end]
+                : message.Replace(imagePath, "the upload", StringComparison.Ordinal);
         }
     }
 

@@ -19,7 +19,8 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     private readonly ServiceFiles _files;
     private readonly ILogger<ModelHost> _logger;
     // At most one pending wake-up: a burst of events while a load runs asks for one more look, not one per event.
-    private readonly Channel<bool> _changed = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Channel<bool> _changed =
+        Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly CancellationTokenSource _stopping = new();
     private ScoringModel? _current;
     private FileSystemWatcher? _watcher;
@@ -84,7 +85,10 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         string folder = Path.GetDirectoryName(path)!;
         try
         {
-            _watcher = new FileSystemWatcher(folder, Path.GetFileName(path)) { NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size };
+            _watcher = new FileSystemWatcher(folder, Path.GetFileName(path))
+            {
+                NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size,
+            };
             _watcher.Changed += (_, _) => _changed.Writer.TryWrite(true);
             _watcher.Created += (_, _) => _changed.Writer.TryWrite(true);
             _watcher.Renamed += (_, _) => _changed.Writer.TryWrite(true);
@@ -183,7 +187,8 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         LogInService(model.Generation, model.Source, model.Engine, model.Classes.Count, took.TotalMilliseconds);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Model generation {Generation} in service: {Source} ({Engine}, {Classes} classes, loaded and checked in {Milliseconds:F0} ms)")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model generation {Generation} in service: {Source} ({Engine}, "
+        + "{Classes} classes, loaded and checked in {Milliseconds:F0} ms)")]
     private partial void LogInService(int generation, string source, ScoringEngine engine, int classes, double milliseconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Refused the replacement of {Path}; generation {Generation} keeps serving. {Reason}")]

@@ -14,7 +14,7 @@ namespace MlNetCnn.Service.Tests;
 /// </summary>
 public sealed class ApiContractTests
 {
-    private static readonly string[] s_digitClasses = [.. Enumerable.Range(0, 10).Select(d => d.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+    private static readonly string[] s_digitClasses = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
     [Fact]
     public async Task HealthSaysTheModelIsLoaded()
@@ -91,7 +91,11 @@ public sealed class ApiContractTests
         }
 
         // The same digit as a 300×200 color JPEG and a 97×61 RGBA PNG: the pipeline resizes and makes it grayscale.
-        foreach (var (bytes, type) in new[] { (Recode(digit, 300, 200, SKEncodedImageFormat.Jpeg), "image/jpeg"), (Recode(digit, 97, 61, SKEncodedImageFormat.Png), "image/png") })
+        var recoded = new[]
+        {
+            (Recode(digit, 300, 200, SKEncodedImageFormat.Jpeg), "image/jpeg"), (Recode(digit, 97, 61, SKEncodedImageFormat.Png), "image/png"),
+        };
+        foreach (var (bytes, type) in recoded)
         {
             using var response = await service.PostBytesAsync(bytes, type);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -150,7 +154,10 @@ public sealed class ApiContractTests
         {
             // White strokes on black become yellow strokes on dark blue: three channels that differ.
             canvas.Clear(new SKColor(10, 20, 60));
-            using var paint = new SKPaint { ColorFilter = SKColorFilter.CreateBlendMode(new SKColor(255, 230, 40), SKBlendMode.Modulate), BlendMode = SKBlendMode.Plus };
+            using var paint = new SKPaint
+            {
+                ColorFilter = SKColorFilter.CreateBlendMode(new SKColor(255, 230, 40), SKBlendMode.Modulate), BlendMode = SKBlendMode.Plus,
+            };
             canvas.DrawBitmap(source, new SKRect(0, 0, width, height), paint);
         }
         using var image = SKImage.FromBitmap(color);

@@ -27,7 +27,8 @@ public sealed class BadInputTests : IAsyncLifetime
 
     [Fact]
     public async Task ABodyThatIsNotAnImageIs400()
-        => await AssertRefused(await _service.PostBytesAsync("hello, not a picture"u8.ToArray(), "image/png"), HttpStatusCode.BadRequest, "not a readable image");
+        => await AssertRefused(await _service.PostBytesAsync("hello, not a picture"u8.ToArray(), "image/png"),
+            HttpStatusCode.BadRequest, "not a readable image");
 
     [Fact]
     public async Task ATruncatedImageIs400()
@@ -54,13 +55,14 @@ public sealed class BadInputTests : IAsyncLifetime
 
     [Fact]
     public async Task NoContentTypeIs415()
-        => await AssertRefused(await _service.PostBytesAsync(await File.ReadAllBytesAsync(Digit), null), HttpStatusCode.UnsupportedMediaType, "Content-Type");
+        => await AssertRefused(await _service.PostBytesAsync(await File.ReadAllBytesAsync(Digit), null),
+            HttpStatusCode.UnsupportedMediaType, "Content-Type");
 
     [Fact]
     public async Task AMultipartFormWithoutTheImageFieldIs400()
     {
         using var form = new MultipartFormDataContent { { new ByteArrayContent(await File.ReadAllBytesAsync(Digit)), "picture", "digit.png" } };
-        await AssertRefused(await _service.Client.PostAsync(new Uri("/classify", UriKind.Relative), form), HttpStatusCode.BadRequest, "no field 'image'");
+        await AssertRefused(await PostFormAsync(form), HttpStatusCode.BadRequest, "no field 'image'");
     }
 
     [Fact]
@@ -69,7 +71,7 @@ public sealed class BadInputTests : IAsyncLifetime
         var file = new ByteArrayContent(await File.ReadAllBytesAsync(Digit));
         file.Headers.ContentType = MediaTypeHeaderValue.Parse("image/tiff");
         using var form = new MultipartFormDataContent { { file, "image", "digit.tif" } };
-        await AssertRefused(await _service.Client.PostAsync(new Uri("/classify", UriKind.Relative), form), HttpStatusCode.UnsupportedMediaType, "image/tiff");
+        await AssertRefused(await PostFormAsync(form), HttpStatusCode.UnsupportedMediaType, "image/tiff");
     }
 
     [Fact]
@@ -88,7 +90,7 @@ public sealed class BadInputTests : IAsyncLifetime
         }
 
         using var form = new MultipartFormDataContent { { new ByteArrayContent(big), "image", "big.png" } };
-        await AssertRefused(await _service.Client.PostAsync(new Uri("/classify", UriKind.Relative), form), HttpStatusCode.RequestEntityTooLarge, "larger than the limit");
+        await AssertRefused(await PostFormAsync(form), HttpStatusCode.RequestEntityTooLarge, "larger than the limit");
 
         // A body Kestrel itself stops (far over the limit, chunked) is 413 too.
         using var huge = new StreamContent(new MemoryStream(new byte[4 * Limit]));
@@ -109,6 +111,9 @@ public sealed class BadInputTests : IAsyncLifetime
         string uploads = Path.Combine(_service.ScratchFolder, "uploads");
         Assert.Empty(Directory.Exists(uploads) ? Directory.EnumerateFileSystemEntries(uploads) : []);
     }
+
+    private Task<HttpResponseMessage> PostFormAsync(MultipartFormDataContent form)
+        => _service.Client.PostAsync(new Uri("/classify", UriKind.Relative), form);
 
     private static async Task AssertRefused(HttpResponseMessage response, HttpStatusCode status, string mentioned)
     {

@@ -7,7 +7,8 @@ namespace MlNetCnn.Service.Tests;
 public sealed class ChromiumFactAttribute : FactAttribute
 {
     /// <summary>The browser Playwright drives: MLNETCNN_CHROMIUM, else Debian's.</summary>
-    public static string ExecutablePath => Environment.GetEnvironmentVariable("MLNETCNN_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
+    public static string ExecutablePath
+        => Environment.GetEnvironmentVariable("MLNETCNN_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
 
     public ChromiumFactAttribute()
     {

@@ -164,7 +164,8 @@ public sealed class ModelSwapTests(ITestOutputHelper output)
                     long received = Stopwatch.GetTimestamp();
                     if (response.StatusCode != HttpStatusCode.OK)
                     {
-                        _answers.Enqueue(new Answer(sent, received, "", null, $"{response.StatusCode}: {await response.Content.ReadAsStringAsync()}"));
+                        string body = await response.Content.ReadAsStringAsync();
+                        _answers.Enqueue(new Answer(sent, received, "", null, $"{response.StatusCode}: {body}"));
                         continue;
                     }
                     var answer = (await response.Content.ReadFromJsonAsync<Classification>(RunningService.Json))!;

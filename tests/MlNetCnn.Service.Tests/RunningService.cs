@@ -36,7 +36,10 @@ internal sealed class RunningService : IAsyncDisposable
     /// <summary>The file the service watches: replace it to swap the model.</summary>
     public string WatchedPath { get; }
 
-    /// <summary>Starts the service on a copy of <paramref name="modelPath"/> (a model, or an ONNX bundle with <see cref="ScoringEngine.Onnx"/>).</summary>
+    /// <summary>
+    /// Starts the service on a copy of <paramref name="modelPath"/> (a model, or an ONNX bundle with
+    /// <see cref="ScoringEngine.Onnx"/> and <paramref name="bundle"/>).
+    /// </summary>
     public static async Task<RunningService> StartAsync(string modelPath, ScoringEngine engine = ScoringEngine.LibTorch,
         bool bundle = false, long maxUploadBytes = 20L << 20, double pollSeconds = 0.5)
     {

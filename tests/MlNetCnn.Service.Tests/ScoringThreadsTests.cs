@@ -14,7 +14,8 @@ public sealed class ScoringThreadsTests
         Assert.Equal(first, await threads.RunAsync(() => Environment.CurrentManagedThreadId, CancellationToken.None));
         Assert.NotEqual(Environment.CurrentManagedThreadId, first);
 
-        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => threads.RunAsync<int>(() => throw new InvalidOperationException("native state broken"), CancellationToken.None));
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => threads.RunAsync<int>(() => throw new InvalidOperationException("native state broken"), CancellationToken.None));
         Assert.Equal("native state broken", failure.Message);
         int next = await threads.RunAsync(() => Environment.CurrentManagedThreadId, CancellationToken.None);
         Assert.NotEqual(first, next);

@@ -12,7 +12,8 @@ public sealed class ServiceSettingsTests
             "--max-upload-mb", "1.5", "--scoring-threads", "1", "--concurrency", "4", "--poll-seconds", "0.5"], out var host, out string? error);
         Assert.Null(error);
         Assert.NotNull(settings);
-        Assert.Equal(("m.zip", ScoringEngine.Onnx, 3L << 19, 4), (settings.ModelPath, settings.Engine, settings.MaxUploadBytes, settings.Concurrency));
+        Assert.Equal(("m.zip", ScoringEngine.Onnx, 3L << 19, 4),
+            (settings.ModelPath, settings.Engine, settings.MaxUploadBytes, settings.Concurrency));
         Assert.Equal(TimeSpan.FromSeconds(0.5), settings.PollInterval);
         Assert.Equal(["--urls", "http://127.0.0.1:6000"], host);
         Assert.Equal(Path.GetFullPath("m.zip"), settings.WatchedPath);

@@ -72,7 +72,7 @@ internal static class DigitImages
 
     /// <summary>The first <paramref name="perClass"/> test images of every digit, by name.</summary>
     public static IReadOnlyList<string> Test(int perClass)
-        => [.. Enumerable.Range(0, 10).SelectMany(d => Directory.GetFiles(Path.Combine(Root, "test", d.ToString(System.Globalization.CultureInfo.InvariantCulture)), "*.png")
+        => [.. Enumerable.Range(0, 10).SelectMany(d => Directory.GetFiles(Path.Combine(Root, "test", $"{d}"), "*.png")
             .Order(StringComparer.Ordinal).Take(perClass))];
 
     private static string Locate()
