@@ -362,8 +362,12 @@ internal sealed class OnnxNetworkWriter
     /// </summary>
     public OnnxValue PerChannel(string op, OnnxValue x, string name, float[] values)
     {
+        // One value per channel broadcasts over the pixels; a mean image (ML.NET's pretrained ResNet-18 subtracts one)
+        // has a value per pixel and keeps the image's shape.
+        bool perPixel = x.Rank == 4 && values.Length != x[1] && values.Length == x[1] * x[2] * x[3];
+        long[] shape = perPixel ? [1, x[1], x[2], x[3]] : [1, values.Length, 1, 1];
         var y = Output(op.ToLowerInvariant(), x.Shape);
-        _graph.Node(op, [x.Name, Constant(name, values, [1, values.Length, 1, 1])], [y.Name]);
+        _graph.Node(op, [x.Name, Constant(name, values, shape)], [y.Name]);
         return y;
     }
 

@@ -50,6 +50,22 @@ public sealed class OnnxArchitectureTests
         AssertSameLabels(scores, labels, onnx["PredictedLabel.output"]);
     }
 
+    [Fact]
+    public void AMeanImageExportsAsAnImageConstant()
+    {
+        var ml = new MLContext(seed: 1);
+        var shape = new ImageShape(3, 32, 32);
+        using var transformer = RandomTransformer(CnnArchitecture.ResNet18, shape, seed: 5, meanImage: true);
+        var (images, data) = RandomImages(ml, shape, 4, seed: 6);
+        var (scores, labels) = OnnxRuntimeScorer.LibraryScores(transformer.Transform(data));
+
+        byte[] model = OnnxRuntimeScorer.Export(ml, transformer, data);
+        var onnx = OnnxRuntimeScorer.Score(model, "Features", images, [4, 3, 32, 32], "Score.output", "PredictedLabel.output");
+
+        Assert.True(OnnxRuntimeScorer.MaxAbsoluteDifference(scores, onnx["Score.output"]) <= 1e-4f);
+        AssertSameLabels(scores, labels, onnx["PredictedLabel.output"]);
+    }
+
     /// <summary>The same predicted class on every row; a different one only where the library's top two probabilities
     /// tie within float noise.</summary>
     internal static void AssertSameLabels(float[] scores, uint[] labels, float[] onnxLabels)
@@ -67,7 +83,7 @@ public sealed class OnnxArchitectureTests
 
     /// <summary>A transformer around a randomly initialized network, with random batch-norm statistics and standardization.</summary>
     internal static CnnTransformer RandomTransformer(CnnArchitecture architecture, ImageShape shape, int seed,
-        TestTimeAugmentation augmentation = TestTimeAugmentation.None)
+        TestTimeAugmentation augmentation = TestTimeAugmentation.None, bool meanImage = false)
     {
         torch.manual_seed(seed);
         var module = architecture.CreateModule(shape.Channels, shape.Height, shape.Width, Classes);
@@ -82,9 +98,10 @@ public sealed class OnnxArchitectureTests
             }
         }
         var random = new Random(seed);
+        // A mean per channel, or a mean image (one value per pixel, as ML.NET's pretrained ResNet-18 subtracts).
         var standardization = new InputStandardization(
-            Enumerable.Range(0, shape.Channels).Select(_ => (float)random.NextDouble() * 0.5f).ToArray(),
-            Enumerable.Range(0, shape.Channels).Select(_ => 0.5f + (float)random.NextDouble()).ToArray());
+            Enumerable.Range(0, meanImage ? shape.Size : shape.Channels).Select(_ => (float)random.NextDouble() * 0.5f).ToArray(),
+            Enumerable.Range(0, shape.Channels).Select(_ => 0.5f + (float)random.NextDouble()).ToArray(), shape);
         var network = new ScoringNetwork(architecture, module, standardization, shape, Classes, testTimeAugmentation: augmentation);
         return new CnnTransformer(architecture, network, "Features", null, [], scoringBatchSize: 64);
     }
