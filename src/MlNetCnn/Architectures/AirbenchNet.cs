@@ -1,3 +1,4 @@
+using MlNetCnn.Platform;
 using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -51,7 +52,7 @@ public sealed class AirbenchNet : Module<Tensor, Tensor>, IOnnxModule
     {
         using var scope = NewDisposeScope();
         var x = layer3.call(layer2.call(layer1.call(act.call(whiten.call(input)))));
-        return fc.call(pool.call(x).flatten(1)).mul(LogitScale).MoveToOuterDisposeScope();
+        return fc.call(pool.call(x).flatten(1)).Times(LogitScale).MoveToOuterDisposeScope();
     }
 
     OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)

@@ -1,3 +1,4 @@
+using MlNetCnn.Platform;
 using MlNetCnn.Persistence.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -53,7 +54,7 @@ public sealed class ResNet9 : Module<Tensor, Tensor>, IOnnxModule
         x = x + res1.call(x);
         x = layer3.call(layer2.call(x));
         x = x + res3.call(x);
-        return fc.call(pool.call(x).flatten(1)).mul(LogitScale).MoveToOuterDisposeScope();
+        return fc.call(pool.call(x).flatten(1)).Times(LogitScale).MoveToOuterDisposeScope();
     }
 
     OnnxValue IOnnxModule.WriteOnnx(OnnxNetworkWriter writer, OnnxValue input)

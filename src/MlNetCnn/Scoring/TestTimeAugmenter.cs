@@ -1,3 +1,4 @@
+using MlNetCnn.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -59,5 +60,5 @@ internal static class TestTimeAugmenter
     }
 
     /// <summary>log(Σ w·pᵢ) for log-probabilities log pᵢ that all have the weight w (given as log w).</summary>
-    private static Tensor WeightedMean(Tensor[] logProbabilities, double logWeight) => stack(logProbabilities).logsumexp(0) + logWeight;
+    private static Tensor WeightedMean(Tensor[] logProbabilities, double logWeight) => stack(logProbabilities).logsumexp(0).Plus(logWeight);
 }
