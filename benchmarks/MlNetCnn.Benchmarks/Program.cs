@@ -55,7 +55,7 @@ catch (ArgumentException e)
 var startUp = Stopwatch.StartNew();
 TorchRuntime.EnsureInitialized();
 if (options.Mode is "kernel-check")
-    return KernelCheckBenchmark.Run(startUp.Elapsed);
+    return KernelCheckBenchmark.Run(startUp.Elapsed, options.Repeats ?? 3);
 // The count libtorch gives a thread nobody configured: what a loaded model scored with before TorchRuntime.ScoringThreads.
 int libtorchDefaultThreads = torch.get_num_threads();
 torch.set_num_threads(options.Threads);

@@ -1,5 +1,4 @@
 using System.Runtime.Intrinsics.X86;
-using System.Text;
 
 namespace MlNetCnn.Platform;
 
@@ -30,7 +29,7 @@ internal static class CpuCacheDescription
     internal static string? UnusableReason(CpuIdReader cpuid)
     {
         var vendor = cpuid(0, 0);
-        if (Vendor(vendor) != "AuthenticAMD")
+        if (CpuIdentity.Vendor(vendor.Ebx, vendor.Ecx, vendor.Edx) != "AuthenticAMD")
             return null;
         if (vendor.Eax < 0xB)
             return $"CPUID reports no topology leaf 0xB (highest basic leaf 0x{vendor.Eax:x}), and oneDNN divides by the core count it reads there.";
@@ -55,9 +54,6 @@ internal static class CpuCacheDescription
         var (a, b, c, d) = X86Base.CpuId(unchecked((int)leaf), unchecked((int)subleaf));
         return ((uint)a, (uint)b, (uint)c, (uint)d);
     }
-
-    private static string Vendor((uint Eax, uint Ebx, uint Ecx, uint Edx) leaf0)
-        => Encoding.ASCII.GetString([.. BitConverter.GetBytes(leaf0.Ebx), .. BitConverter.GetBytes(leaf0.Edx), .. BitConverter.GetBytes(leaf0.Ecx)]);
 
     /// <summary>Threads per core and logical processors per package, from leaf 0xB's SMT (1) and core (2) levels, as oneDNN takes them.</summary>
     private static (uint ThreadsPerCore, uint LogicalPerPackage) CoreCounts(CpuIdReader cpuid)

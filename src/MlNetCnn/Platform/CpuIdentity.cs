@@ -21,8 +21,8 @@ internal static class CpuIdentity
         string name = ProcessorName() ?? System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
         if (!X86Base.IsSupported)
             return $"{name}, {Environment.ProcessorCount} cores";
-        var (eax, ebx, ecx, edx) = X86Base.CpuId(0, 0);
-        string vendor = Encoding.ASCII.GetString([.. BitConverter.GetBytes(ebx), .. BitConverter.GetBytes(edx), .. BitConverter.GetBytes(ecx)]);
+        var (_, ebx, ecx, edx) = X86Base.CpuId(0, 0);
+        string vendor = Vendor((uint)ebx, (uint)ecx, (uint)edx);
         int signature = X86Base.CpuId(1, 0).Eax;
         int family = (signature >> 8) & 0xF, model = (signature >> 4) & 0xF;
         if (family == 0xF)
@@ -34,6 +34,10 @@ internal static class CpuIdentity
             features += ", AVX512-BF16";
         return $"{name} ({vendor} family {family} model {model} stepping {signature & 0xF}), {Environment.ProcessorCount} cores, {features}";
     }
+
+    /// <summary>The vendor string of CPUID leaf 0 ("AuthenticAMD", "GenuineIntel"): EBX, EDX, ECX as ASCII.</summary>
+    internal static string Vendor(uint ebx, uint ecx, uint edx)
+        => Encoding.ASCII.GetString([.. BitConverter.GetBytes(ebx), .. BitConverter.GetBytes(edx), .. BitConverter.GetBytes(ecx)]);
 
     private static string? ProcessorName()
     {

@@ -179,7 +179,6 @@ internal static partial class KernelCheckChild
         try
         {
             string folder = Path.Combine(VerdictCache.Folder, $"host-{Environment.Version}");
-            Directory.CreateDirectory(folder);
             string entry = Path.Combine(folder, HostResource);
             using (var buffer = new MemoryStream())
             {
@@ -202,9 +201,7 @@ internal static partial class KernelCheckChild
     {
         if (File.Exists(path) && File.ReadAllBytes(path).AsSpan().SequenceEqual(content))
             return;
-        string temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-        File.WriteAllBytes(temporary, content);
-        File.Move(temporary, path, overwrite: true);
+        Persistence.AtomicFile.Write(path, stream => stream.Write(content));
     }
 
     [LibraryImport("libc", EntryPoint = "signal")]

@@ -69,11 +69,8 @@ internal static class VerdictCache
             text.Append(KernelCheckChild.FormatDisagreement(d)).Append('\n');
         try
         {
-            Directory.CreateDirectory(Folder);
-            string path = Path.Combine(Folder, key + ".txt");
-            string temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-            File.WriteAllText(temporary, text.ToString(), Encoding.UTF8);
-            File.Move(temporary, path, overwrite: true);
+            byte[] bytes = Encoding.UTF8.GetBytes(text.ToString());
+            Persistence.AtomicFile.Write(Path.Combine(Folder, key + ".txt"), stream => stream.Write(bytes));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

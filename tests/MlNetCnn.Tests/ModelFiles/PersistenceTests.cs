@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
 using Microsoft.ML;
@@ -59,23 +58,7 @@ public sealed class PersistenceTests(TrainedModelFixture fixture) : IClassFixtur
         Assert.Equal("engine " + expected[0].Label, lines[^1]);
     }
 
-    private static void RunProbe(params string[] arguments)
-    {
-        // tests/MlNetCnn.Tests/bin/<configuration>/<tfm>/ -> tests/MlNetCnn.ModelLoadProbe/bin/<configuration>/<tfm>/
-        var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string probe = Path.Combine(testBin.Parent!.Parent!.Parent!.Parent!.FullName, "MlNetCnn.ModelLoadProbe", "bin",
-            testBin.Parent.Name, testBin.Name, "MlNetCnn.ModelLoadProbe.dll");
-        Assert.True(File.Exists(probe), $"the probe was not built at {probe}");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH")
-            ?? "dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        start.ArgumentList.Add(probe);
-        foreach (var argument in arguments)
-            start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"probe failed ({process.ExitCode}): {stderr}");
-    }
+    private static void RunProbe(params string[] arguments) => ModelLoadProbeApp.Run(arguments);
 
     [Fact]
     public void DamagedWeightsAreRejectedWithAClearErrorBeforeReachingNativeCode()

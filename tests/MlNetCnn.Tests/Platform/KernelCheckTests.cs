@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using MlNetCnn.Platform;
 using static TorchSharp.torch;
 
@@ -200,28 +199,8 @@ public sealed class KernelCheckTests
     };
 
     private static (string Output, string Errors) RunApplication(string cacheFolder, params (string Name, string Value)[] environment)
-    {
-        // tests/MlNetCnn.Tests/bin/<configuration>/<tfm>/ -> tests/MlNetCnn.ModelLoadProbe/bin/<configuration>/<tfm>/
-        var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string application = Path.Combine(testBin.Parent!.Parent!.Parent!.Parent!.FullName, "MlNetCnn.ModelLoadProbe", "bin",
-            testBin.Parent.Name, testBin.Name, "MlNetCnn.ModelLoadProbe.dll");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardError = true, RedirectStandardOutput = true,
-        };
-        start.ArgumentList.Add(application);
-        start.ArgumentList.Add("kernel-check");
-        start.Environment.Remove("MLNETCNN_ONEDNN");
-        start.Environment[VerdictCache.FolderVariable] = cacheFolder;
-        foreach (var (name, value) in environment)
-            start.Environment[name] = value;
-        using var process = Process.Start(start)!;
-        var errors = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"the application failed ({process.ExitCode}): {errors.Result}");
-        return (output, errors.Result);
-    }
+        => ModelLoadProbeApp.Run(["kernel-check"],
+            [("MLNETCNN_ONEDNN", null), (VerdictCache.FolderVariable, cacheFolder), .. environment.Select(e => (e.Name, (string?)e.Value))]);
 }
 
 internal static partial class Affinity
